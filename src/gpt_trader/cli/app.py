@@ -1,0 +1,51 @@
+"""The `gpt-trader` command: the root Typer app, one sub-module per command group.
+
+Sub-modules import their heavy dependencies (NumPy, Numba, pandas) inside the commands, so that
+`gpt-trader --help` and the fast paths start quickly.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from gpt_trader import __version__
+from gpt_trader.cli import data
+from gpt_trader.errors import UserError
+
+app = typer.Typer(
+    name="gpt-trader",
+    help="Research and paper-trade crypto strategies on Coinbase: rapid backtests, a sandbox exchange, "
+    "paper trading.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data.app, name="data", help="Fetch, import, inspect and verify cached candles.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gpt-trader {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """GPT-Trader: which strategy, with which parameters, on which product, is worth trading?"""
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as error:
+        typer.secho(f"error: {error}", fg="red", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.secho("interrupted", fg="yellow", err=True)
+        sys.exit(130)

@@ -1,0 +1,7 @@
+"""`gpt-trader data ...`: fetch, import, list, show and verify cached candles."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)

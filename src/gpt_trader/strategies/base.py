@@ -1,0 +1,121 @@
+"""The Strategy contract shared by every clock: vectorised backtests, the event engine, paper trading.
+
+A strategy turns Bars into one signal per bar (`int8`):
+
+* `LONG` (+1)  bullish: enter long when flat (or cover a short and go long when shorting is allowed);
+* `SHORT` (-1) bearish: exit a long (or go short when flat and shorting is allowed);
+* `HOLD` (0)   do nothing.
+
+Signals must be causal: the signal at bar i may read only bars 0..i (see `check_lookahead`).
+The event engine evaluates the same `signals` on the trailing `lookback` bars and acts on the
+last one, so one definition serves every clock.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from gpt_trader.market.bars import Bars
+
+LONG = np.int8(1)
+SHORT = np.int8(-1)
+HOLD = np.int8(0)
+
+ParamValue = int | float
+Params = Mapping[str, ParamValue]
+
+
+@dataclass(frozen=True)
+class Param:
+    """A tunable parameter: its default, the range a sweep may explore, and what it means.
+
+    The type (int or float) is the default's type; `low` and `high` bound every accepted value.
+    """
+
+    default: ParamValue
+    low: ParamValue
+    high: ParamValue
+    help: str = ""
+
+    @property
+    def kind(self) -> type:
+        return type(self.default)
+
+    def coerce(self, name: str, value: Any) -> ParamValue:
+        """`value` as this parameter's type, or ValueError naming the parameter and its range."""
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"parameter {name} must be a number, got {value!r}") from None
+        if self.kind is int:
+            if number != int(number):
+                raise ValueError(f"parameter {name} must be a whole number, got {value!r}")
+            typed: ParamValue = int(number)
+        else:
+            typed = number
+        if not self.low <= typed <= self.high:
+            raise ValueError(f"parameter {name}={typed} is outside its range {self.low}..{self.high}")
+        return typed
+
+
+class IndicatorCache:
+    """Indicator arrays of one product's bars, shared by every parameter combination of a sweep.
+
+    Keys name the indicator and its inputs, e.g. ("sma", 20); `get` computes on first use.
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict[Hashable, Any] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        try:
+            value = self._arrays[key]
+        except KeyError:
+            self.misses += 1
+            value = self._arrays[key] = compute()
+            return value
+        self.hits += 1
+        return value
+
+
+class Strategy(ABC):
+    """Base class of every strategy, built-in or a user's own.
+
+    Subclasses set `name`, `description` and `params`, and implement `lookback` and `signals`.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    params: ClassVar[dict[str, Param]] = {}
+
+    def defaults(self) -> dict[str, ParamValue]:
+        return {name: param.default for name, param in self.params.items()}
+
+    def resolve(self, overrides: Mapping[str, Any] | None = None) -> dict[str, ParamValue]:
+        """Defaults updated by `overrides`, each checked; unknown names raise ValueError."""
+        values = self.defaults()
+        for key, raw in (overrides or {}).items():
+            if key not in self.params:
+                known = ", ".join(self.params) or "none"
+                raise ValueError(f"strategy {self.name} has no parameter {key!r}; its parameters: {known}")
+            values[key] = self.params[key].coerce(key, raw)
+        self.validate(values)
+        return values
+
+    def validate(self, params: Params) -> None:
+        """Raise ValueError for combinations that make no sense (e.g. fast >= slow). Default: all fine."""
+
+    @abstractmethod
+    def lookback(self, params: Params) -> int:
+        """Bars of history needed before the first meaningful signal."""
+
+    @abstractmethod
+    def signals(self, bars: Bars, params: Params, cache: IndicatorCache | None = None) -> np.ndarray:
+        """One int8 signal per bar (LONG, SHORT or HOLD), computed from bars 0..i for bar i."""
