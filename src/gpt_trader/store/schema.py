@@ -1,0 +1,288 @@
+"""The performance database: every run, its backtest results, and the paper/simulation trading record.
+
+Money on the order path (orders, fills, cash, equity) is `Decimal` in an `ExactDecimal` column; backtest
+metrics are floats, as the kernels compute them. Every time is an aware UTC datetime. Enumerated columns
+are checked in Python and stored as plain text, so adding a kind later needs no table rebuild on SQLite.
+
+Changing a model here needs a migration in `migrations/versions/` (see `migrations/env.py`); a test
+fails while the models and the migrated schema differ.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from gpt_trader.store.types import ExactDecimal, UtcDateTime
+
+# Stable constraint names let later migrations (and SQLite's batch mode) refer to constraints by name.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class RunKind(enum.StrEnum):
+    BACKTEST = "backtest"
+    SWEEP = "sweep"
+    SIMULATION = "simulation"
+    PAPER = "paper"
+    LIVE = "live"
+
+
+class RunStatus(enum.StrEnum):
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+class SessionMode(enum.StrEnum):
+    SIMULATION = "simulation"
+    PAPER = "paper"
+    LIVE = "live"
+
+
+class OrderSide(enum.StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class Liquidity(enum.StrEnum):
+    MAKER = "MAKER"
+    TAKER = "TAKER"
+
+
+class FeedEventKind(enum.StrEnum):
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    GAP = "gap"
+    STALE = "stale"
+    RESYNCED = "resynced"
+    ERROR = "error"
+
+
+def _text_enum(enum_class: type[enum.StrEnum]) -> Enum:
+    """Stores the member's value (`"backtest"`), validated on write, with no CHECK constraint."""
+    return Enum(
+        enum_class,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        validate_strings=True,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute as is
+        datetime: UtcDateTime(),
+        Decimal: ExactDecimal(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
+
+
+class Run(Base):
+    """One invocation: a backtest, a sweep, a simulation, or a paper/live trading session."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[RunKind] = mapped_column(_text_enum(RunKind))
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[RunStatus] = mapped_column(_text_enum(RunStatus))
+    config: Mapped[dict[str, Any]]
+    code_version: Mapped[str] = mapped_column(String(100))
+    data_fingerprint: Mapped[str | None] = mapped_column(Text)
+    data_start: Mapped[datetime | None]
+    data_end: Mapped[datetime | None]
+    # Parameter combinations tried to get these results: the deflated Sharpe ratio needs it.
+    trials: Mapped[int]
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint("trials >= 1", name="trials_positive"),
+        Index(None, "kind", "started_at"),
+        Index(None, "started_at"),
+    )
+
+
+class BacktestResult(Base):
+    """The metrics of one strategy × product × parameter set in a backtest or sweep run."""
+
+    __tablename__ = "backtest_results"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    strategy: Mapped[str] = mapped_column(String(64))
+    product_id: Mapped[str] = mapped_column(String(32))
+    granularity: Mapped[str] = mapped_column(String(8))
+    params: Mapped[dict[str, Any]]
+    final_equity: Mapped[float | None] = mapped_column(Float)
+    total_return: Mapped[float | None] = mapped_column(Float)
+    cagr: Mapped[float | None] = mapped_column(Float)
+    volatility: Mapped[float | None] = mapped_column(Float)
+    sharpe: Mapped[float | None] = mapped_column(Float)
+    sortino: Mapped[float | None] = mapped_column(Float)
+    calmar: Mapped[float | None] = mapped_column(Float)
+    max_drawdown: Mapped[float | None] = mapped_column(Float)
+    max_drawdown_bars: Mapped[int | None]
+    max_drawdown_seconds: Mapped[int | None]
+    win_rate: Mapped[float | None] = mapped_column(Float)
+    profit_factor: Mapped[float | None] = mapped_column(Float)
+    expectancy: Mapped[float | None] = mapped_column(Float)
+    avg_trade_return: Mapped[float | None] = mapped_column(Float)
+    trades: Mapped[int | None]
+    closed_trades: Mapped[int | None]
+    exposure: Mapped[float | None] = mapped_column(Float)
+    fees: Mapped[float | None] = mapped_column(Float)
+    buy_and_hold_return: Mapped[float | None] = mapped_column(Float)
+
+    __table_args__ = (Index(None, "run_id", "strategy"),)
+
+
+METRIC_COLUMNS: tuple[str, ...] = (
+    "final_equity",
+    "total_return",
+    "cagr",
+    "volatility",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "max_drawdown",
+    "max_drawdown_bars",
+    "max_drawdown_seconds",
+    "win_rate",
+    "profit_factor",
+    "expectancy",
+    "avg_trade_return",
+    "trades",
+    "closed_trades",
+    "exposure",
+    "fees",
+    "buy_and_hold_return",
+)
+
+
+class TradingSession(Base):
+    """A paper, live or simulation session: what it trades, how it rotates, and the state to resume from."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    mode: Mapped[SessionMode] = mapped_column(_text_enum(SessionMode))
+    strategies: Mapped[list[Any]]
+    rotation: Mapped[dict[str, Any] | None]
+    state: Mapped[dict[str, Any] | None]
+    heartbeat_at: Mapped[datetime | None]
+
+
+class Account(Base):
+    """One strategy instance trading one product with its own cash, inside a session."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    strategy: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]]
+    product_id: Mapped[str] = mapped_column(String(32))
+    starting_cash: Mapped[Decimal]
+    quote_currency: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (UniqueConstraint("session_id", "name"),)
+
+
+class Order(Base):
+    """An order as sent to the venue (paper broker, sandbox or Coinbase) and its latest status."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    client_order_id: Mapped[str] = mapped_column(String(64), unique=True)
+    exchange_order_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    product_id: Mapped[str] = mapped_column(String(32))
+    side: Mapped[OrderSide] = mapped_column(_text_enum(OrderSide))
+    # Coinbase's vocabulary (MARKET, LIMIT, STOP_LIMIT, ... and OPEN, FILLED, CANCELLED, ...) grows
+    # over time, so type and status are free text.
+    order_type: Mapped[str] = mapped_column(String(32))
+    config: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(32))
+    base_size: Mapped[Decimal | None]
+    quote_size: Mapped[Decimal | None]
+    limit_price: Mapped[Decimal | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    reject_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Fill(Base):
+    """One execution of an order; the venue's trade id makes a replayed fill a duplicate, not a new row."""
+
+    __tablename__ = "fills"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    trade_id: Mapped[str] = mapped_column(String(64))
+    price: Mapped[Decimal]
+    size: Mapped[Decimal]
+    fee: Mapped[Decimal]
+    liquidity: Mapped[Liquidity] = mapped_column(_text_enum(Liquidity))
+    time: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("order_id", "trade_id"),)
+
+
+class EquitySnapshot(Base):
+    """An account's cash, marked position value and equity at one moment: the equity curve."""
+
+    __tablename__ = "equity_snapshots"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    time: Mapped[datetime]
+    cash: Mapped[Decimal]
+    position_value: Mapped[Decimal]
+    equity: Mapped[Decimal]
+
+    __table_args__ = (Index(None, "account_id", "time"),)
+
+
+class FeedEvent(Base):
+    """A change in market-feed health: connected, disconnected, a sequence gap, stale data, a resync."""
+
+    __tablename__ = "feed_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    time: Mapped[datetime]
+    kind: Mapped[FeedEventKind] = mapped_column(_text_enum(FeedEventKind))
+    detail: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (Index(None, "session_id", "time"), Index(None, "time"))
