@@ -12,6 +12,8 @@ import typer
 
 from gpt_trader import __version__
 from gpt_trader.cli import data
+from gpt_trader.cli.backtest import backtest
+from gpt_trader.cli.demo import demo
 from gpt_trader.errors import UserError
 
 app = typer.Typer(
@@ -22,7 +24,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.command("backtest", help="Backtest strategies × products × parameters and rank them.")(backtest)
 app.add_typer(data.app, name="data", help="Fetch, import, inspect and verify cached candles.")
+app.command("demo", help="Run the offline demo (synthetic market, no keys, no network).")(demo)
 
 
 def _version(value: bool) -> None:

@@ -6,7 +6,6 @@ NumPy, pandas, pyarrow and Rich are imported inside the commands, so `--help` an
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,12 +13,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from gpt_trader.cli.output import console as make_console
+from gpt_trader.cli.output import progress_bar
 from gpt_trader.errors import DataError, UserError
 
 if TYPE_CHECKING:
-    from rich.console import Console
-    from rich.progress import Progress, TaskID
-
     from gpt_trader.config import Settings
     from gpt_trader.market.bars import Bars
     from gpt_trader.market.cache import CacheEntry, CandleCache
@@ -80,7 +78,7 @@ def fetch(
     if stop <= begin:
         raise UserError(f"--end ({_when(stop)}) must come after the start ({_when(begin)})")
     cache = CandleCache(settings.cache_dir, settings.cache_ttl_seconds)
-    with _FetchProgress(_console(stderr=True)) as progress:
+    with progress_bar("fetching") as progress:
         loaded = load_bars(products, size, begin, stop, source=origin, progress=progress, cache=cache)
     _print_loaded(loaded, f"fetched from {source} into {cache.root}")
 
@@ -129,7 +127,7 @@ def list_(cache_dir: CacheDir = None) -> None:
 
     cache = _cache(cache_dir)
     entries = cache.entries()
-    console = _console()
+    console = make_console()
     if not entries:
         console.print(
             f"nothing cached in {cache.root}; use `gpt-trader data fetch` or `gpt-trader data import`",
@@ -164,7 +162,7 @@ def show(
     cache = _cache(cache_dir)
     entry = _one_entry(cache, product.strip().upper(), source, granularity)
     bars = _stored_bars(cache, entry)
-    console = _console()
+    console = make_console()
     lines = [
         f"{entry.source} {entry.product_id} {entry.granularity.short}: {len(bars):,} bars, "
         f"{_when(entry.first_time)} to {_when(entry.last_time)} UTC",
@@ -206,7 +204,7 @@ def verify(
     entries = _matching(cache, products, source, granularity)
     if not entries:
         raise UserError(f"nothing cached matches; see `gpt-trader data list` (cache: {cache.root})")
-    console = _console()
+    console = make_console()
     failed = 0
     for entry in entries:
         label = f"{entry.source} {entry.product_id} {entry.granularity.short}"
@@ -243,16 +241,6 @@ def _cache(cache_dir: Path | None) -> CandleCache:
 
     settings = _settings(cache_dir)
     return CandleCache(settings.cache_dir, settings.cache_ttl_seconds)
-
-
-def _console(stderr: bool = False) -> Console:
-    from rich.console import Console
-
-    console = Console(stderr=stderr)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        # Piped output goes to programs and pagers: one line per row reads better than wrapping at 80.
-        console.width = 160
-    return console
 
 
 def _matching(
@@ -309,7 +297,7 @@ def _print_loaded(loaded: dict[str, Bars], title: str) -> None:
         first, last = (bars.start, int(bars.time[-1])) if len(bars) else (None, None)
         size = bars.granularity.short
         table.add_row(product, size, f"{len(bars):,}", _when(first), _when(last), _gap_cell(bars))
-    _console().print(table)
+    make_console().print(table)
 
 
 def _gap_cell(bars: Bars) -> str:
@@ -319,30 +307,6 @@ def _gap_cell(bars: Bars) -> str:
     if not report.gaps:
         return "none"
     return f"{report.count:,} ({report.missing_bars:,} bars missing)"
-
-
-class _FetchProgress:
-    """A Rich progress bar per product, shown only for fetches of more than one request."""
-
-    def __init__(self, console: Console) -> None:
-        from rich.progress import Progress
-
-        self.bars: Progress = Progress(console=console, transient=True)
-        self.tasks: dict[str, TaskID] = {}
-
-    def __enter__(self) -> _FetchProgress:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.bars.stop()
-
-    def __call__(self, product: str, done: int, total: int) -> None:
-        if total <= 1:
-            return
-        if product not in self.tasks:
-            self.bars.start()
-            self.tasks[product] = self.bars.add_task(f"{product}", total=total)
-        self.bars.update(self.tasks[product], completed=done, total=total)
 
 
 def _when(seconds: int | None) -> str:

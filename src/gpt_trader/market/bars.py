@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -39,9 +40,14 @@ class Bars:
     def __post_init__(self) -> None:
         n = len(self.time)
         coerce = object.__setattr__
-        coerce(self, "time", np.ascontiguousarray(self.time, dtype=np.int64))
+        time = np.ascontiguousarray(self.time, dtype=np.int64)
+        coerce(self, "time", time if time.flags.writeable else time.copy())
         for name in (*PRICE_COLUMNS, "volume"):
             column = np.ascontiguousarray(getattr(self, name), dtype=np.float64)
+            if not column.flags.writeable:
+                # Kernels compile once per array layout; read-only views (pandas 3 hands them out)
+                # would cost a second compilation of every kernel.
+                column = column.copy()
             if len(column) != n:
                 raise ValueError(f"{self.product_id}: column {name} has {len(column)} rows, time has {n}")
             coerce(self, name, column)
@@ -78,8 +84,8 @@ class Bars:
         hi = len(self) if end is None else int(np.searchsorted(self.time, end, side="left"))
         return self[lo:hi]
 
-    def __getitem__(self, index: slice) -> Bars:
-        if not isinstance(index, slice):
+    def __getitem__(self, index: builtins.slice) -> Bars:
+        if not isinstance(index, builtins.slice):
             raise TypeError("Bars can be sliced by position (bars[a:b]); use to_frame() for single rows")
         return Bars(
             self.product_id,

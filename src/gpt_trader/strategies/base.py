@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from gpt_trader.errors import UserError
 from gpt_trader.market.bars import Bars
 
 LONG = np.int8(1)
@@ -109,13 +110,47 @@ class Strategy(ABC):
         self.validate(values)
         return values
 
-    def validate(self, params: Params) -> None:
+    def validate(self, params: Params) -> None:  # noqa: B027 - an optional hook, not an abstract one
         """Raise ValueError for combinations that make no sense (e.g. fast >= slow). Default: all fine."""
 
     @abstractmethod
     def lookback(self, params: Params) -> int:
-        """Bars of history needed before the first meaningful signal."""
+        """Bars the signal at a bar depends on, that bar included.
+
+        Evaluating `signals` on the trailing `lookback(params)` bars must give the same last signal as
+        the full history (the event engine relies on it; `check_lookback` verifies it). For a
+        crossover of SMA(10) and SMA(30) that is 31: both averages on this bar and the one before.
+        Indicators with unbounded memory (EMA, Wilder RSI) should ask for several periods more.
+        """
 
     @abstractmethod
     def signals(self, bars: Bars, params: Params, cache: IndicatorCache | None = None) -> np.ndarray:
         """One int8 signal per bar (LONG, SHORT or HOLD), computed from bars 0..i for bar i."""
+
+
+class InvalidSignals(UserError, ValueError):
+    """Signals that break the contract: not one integer -1, 0 or 1 per bar."""
+
+
+def valid_signals(signals: object, n_bars: int, where: str) -> np.ndarray:
+    """`signals` as a contiguous int8 array of -1/0/+1, one per bar, or InvalidSignals naming `where`."""
+    if not isinstance(signals, np.ndarray) or signals.ndim != 1:
+        raise InvalidSignals(f"{where}: signals must be a 1-D NumPy array, got {type(signals).__name__}")
+    if signals.shape != (n_bars,):
+        raise InvalidSignals(f"{where}: expected {n_bars} signals (one per bar), got shape {signals.shape}")
+    if signals.dtype.kind not in "iu":
+        raise InvalidSignals(f"{where}: signals must be integers -1, 0 or 1, got dtype {signals.dtype}")
+    if n_bars and (signals.min() < -1 or signals.max() > 1):
+        bad = int(np.flatnonzero((signals < -1) | (signals > 1))[0])
+        raise InvalidSignals(f"{where}: signal {signals[bad]} at bar {bad}; signals must be -1, 0 or 1")
+    return np.ascontiguousarray(signals, dtype=np.int8)
+
+
+def checked_signals(
+    strategy: Strategy, bars: Bars, params: Params, cache: IndicatorCache | None = None
+) -> np.ndarray:
+    """`strategy.signals(...)` held to the contract (see `valid_signals`).
+
+    For code that runs strategies it did not write (a user's file, a plugin): the error names the strategy.
+    """
+    return valid_signals(strategy.signals(bars, params, cache), len(bars), f"strategy {strategy.name}")

@@ -1,0 +1,282 @@
+"""The Python API of the backtester: `backtest` one strategy on one product, `sweep` a grid.
+
+    import gpt_trader as gt
+    result = gt.backtest("ma_crossover", "BTC-USD", params={"fast": 10, "slow": 30}, source="synthetic")
+    result.metrics.sharpe, result.equity.plot(), result.trades
+
+    sweep = gt.sweep(["ma_crossover"], ["BTC-USD", "ETH-USD"], params={"ma_crossover": {"fast": "5:20:5"}})
+    sweep.summary(), sweep.top(10), sweep.detail(0).equity
+
+Both read candles through `market.load.load_bars` (cache, validation, gap policy) and simulate with
+`backtest.kernel`; `sweep` spreads its jobs over processes with `backtest.runner`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gpt_trader.backtest.metrics import METRIC_NAMES, Metrics
+from gpt_trader.backtest.runner import Progress, RunContext, choose_executor, plan, run_jobs
+from gpt_trader.backtest.settings import SimulationSettings
+from gpt_trader.backtest.simulation import SimulationResult, run_simulation
+from gpt_trader.backtest.space import ParameterSpace, ValueSpec, grid, sample
+from gpt_trader.errors import UserError
+from gpt_trader.market.bars import Bars
+from gpt_trader.market.granularity import Granularity
+from gpt_trader.market.load import Instant, LoadProgress, load_bars, parse_granularity, to_unix_seconds
+from gpt_trader.strategies.base import ParamValue, Strategy, checked_signals
+from gpt_trader.strategies.registry import get_strategy
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from gpt_trader.config import Settings
+
+BUILTIN_STRATEGIES = ("momentum", "mean_reversion", "breakout", "ma_crossover", "volatility")
+QUICK_PRODUCTS = ("BTC-USD", "ETH-USD", "SOL-USD", "LINK-USD", "MATIC-USD")
+DEFAULT_DAYS = 30
+DAY = 86400
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which candles a run reads: source, granularity, time range and gap policy.
+
+    Without `start`, the range is the `days` before `end`. Without `end`, it is now for Coinbase, the
+    start of today (UTC) for the synthetic market (so a day's runs share one cached range), and the
+    end of the data for a file or imported (`local`) candles.
+    """
+
+    source: str = "coinbase"
+    granularity: Granularity | str = "15m"
+    days: float | None = DEFAULT_DAYS
+    start: Instant | None = None
+    end: Instant | None = None
+    gaps: str = "keep"
+
+    def load(
+        self,
+        products: Sequence[str],
+        settings: Settings | None = None,
+        progress: LoadProgress | None = None,
+    ) -> dict[str, Bars]:
+        granularity = parse_granularity(self.granularity)
+        start = None if self.start is None else to_unix_seconds(self.start, "start")
+        end = None if self.end is None else to_unix_seconds(self.end, "end")
+        offline_file = self.source == "local" or self.source.startswith("file:")
+        if end is None and not offline_file:
+            now = int(time.time())
+            end = now - now % DAY if self.source.startswith("synthetic") else now - now % granularity.seconds
+        if start is None and self.days is not None and end is not None:
+            start = end - int(self.days * DAY)
+        bars = load_bars(products, granularity, start, end, self.source, self.gaps, settings, progress)
+        if start is None and self.days is not None:
+            # A file's last `days`: counted back from the end of its data.
+            bars = {product: b.slice(b.end - int(self.days * DAY)) if len(b) else b for product, b in bars.items()}
+        for product, product_bars in bars.items():
+            if len(product_bars) == 0:
+                raise UserError(
+                    f"no {granularity.short} {product} candles in the requested range from {self.source}; "
+                    "widen --days or --start/--end"
+                )
+        return bars
+
+
+def fingerprint(bars: Mapping[str, Bars]) -> str:
+    """One fingerprint of every product's candles, so a stored result names the data that produced it."""
+    import hashlib
+
+    digest = hashlib.sha256("|".join(bars[p].fingerprint() for p in sorted(bars)).encode())
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True, eq=False)
+class BacktestResult:
+    """One strategy on one product: metrics, the equity curve and the trades."""
+
+    strategy: str
+    params: dict[str, ParamValue]
+    simulation: SimulationResult
+
+    @property
+    def product_id(self) -> str:
+        return self.simulation.bars.product_id
+
+    @property
+    def metrics(self) -> Metrics:
+        return self.simulation.metrics
+
+    @property
+    def equity(self) -> pd.Series:
+        """Equity at each bar's close, indexed by the bar's UTC open time."""
+        return self.simulation.equity_curve()
+
+    @property
+    def trades(self) -> pd.DataFrame:
+        """One row per entry (an open position at the end has exit reason "open")."""
+        return self.simulation.trades()
+
+    def __repr__(self) -> str:
+        m = self.metrics
+        shown = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return (
+            f"BacktestResult({self.strategy}({shown}) on {self.simulation.bars!r}: "
+            f"return {m.total_return:+.2%}, sharpe {m.sharpe:.2f}, max drawdown {m.max_drawdown:.2%}, "
+            f"{m.trades} trades)"
+        )
+
+
+def backtest(
+    strategy: str | Strategy = "ma_crossover",
+    product: str = "BTC-USD",
+    *,
+    params: Mapping[str, Any] | None = None,
+    bars: Bars | None = None,
+    data: DataSpec | None = None,
+    settings: SimulationSettings | None = None,
+    config: Settings | None = None,
+) -> BacktestResult:
+    """Backtest one strategy on one product; `bars` (if given) replace loading by `data`."""
+    chosen = _strategy(strategy)
+    values = _resolve(chosen, params)
+    if bars is None:
+        bars = (data or DataSpec()).load([product], config)[product.upper()]
+    signals = checked_signals(chosen, bars, values)
+    return BacktestResult(chosen.name, values, run_simulation(bars, signals, settings))
+
+
+@dataclass(frozen=True, eq=False)
+class SweepResult:
+    """Every backtest of a sweep as one table (a row per strategy × product × parameters)."""
+
+    table: pd.DataFrame
+    bars: dict[str, Bars]
+    settings: SimulationSettings
+    strategies: dict[str, Strategy]
+    trials: int
+    seconds: float
+    run_id: int | None = field(default=None)
+
+    def summary(self) -> pd.DataFrame:
+        """Per strategy: average return, Sharpe, max drawdown, trades and win rate over its backtests."""
+        grouped = self.table.groupby("strategy", sort=False)
+        return grouped.agg(
+            backtests=("total_return", "size"),
+            avg_return=("total_return", "mean"),
+            avg_sharpe=("sharpe", "mean"),
+            avg_max_drawdown=("max_drawdown", "mean"),
+            avg_trades=("trades", "mean"),
+            avg_win_rate=("win_rate", "mean"),
+        )
+
+    def top(self, n: int = 10, by: str = "sharpe") -> pd.DataFrame:
+        """The `n` best rows by a metric (NaN last)."""
+        if by not in self.table.columns:
+            raise UserError(f"cannot rank by {by!r}; choose one of {', '.join(METRIC_NAMES)}")
+        ascending = by in ("max_drawdown_bars", "max_drawdown_seconds", "fees", "volatility")
+        return self.table.sort_values(by, ascending=ascending, na_position="last").head(n)
+
+    def detail(self, row: int) -> BacktestResult:
+        """Re-run row `row` of the table in full (equity curve and trades)."""
+        record = self.table.loc[row]
+        strategy = self.strategies[record["strategy"]]
+        return backtest(
+            strategy, record["product_id"], params=record["params"],
+            bars=self.bars[record["product_id"]], settings=self.settings,
+        )
+
+
+def sweep(
+    strategies: Sequence[str | Strategy] = BUILTIN_STRATEGIES,
+    products: Sequence[str] = QUICK_PRODUCTS,
+    *,
+    params: Mapping[str, Mapping[str, ValueSpec]] | None = None,
+    samples: int | None = None,
+    seed: int = 0,
+    data: DataSpec | None = None,
+    bars: Mapping[str, Bars] | None = None,
+    settings: SimulationSettings | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    config: Settings | None = None,
+) -> SweepResult:
+    """Backtest every strategy × product × parameter combination.
+
+    `params` maps a strategy name to its value specs (`{"ma_crossover": {"fast": "5:50:5"}}`, see
+    `backtest.space`); parameters not named keep their defaults. `samples` draws that many combinations
+    at random per strategy instead of the whole grid. `workers` defaults to every core for big runs.
+    """
+    settings = settings or SimulationSettings()
+    spaces = plan_spaces(strategies, params, samples, seed)
+    product_ids = [p.strip().upper() for p in products]
+    if not product_ids:
+        raise UserError("no product given; name at least one, e.g. BTC-USD")
+    if bars is None:
+        bars = (data or DataSpec()).load(product_ids, config)
+    missing = [p for p in product_ids if p not in bars]
+    if missing:
+        raise UserError(f"no bars given for {', '.join(missing)}")
+    started = time.perf_counter()
+    bar_evaluations = sum(len(space) for space in spaces) * sum(len(bars[p]) for p in product_ids)
+    executor = choose_executor(bar_evaluations, workers)
+    jobs = plan(spaces, product_ids, executor.workers)
+    matrices = run_jobs(RunContext(dict(bars), settings), jobs, executor, progress)
+    table = _table(jobs, matrices)
+    return SweepResult(
+        table=table,
+        bars=dict(bars),
+        settings=settings,
+        strategies={space.strategy.name: space.strategy for space in spaces},
+        trials=sum(len(space) for space in spaces),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def plan_spaces(
+    strategies: Sequence[str | Strategy],
+    params: Mapping[str, Mapping[str, ValueSpec]] | None,
+    samples: int | None,
+    seed: int,
+) -> list[ParameterSpace]:
+    """The parameter space of each strategy; a params entry for a strategy not in the run is an error."""
+    chosen = [_strategy(s) for s in strategies]
+    if not chosen:
+        raise UserError("no strategy given; name at least one, e.g. ma_crossover")
+    names = {s.name for s in chosen}
+    for name in params or {}:
+        if name not in names:
+            raise UserError(f"parameters given for {name!r}, which is not in this run ({', '.join(names)})")
+    spaces = []
+    for strategy in chosen:
+        specs = (params or {}).get(strategy.name, {})
+        spaces.append(sample(strategy, specs, samples, seed) if samples else grid(strategy, specs))
+    return spaces
+
+
+def _table(jobs: Sequence[Any], matrices: Sequence[np.ndarray]) -> pd.DataFrame:
+    import pandas as pd
+
+    metrics = np.vstack(matrices) if matrices else np.empty((0, len(METRIC_NAMES)))
+    table = pd.DataFrame(metrics, columns=list(METRIC_NAMES))
+    table.insert(0, "strategy", [job.strategy.name for job in jobs for _ in job.combinations])
+    table.insert(1, "product_id", [job.product_id for job in jobs for _ in job.combinations])
+    table.insert(2, "params", [dict(p) for job in jobs for p in job.combinations])
+    for name in ("trades", "closed_trades", "max_drawdown_bars", "max_drawdown_seconds"):
+        table[name] = table[name].astype("int64")
+    return table
+
+
+def _strategy(strategy: str | Strategy) -> Strategy:
+    return strategy if isinstance(strategy, Strategy) else get_strategy(strategy)
+
+
+def _resolve(strategy: Strategy, params: Mapping[str, Any] | None) -> dict[str, ParamValue]:
+    try:
+        return strategy.resolve(params)
+    except ValueError as error:
+        raise UserError(str(error)) from None

@@ -1,0 +1,54 @@
+"""Recording a sweep in the performance database: one run, one result row per backtest."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from gpt_trader.config import Settings, load_settings
+from gpt_trader.store import METRIC_COLUMNS, RunKind, RunStatus, open_store
+
+if TYPE_CHECKING:
+    from gpt_trader.backtest.api import SweepResult
+
+
+def record_sweep(
+    result: SweepResult,
+    *,
+    name: str,
+    config: Mapping[str, Any],
+    data_fingerprint: str,
+    data_range: tuple[datetime, datetime],
+    settings: Settings | None = None,
+) -> int:
+    """Store the run and every result row; returns the run id."""
+    settings = settings or load_settings()
+    granularity = next(iter(result.bars.values())).granularity
+    table = result.table
+    rows = [
+        {
+            "strategy": strategy,
+            "product_id": product,
+            "granularity": granularity,
+            "params": params,
+            **{metric: _plain(value) for metric, value in zip(METRIC_COLUMNS, metrics, strict=True)},
+        }
+        for strategy, product, params, *metrics in table[["strategy", "product_id", "params", *METRIC_COLUMNS]]
+        .itertuples(index=False, name=None)
+    ]
+    kind = RunKind.SWEEP if result.trials > len(result.strategies) else RunKind.BACKTEST
+    with open_store(settings.database) as store:
+        run_id = store.start_run(
+            kind, name, dict(config), data_fingerprint=data_fingerprint, data_range=data_range,
+            trials=result.trials,
+        )
+        store.add_backtest_results(run_id, rows)
+        store.finish_run(run_id, RunStatus.FINISHED)
+    return run_id
+
+
+def _plain(value: Any) -> Any:
+    # inf (a profit factor without losses) has no SQL form; stored as NULL like NaN.
+    return None if isinstance(value, float) and not math.isfinite(value) else value

@@ -1,0 +1,149 @@
+"""The compiled kernel against the plain-Python reference, on random markets, signals and settings."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from gpt_trader.backtest.metrics import METRIC_NAMES
+from gpt_trader.backtest.reference import simulate_reference
+from gpt_trader.backtest.settings import FILL_MODES, SimulationSettings
+from gpt_trader.backtest.simulation import run_simulation, summarize
+from gpt_trader.market.bars import Bars
+from gpt_trader.market.granularity import Granularity
+
+START = 1_704_067_200
+
+
+@st.composite
+def markets(draw: st.DrawFn, max_bars: int = 80) -> Bars:
+    """Valid OHLC candles (low <= open, close <= high), on a coarse tick grid so that prices often tie
+    with each other and with stop levels; sometimes with NaN prices and whole missing bars."""
+    n = draw(st.integers(1, max_bars))
+    moves = draw(arrays(np.float64, n, elements=st.floats(-0.08, 0.08)))
+    gaps = draw(arrays(np.float64, n, elements=st.floats(-0.04, 0.04)))
+    wicks = draw(arrays(np.float64, (2, n), elements=st.floats(0.0, 0.06)))
+    tick = draw(st.sampled_from([0.5, 0.01]))
+    close = np.round(100 * np.exp(np.cumsum(moves)) / tick) * tick
+    open_ = np.round(np.r_[close[0], close[:-1]] * np.exp(gaps) / tick) * tick
+    high = np.round(np.fmax(open_, close) * (1 + wicks[0]) / tick) * tick
+    low = np.round(np.fmin(open_, close) * (1 - wicks[1]) / tick) * tick
+    columns = [open_, high, low, close]
+    if draw(st.booleans()):
+        for column in columns:
+            column[draw(st.lists(st.integers(0, n - 1), max_size=max(1, n // 6)))] = np.nan
+        for bar in draw(st.lists(st.integers(0, n - 1), max_size=2)):
+            for column in columns:
+                column[bar] = np.nan
+    granularity = draw(st.sampled_from([Granularity.ONE_MINUTE, Granularity.ONE_HOUR, Granularity.ONE_DAY]))
+    time = START + granularity.seconds * np.arange(n)
+    return Bars("ETH-USD", granularity, time, *columns, np.ones(n))
+
+
+def signal_arrays(n: int) -> st.SearchStrategy[np.ndarray]:
+    sparse = arrays(np.int8, n, elements=st.sampled_from([0, 0, 0, 0, 1, -1]))
+    dense = arrays(np.int8, n, elements=st.sampled_from([1, -1]))
+    return st.one_of(sparse, dense)
+
+
+simulation_settings = st.builds(
+    SimulationSettings,
+    fill=st.sampled_from(FILL_MODES),
+    fee_rate=st.sampled_from([0.0, 0.006, 0.0125]),
+    half_spread_bps=st.sampled_from([0.0, 2.5, 20.0]),
+    slippage_bps=st.sampled_from([0.0, 1.0, 15.0]),
+    stop_loss=st.none() | st.sampled_from([0.01, 0.025, 0.05, 0.1]),
+    take_profit=st.none() | st.sampled_from([0.02, 0.05, 0.2]),
+    trailing_stop=st.none() | st.sampled_from([0.01, 0.03, 0.08]),
+    fraction=st.sampled_from([1.0, 0.5, 0.1]),
+    allow_short=st.booleans(),
+)
+
+
+@st.composite
+def simulation_cases(draw: st.DrawFn) -> tuple[Bars, np.ndarray, SimulationSettings]:
+    bars = draw(markets())
+    return bars, draw(signal_arrays(len(bars))), draw(simulation_settings)
+
+
+def close_enough(a: float, b: float, rel: float = 1e-9) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    if math.isinf(a) or math.isinf(b):
+        return a == b
+    return abs(a - b) <= rel * max(abs(a), abs(b), 1e-12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(simulation_cases())
+def test_kernel_trades_and_equity_match_the_reference(case: tuple[Bars, np.ndarray, SimulationSettings]) -> None:
+    bars, signals, simulation = case
+    kernel = run_simulation(bars, signals, simulation)
+    reference = simulate_reference(bars, signals, simulation)
+    trades = kernel.trades()
+    assert list(zip(trades["entry_bar"], trades["exit_bar"], trades["side"], trades["exit_reason"],
+                    strict=True)) == [
+        (t.entry_bar, t.exit_bar, "long" if t.side > 0 else "short", t.exit_reason) for t in reference.trades
+    ]
+    for row, expected in zip(trades.itertuples(), reference.trades, strict=True):
+        for got, want in ((row.units, expected.units), (row.entry_price, expected.entry_price),
+                          (row.exit_price, expected.exit_price), (row.fees, expected.fees),
+                          (row.pnl, expected.pnl)):
+            assert close_enough(got, want)
+    for got_curve, want_curve in ((kernel.equity, reference.equity), (kernel.cash, reference.cash),
+                                  (kernel.units, reference.units)):
+        assert all(close_enough(got, want) for got, want in zip(got_curve, want_curve, strict=True))
+    assert close_enough(kernel.final_equity, reference.final_equity)
+    assert close_enough(kernel.fees, reference.fees)
+
+
+@settings(max_examples=200, deadline=None)
+@given(simulation_cases())
+def test_kernel_metrics_match_the_metrics_of_the_reference_curve(
+    case: tuple[Bars, np.ndarray, SimulationSettings],
+) -> None:
+    bars, signals, simulation = case
+    kernel = run_simulation(bars, signals, simulation).metrics.as_dict()
+    reference = simulate_reference(bars, signals, simulation).metrics(bars, simulation).as_dict()
+    mismatched = {name: (kernel[name], reference[name]) for name in METRIC_NAMES
+                  if not close_enough(kernel[name], reference[name], rel=1e-9)}
+    assert not mismatched
+
+
+@settings(max_examples=300, deadline=None)
+@given(simulation_cases())
+def test_summary_equals_the_full_simulation_exactly(case: tuple[Bars, np.ndarray, SimulationSettings]) -> None:
+    bars, signals, simulation = case
+    full = run_simulation(bars, signals, simulation)
+    summary = summarize(bars, signals, simulation)
+    expected = np.array(list(full.metrics.as_dict().values()), dtype=float)
+    np.testing.assert_array_equal(summary, expected)
+    assert summary[METRIC_NAMES.index("final_equity")] == full.final_equity
+    assert summary[METRIC_NAMES.index("trades")] == full.n_trades
+
+
+def test_long_markets_agree_through_the_vectorised_held_blocks() -> None:
+    """Thousands of held bars go through the kernel's block path (new peaks, troughs, NaN closes)."""
+    rng = np.random.default_rng(7)
+    n = 6_000
+    close = 100 * np.exp(np.cumsum(rng.normal(0.0002, 0.01, n)))
+    close[rng.random(n) < 0.002] = np.nan
+    bars = Bars("BTC-USD", Granularity.ONE_MINUTE, START + 60 * np.arange(n), close, close, close, close,
+                np.ones(n))
+    signals = np.zeros(n, dtype=np.int8)
+    signals[rng.integers(0, n, 40)] = 1
+    signals[rng.integers(0, n, 40)] = -1
+    for simulation in (SimulationSettings(), SimulationSettings.seed_compatible(),
+                       SimulationSettings(allow_short=True, fraction=0.5)):
+        kernel = run_simulation(bars, signals, simulation)
+        reference = simulate_reference(bars, signals, simulation)
+        np.testing.assert_array_equal(kernel.equity, reference.equity)
+        got = kernel.metrics.as_dict()
+        want = reference.metrics(bars, simulation).as_dict()
+        assert all(close_enough(got[name], want[name], rel=1e-9) for name in METRIC_NAMES), (got, want)
+        np.testing.assert_array_equal(summarize(bars, signals, simulation),
+                                      np.array(list(got.values()), dtype=float))
