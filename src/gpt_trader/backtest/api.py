@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gpt_trader.backtest.metrics import METRIC_NAMES, Metrics
-from gpt_trader.backtest.runner import Progress, RunContext, choose_executor, plan, run_jobs
+from gpt_trader.backtest.metrics import INTEGER_METRICS, METRIC_NAMES, Metrics
+from gpt_trader.backtest.runner import Job, Progress, RunContext, choose_executor, plan, run_jobs
 from gpt_trader.backtest.settings import SimulationSettings
 from gpt_trader.backtest.simulation import SimulationResult, run_simulation
 from gpt_trader.backtest.space import ParameterSpace, ValueSpec, grid, sample
@@ -258,17 +258,19 @@ def plan_spaces(
     return spaces
 
 
-def _table(jobs: Sequence[Any], matrices: Sequence[np.ndarray]) -> pd.DataFrame:
+def _table(jobs: Sequence[Job], matrices: Sequence[np.ndarray]) -> pd.DataFrame:
     import pandas as pd
 
     metrics = np.vstack(matrices) if matrices else np.empty((0, len(METRIC_NAMES)))
-    table = pd.DataFrame(metrics, columns=list(METRIC_NAMES))
-    table.insert(0, "strategy", [job.strategy.name for job in jobs for _ in job.combinations])
-    table.insert(1, "product_id", [job.product_id for job in jobs for _ in job.combinations])
-    table.insert(2, "params", [dict(p) for job in jobs for p in job.combinations])
-    for name in ("trades", "closed_trades", "max_drawdown_bars", "max_drawdown_seconds"):
-        table[name] = table[name].astype("int64")
-    return table
+    columns: dict[str, Any] = {
+        "strategy": [job.strategy.name for job in jobs for _ in job.combinations],
+        "product_id": [job.product_id for job in jobs for _ in job.combinations],
+        "params": [dict(p) for job in jobs for p in job.combinations],
+    }
+    for index, name in enumerate(METRIC_NAMES):
+        values = metrics[:, index]
+        columns[name] = values.astype(np.int64) if name in INTEGER_METRICS else values
+    return pd.DataFrame(columns)
 
 
 def _strategy(strategy: str | Strategy) -> Strategy:

@@ -56,6 +56,7 @@ METRIC_NAMES: tuple[str, ...] = (
     "buy_and_hold_return",
 )
 N_METRICS = len(METRIC_NAMES)
+INTEGER_METRICS = frozenset({"max_drawdown_bars", "max_drawdown_seconds", "trades", "closed_trades"})
 (
     M_FINAL_EQUITY,
     M_TOTAL_RETURN,

@@ -1,7 +1,7 @@
 """The parallel runner: plans strategy × product × parameter jobs and spreads them over an executor.
 
-A job is one strategy on one product's bars with a chunk of parameter combinations; the chunk shares
-one `IndicatorCache`, so an indicator used by many combinations is computed once per job. Jobs hold
+A job is one strategy on one product's bars with a chunk of parameter combinations; every job on a
+product shares that product's `IndicatorCache`, so an indicator is computed once per worker process. Jobs hold
 only names and parameters; the bars and simulation settings travel once per worker (the executor's
 `context`), not once per job.
 
@@ -16,7 +16,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -47,10 +47,15 @@ class Job:
 
 @dataclass(frozen=True)
 class RunContext:
-    """What every job of a run shares: the bars of each product and the simulation settings."""
+    """What every job of a run shares: the bars of each product and the simulation settings.
+
+    `caches` holds one IndicatorCache per product, filled as jobs run, so strategies that read the
+    same indicator (or the same price ticks) on a product compute it once per process.
+    """
 
     bars: Mapping[str, Bars]
     settings: SimulationSettings
+    caches: dict[str, IndicatorCache] = field(default_factory=dict, compare=False)
 
 
 def plan(spaces: Sequence[ParameterSpace], products: Sequence[str], workers: int) -> list[Job]:
@@ -70,7 +75,7 @@ def plan(spaces: Sequence[ParameterSpace], products: Sequence[str], workers: int
 def evaluate_job(context: RunContext, job: Job) -> tuple[int, np.ndarray]:
     """Run every combination of `job`; returns (job index, metrics matrix: one row per combination)."""
     bars = context.bars[job.product_id]
-    cache = IndicatorCache()
+    cache = context.caches.setdefault(job.product_id, IndicatorCache())
     kernel_params = context.settings.kernel_params()
     bar_seconds = float(bars.granularity.seconds)
     out = np.empty((len(job.combinations), N_METRICS))
