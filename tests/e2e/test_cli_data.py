@@ -67,7 +67,7 @@ def test_a_file_with_bad_rows_is_refused_naming_each_of_them(tmp_path: Path) -> 
     assert refused.returncode == 2
     assert "was not imported" in refused.stderr
     assert "BTC-USD: row 1 (2024-01-01T00:01:00Z) close is NaN" in refused.stderr
-    assert "BTC-USD: row 3 (2024-01-01T00:03:00Z) high 98.0 is below" in refused.stderr
+    assert "BTC-USD: row 3 (2024-01-01T00:03:00Z) high 98.0 is below low 99.0" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert "nothing cached" in data("list").stdout
 

@@ -26,6 +26,7 @@ class ProblemKind(enum.Enum):
 
     NOT_FINITE = "not-finite"
     NON_POSITIVE_PRICE = "non-positive-price"
+    HIGH_BELOW_LOW = "high-below-low"
     HIGH_BELOW_BODY = "high-below-body"
     LOW_ABOVE_BODY = "low-above-body"
     NEGATIVE_VOLUME = "negative-volume"
@@ -115,6 +116,9 @@ def _value_problems(bars: Bars, finite: np.ndarray) -> list[Finding]:
     non_positive_rows = np.zeros(len(bars), dtype=bool)
     for name in PRICE_COLUMNS:
         non_positive_rows |= getattr(bars, name) <= 0
+    inverted = finite & (bars.high < bars.low)
+    # A row whose high is below its low is reported for that alone, not again against its body.
+    sound = finite & ~inverted
     body_top = np.maximum(bars.open, bars.close)
     body_bottom = np.minimum(bars.open, bars.close)
 
@@ -128,13 +132,18 @@ def _value_problems(bars: Bars, finite: np.ndarray) -> list[Finding]:
     return [
         _flag(ProblemKind.NON_POSITIVE_PRICE, finite & non_positive_rows, non_positive),
         _flag(
+            ProblemKind.HIGH_BELOW_LOW,
+            inverted,
+            lambda i: f"high {_num(bars.high[i])} is below low {_num(bars.low[i])}",
+        ),
+        _flag(
             ProblemKind.HIGH_BELOW_BODY,
-            finite & (bars.high < body_top),
+            sound & (bars.high < body_top),
             lambda i: f"high {_num(bars.high[i])} is below max(open, close) {_num(body_top[i])}",
         ),
         _flag(
             ProblemKind.LOW_ABOVE_BODY,
-            finite & (bars.low > body_bottom),
+            sound & (bars.low > body_bottom),
             lambda i: f"low {_num(bars.low[i])} is above min(open, close) {_num(body_bottom[i])}",
         ),
         _flag(

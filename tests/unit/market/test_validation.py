@@ -135,6 +135,14 @@ def test_check_lists_every_kind_in_one_error() -> None:
     assert "row 12 (2024-01-01T00:11:00Z) repeats the time of row 11" in message
 
 
+def test_a_high_below_its_low_is_named_as_such() -> None:
+    columns = sound_bars(5)
+    columns["high"][2], columns["low"][2] = 98.0, 99.0
+    (problem,) = validate(to_bars(columns))
+    assert problem.kind is ProblemKind.HIGH_BELOW_LOW
+    assert str(problem) == "row 2 (2024-01-01T00:02:00Z) high 98.0 is below low 99.0"
+
+
 # A per-row reference implementation, written the obvious way, that the vectorised one must agree with.
 def reference_problems(bars: Bars) -> dict[ProblemKind, list[int]]:
     found: dict[ProblemKind, list[int]] = {}
@@ -146,8 +154,9 @@ def reference_problems(bars: Bars) -> dict[ProblemKind, list[int]]:
         checks = {
             ProblemKind.NOT_FINITE: not finite,
             ProblemKind.NON_POSITIVE_PRICE: finite and any(x <= 0 for x in (o, h, low, c)),
-            ProblemKind.HIGH_BELOW_BODY: finite and h < max(o, c),
-            ProblemKind.LOW_ABOVE_BODY: finite and low > min(o, c),
+            ProblemKind.HIGH_BELOW_LOW: finite and h < low,
+            ProblemKind.HIGH_BELOW_BODY: finite and h >= low and h < max(o, c),
+            ProblemKind.LOW_ABOVE_BODY: finite and h >= low and low > min(o, c),
             ProblemKind.NEGATIVE_VOLUME: finite and v < 0,
             ProblemKind.UNSORTED: row > 0 and t < int(bars.time[row - 1]),
             ProblemKind.DUPLICATE_TIME: t in seen,
