@@ -47,14 +47,19 @@ def breakout(bars: Bars, window: int) -> np.ndarray:
 
 
 def ma_crossover(bars: Bars, fast: int, slow: int) -> np.ndarray:
-    """Strict crossings of exact rational SMAs: fast < slow on the bar before and fast > slow now."""
+    """Strict crossings of exact SMAs: fast < slow on the bar before and fast > slow now.
+
+    The averages are compared exactly by cross-multiplying the exact decimal window sums:
+    fast_sum / fast > slow_sum / slow  <=>  fast_sum * slow > slow_sum * fast.
+    """
     sums = _window_sums(_decimals(bars.close))
     out = np.zeros(len(bars), np.int8)
     previous_side = 0
     for i in range(slow - 1, len(bars)):
-        fast_average = Fraction(sums(i, fast)) / fast
-        slow_average = Fraction(sums(i, slow)) / slow
-        side = (fast_average > slow_average) - (fast_average < slow_average)
+        with localcontext() as context:
+            context.prec = 80
+            difference = sums(i, fast) * slow - sums(i, slow) * fast
+        side = (difference > 0) - (difference < 0)
         if previous_side == -1 and side == 1:
             out[i] = 1
         elif previous_side == 1 and side == -1:
