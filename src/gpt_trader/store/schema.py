@@ -164,26 +164,12 @@ class BacktestResult(Base):
     __table_args__ = (Index(None, "run_id", "strategy"),)
 
 
-METRIC_COLUMNS: tuple[str, ...] = (
-    "final_equity",
-    "total_return",
-    "cagr",
-    "volatility",
-    "sharpe",
-    "sortino",
-    "calmar",
-    "max_drawdown",
-    "max_drawdown_bars",
-    "max_drawdown_seconds",
-    "win_rate",
-    "profit_factor",
-    "expectancy",
-    "avg_trade_return",
-    "trades",
-    "closed_trades",
-    "exposure",
-    "fees",
-    "buy_and_hold_return",
+# The metric columns, in the order the model declares them (the backtester's `METRIC_NAMES`; a test
+# holds the two equal).
+METRIC_COLUMNS: tuple[str, ...] = tuple(
+    column.name
+    for column in BacktestResult.__table__.columns
+    if column.name not in ("id", "run_id", "strategy", "product_id", "granularity", "params")
 )
 
 

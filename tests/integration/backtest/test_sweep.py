@@ -94,3 +94,9 @@ def test_the_public_api_is_importable_from_the_package(bars: dict[str, Bars]) ->
     assert isinstance(result, gt.BacktestResult)
     assert result.product_id == "BTC-USD" and len(result.equity) == len(bars["BTC-USD"])
     assert gt.sweep(["momentum"], ["BTC-USD"], bars=bars).table.shape[0] == 1
+
+
+def test_the_store_has_a_column_for_every_metric_in_the_same_order() -> None:
+    from gpt_trader.store import METRIC_COLUMNS
+
+    assert METRIC_COLUMNS == METRIC_NAMES
