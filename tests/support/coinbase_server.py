@@ -349,6 +349,7 @@ def _text(value: float) -> str:
 
 def _handler_for(server: CoinbaseCandleServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True  # answer at once instead of waiting for a delayed ACK
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:

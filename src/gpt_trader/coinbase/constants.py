@@ -63,6 +63,19 @@ WS_SUBSCRIBE_DEADLINE_SECONDS = 5
 HEARTBEAT_INTERVAL_SECONDS = 1
 """The `heartbeats` channel sends one message per this interval."""
 
+# WebSocket channels, by the name used to subscribe. Messages arrive under the same name, except level2,
+# which arrives as `l2_data`. `heartbeats` and `user` carry no product list.
+WS_HEARTBEATS_CHANNEL = "heartbeats"
+WS_LEVEL2_CHANNEL = "level2"
+WS_LEVEL2_ARRIVES_AS = "l2_data"
+WS_CHANNELS = ("heartbeats", "ticker", "ticker_batch", "level2", "market_trades", "candles", "status", "user")
+WS_AUTHENTICATED_CHANNELS = frozenset({"user", "futures_balance_summary"})
+"""Channels whose subscribe message must carry a JWT (made fresh for each message)."""
+WS_MESSAGES_PER_SECOND = 8
+"""Unauthenticated messages a client may send per second per IP; subscribe and unsubscribe count."""
+WS_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+"""Large enough for a level2 snapshot: the real BTC-USD snapshot of 2026-08-09 is about 5 MB."""
+
 RENAMED_PRODUCTS = {"MATIC-USD": "POL-USD"}
 """Products that Coinbase lists under a new name: the token MATIC became POL (no MATIC-USD any more)."""
 
@@ -87,3 +100,29 @@ USD_PAIR_INCREMENTS = {
     "DOGE-USD": Increments(Decimal("0.1"), Decimal("0.00001"), Decimal("1")),
     "POL-USD": Increments(Decimal("0.01"), Decimal("0.0001"), Decimal("1")),
 }
+
+# Authentication: the signing algorithm follows the key's kind. An Ed25519 secret is the base64 of
+# the 32-byte seed, or of the seed followed by the 32-byte public key.
+JWT_ALGORITHM_EC = "ES256"
+JWT_ALGORITHM_ED25519 = "EdDSA"
+ED25519_SECRET_LENGTHS = (32, 64)
+
+# Authenticated endpoints, relative to API_PREFIX.
+ACCOUNTS_PATH = "/accounts"
+ACCOUNT_PATH = "/accounts/{account_uuid}"
+CREATE_ORDER_PATH = "/orders"
+PREVIEW_ORDER_PATH = "/orders/preview"
+CANCEL_ORDERS_PATH = "/orders/batch_cancel"
+ORDER_PATH = "/orders/historical/{order_id}"
+LIST_ORDERS_PATH = "/orders/historical/batch"
+LIST_FILLS_PATH = "/orders/historical/fills"
+TRANSACTION_SUMMARY_PATH = "/transaction_summary"
+
+# Orders. Enumerations arrive as text; values not listed here are kept as they come.
+ORDER_SIDES = ("BUY", "SELL")
+MARKET_IOC = "market_market_ioc"
+"""Order configuration of a market order: `quote_size` (what a BUY spends) or `base_size` (what a SELL sells)."""
+LIMIT_GTC = "limit_limit_gtc"
+"""Order configuration of a good-till-cancelled limit order: `base_size`, `limit_price`, `post_only`."""
+OPEN_ORDER_STATUSES = frozenset({"PENDING", "OPEN", "QUEUED", "CANCEL_QUEUED", "EDIT_QUEUED"})
+"""Statuses of an order that may still trade; FILLED, CANCELLED, EXPIRED and FAILED are final."""

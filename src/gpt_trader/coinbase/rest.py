@@ -7,6 +7,9 @@ safe to retry and turns failures into `CoinbaseError` or `CoinbaseUnavailable`::
     async with CoinbaseRestClient() as client:
         candles = await client.candles("BTC-USD", start, end, Granularity.ONE_HOUR)
 
+    async with CoinbaseRestClient(auth=auth_hook(load_key())) as client:
+        order = await client.limit_order_gtc(str(uuid4()), "BTC-USD", "BUY", Decimal("0.001"), Decimal("50000"))
+
 Synchronous callers wrap a coroutine in `run_sync`.
 """
 
@@ -16,6 +19,8 @@ import asyncio
 import concurrent.futures
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -23,24 +28,44 @@ from urllib.parse import quote
 import httpx
 
 from gpt_trader.coinbase import constants
-from gpt_trader.coinbase.errors import CoinbaseError, CoinbaseUnavailable
+from gpt_trader.coinbase.auth import MISSING_KEY_HELP
+from gpt_trader.coinbase.errors import CoinbaseError, CoinbaseUnavailable, MalformedResponse
 from gpt_trader.coinbase.parse import (
+    Account,
+    AccountsPage,
+    CancelResult,
     Candle,
+    CreatedOrder,
+    FillsPage,
+    Order,
+    OrderPreview,
+    OrdersPage,
     Product,
     ProductBook,
     ServerTime,
     Ticker,
+    TransactionSummary,
     decode_candles,
     decode_json,
+    parse_account,
+    parse_accounts,
+    parse_cancel_results,
+    parse_created_order,
+    parse_fills,
+    parse_order,
+    parse_order_preview,
+    parse_orders,
     parse_product,
     parse_product_book,
     parse_products,
     parse_server_time,
     parse_ticker,
+    parse_transaction_summary,
 )
 from gpt_trader.coinbase.ratelimit import TokenBucket
 from gpt_trader.coinbase.retry import RetryPolicy, retry_after_seconds, should_retry
 from gpt_trader.config import load_settings
+from gpt_trader.errors import ConfigError, UserError
 from gpt_trader.market.granularity import Granularity
 
 log = logging.getLogger(__name__)
@@ -52,6 +77,12 @@ AuthHook = Callable[[str, str, str], Mapping[str, str]]
 `path` is the full URL path without the query string, e.g. `/api/v3/brokerage/accounts`."""
 
 Params = Mapping[str, str | int | Sequence[str] | None]
+
+
+_LOOKUP_PAGES = 5
+_LOOKUP_PAGE_SIZE = 100
+_LOOKUP_CLOCK_MARGIN = timedelta(minutes=5)
+"""How far before sending an order its lookup searches, for clocks that disagree."""
 
 
 def rest_url(configured: str | None = None) -> str:
@@ -83,8 +114,9 @@ class CoinbaseRestClient:
     """Coinbase REST over one pooled HTTP connection set. Use as `async with`, or call `aclose()`.
 
     `base_url` defaults to the configured `coinbase_rest_url`, else production; it may be given
-    with or without the `/api/v3/brokerage` prefix. `limiter` paces requests (default: the
-    public limit, per client); `retry` bounds the retries.
+    with or without the `/api/v3/brokerage` prefix. `limiter` paces public requests (default: the
+    public limit, per client) and `private_limiter` authenticated ones (default: the per-key limit);
+    `retry` bounds the retries. Account and order endpoints need `auth` (see `coinbase.auth`).
     """
 
     def __init__(
@@ -93,6 +125,7 @@ class CoinbaseRestClient:
         *,
         auth: AuthHook | None = None,
         limiter: TokenBucket | None = None,
+        private_limiter: TokenBucket | None = None,
         retry: RetryPolicy | None = None,
         timeout: float = 10.0,
     ) -> None:
@@ -101,6 +134,7 @@ class CoinbaseRestClient:
         self.host = url.netloc.decode("ascii")
         self.auth = auth
         self.limiter = limiter or TokenBucket(constants.PUBLIC_REQUESTS_PER_SECOND)
+        self.private_limiter = private_limiter or TokenBucket(constants.PRIVATE_REQUESTS_PER_SECOND)
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self._http = httpx.AsyncClient(timeout=timeout, headers={"Accept": "application/json"})
@@ -122,22 +156,28 @@ class CoinbaseRestClient:
         path: str,
         params: Params | None = None,
         body: Mapping[str, Any] | None = None,
+        *,
+        private: bool = False,
+        idempotent: bool | None = None,
     ) -> bytes:
         """The body of a successful answer to `method path` (a path below `/api/v3/brokerage`).
 
-        Retries 429 (after its `Retry-After` when given), and for GETs also 5xx and network
-        failures, with exponential backoff; other errors are raised at once.
+        Retries 429 (after its `Retry-After` when given), and for idempotent requests (GETs, unless
+        `idempotent` says otherwise) also 5xx and network failures, with exponential backoff; other
+        errors are raised at once. `private` paces the request with the per-key limiter.
         """
         url = self.root + path
         url_path = httpx.URL(url).path
         query = {key: value for key, value in (params or {}).items() if value is not None}
-        idempotent = method.upper() == "GET"
+        if idempotent is None:
+            idempotent = method.upper() == "GET"
+        limiter = self.private_limiter if private else self.limiter
         description = f"{method} {url_path}"
         attempt = 0
         while True:
             attempt += 1
             last = attempt >= self.retry.attempts
-            await self.limiter.acquire()
+            await limiter.acquire()
             headers = dict(self.auth(method, self.host, url_path)) if self.auth else None
             try:
                 response = await self._http.request(method, url, params=query, json=body, headers=headers)
@@ -159,10 +199,10 @@ class CoinbaseRestClient:
                 raise failure
             if last:
                 raise failure.with_note(f"gave up after {attempt} attempts")
-            await self._pause_before_retry(failure, response.headers.get("Retry-After"), attempt)
+            await self._pause_before_retry(failure, response.headers.get("Retry-After"), attempt, limiter)
 
     async def _pause_before_retry(
-        self, failure: CoinbaseError, retry_after: str | None, attempt: int
+        self, failure: CoinbaseError, retry_after: str | None, attempt: int, limiter: TokenBucket
     ) -> None:
         asked = retry_after_seconds(retry_after)
         if asked is not None and asked > self.retry.max_retry_after:
@@ -170,8 +210,8 @@ class CoinbaseRestClient:
         delay = asked if asked is not None else self.retry.backoff(attempt)
         log.info("%s answered %d; retry %d in %.1f s", failure.request, failure.status, attempt, delay)
         if failure.status == 429:
-            # A rate limit applies to every request of this client, not only to the refused one.
-            self.limiter.hold(delay)
+            # A rate limit applies to every request paced by this limiter, not only to the refused one.
+            limiter.hold(delay)
         else:
             await asyncio.sleep(delay)
 
@@ -227,6 +267,296 @@ class CoinbaseRestClient:
         params: Params = {"product_id": product_id, "limit": None if limit is None else str(limit)}
         document = await self.get_json(constants.PUBLIC_PRODUCT_BOOK_PATH, f"book of {product_id}", params)
         return parse_product_book(document)
+
+    # -- authenticated endpoints -----------------------------------------------------------------
+
+    async def accounts(
+        self, limit: int | None = None, cursor: str | None = None, retail_portfolio_id: str | None = None
+    ) -> AccountsPage:
+        """One page of the key's accounts (one per currency)."""
+        params: Params = {"limit": limit, "cursor": cursor or None, "retail_portfolio_id": retail_portfolio_id}
+        return parse_accounts(await self._private_get(constants.ACCOUNTS_PATH, "accounts list", params))
+
+    async def all_accounts(self, page_size: int | None = None) -> list[Account]:
+        """Every account, following the cursor page by page."""
+        accounts: list[Account] = []
+        cursor: str | None = None
+        while True:
+            page = await self.accounts(limit=page_size, cursor=cursor)
+            accounts.extend(page.accounts)
+            if not page.has_next or not page.cursor:
+                return accounts
+            if page.cursor == cursor:
+                raise MalformedResponse("accounts list", f"has_next is true but the cursor {cursor!r} did not move")
+            cursor = page.cursor
+
+    async def account(self, account_uuid: str) -> Account:
+        path = constants.ACCOUNT_PATH.format(account_uuid=_segment(account_uuid))
+        return parse_account(await self._private_get(path, f"account {account_uuid}"))
+
+    async def create_order(
+        self,
+        client_order_id: str,
+        product_id: str,
+        side: str,
+        order_configuration: Mapping[str, Mapping[str, Any]],
+        *,
+        self_trade_prevention_id: str | None = None,
+        retail_portfolio_id: str | None = None,
+    ) -> CreatedOrder:
+        """Place an order; `OrderRejected` when Coinbase refuses it.
+
+        The POST is sent once. When it fails without a verdict (a 5xx, no answer), the order may have
+        landed, so it is looked up by `client_order_id` instead of sent again: the order is returned
+        if found, `OrderNotPlaced` raised if Coinbase does not list it, `OrderOutcomeUnknown` if the
+        lookup fails too.
+        """
+        self._require_key()
+        body: dict[str, Any] = {
+            "client_order_id": client_order_id,
+            "product_id": product_id,
+            "side": _side(side),
+            "order_configuration": order_configuration,
+        }
+        if self_trade_prevention_id is not None:
+            body["self_trade_prevention_id"] = self_trade_prevention_id
+        if retail_portfolio_id is not None:
+            body["retail_portfolio_id"] = retail_portfolio_id
+        sent_at = datetime.now(UTC)
+        try:
+            answer = await self.request("POST", constants.CREATE_ORDER_PATH, body=body, private=True)
+        except CoinbaseError as failure:
+            if failure.status < 500:
+                raise
+            return await self._recover_created_order(client_order_id, product_id, sent_at, failure)
+        except CoinbaseUnavailable as failure:
+            return await self._recover_created_order(client_order_id, product_id, sent_at, failure)
+        return parse_created_order(decode_json(answer, "create order response"), client_order_id)
+
+    async def market_order(
+        self,
+        client_order_id: str,
+        product_id: str,
+        side: str,
+        *,
+        quote_size: Decimal | None = None,
+        base_size: Decimal | None = None,
+    ) -> CreatedOrder:
+        """A market order (IOC) spending `quote_size` quote currency or trading `base_size` base currency."""
+        configuration = market_configuration(quote_size=quote_size, base_size=base_size)
+        return await self.create_order(client_order_id, product_id, side, configuration)
+
+    async def limit_order_gtc(
+        self,
+        client_order_id: str,
+        product_id: str,
+        side: str,
+        base_size: Decimal,
+        limit_price: Decimal,
+        *,
+        post_only: bool = False,
+    ) -> CreatedOrder:
+        """A limit order that rests until filled or cancelled; `post_only` refuses to take liquidity."""
+        configuration = limit_gtc_configuration(base_size, limit_price, post_only=post_only)
+        return await self.create_order(client_order_id, product_id, side, configuration)
+
+    async def preview_order(
+        self, product_id: str, side: str, order_configuration: Mapping[str, Mapping[str, Any]]
+    ) -> OrderPreview:
+        """What an order would cost and why it would fail, without placing it."""
+        self._require_key()
+        body = {"product_id": product_id, "side": _side(side), "order_configuration": order_configuration}
+        answer = await self.request("POST", constants.PREVIEW_ORDER_PATH, body=body, private=True, idempotent=True)
+        return parse_order_preview(decode_json(answer, "order preview"))
+
+    async def cancel_orders(self, order_ids: Sequence[str]) -> list[CancelResult]:
+        """Cancel orders; each result says whether that order was cancelled. Retried like a GET, since
+        cancelling twice is harmless."""
+        self._require_key()
+        body = {"order_ids": list(order_ids)}
+        answer = await self.request("POST", constants.CANCEL_ORDERS_PATH, body=body, private=True, idempotent=True)
+        return parse_cancel_results(decode_json(answer, "cancel orders response"))
+
+    async def get_order(self, order_id: str) -> Order:
+        path = constants.ORDER_PATH.format(order_id=_segment(order_id))
+        return parse_order(await self._private_get(path, f"order {order_id}"))
+
+    async def list_orders(
+        self,
+        *,
+        order_ids: Sequence[str] | None = None,
+        product_ids: Sequence[str] | None = None,
+        order_status: Sequence[str] | None = None,
+        order_side: str | None = None,
+        start_date: datetime | None = None,
+        end_date: datetime | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        sort_by: str | None = None,
+    ) -> OrdersPage:
+        """One page of orders matching every filter given; pass `cursor` back for the next while `has_next`."""
+        params: Params = {
+            "order_ids": _listed(order_ids),
+            "product_ids": _listed(product_ids),
+            "order_status": _listed(order_status),
+            "order_side": None if order_side is None else _side(order_side),
+            "start_date": _rfc3339(start_date),
+            "end_date": _rfc3339(end_date),
+            "limit": limit,
+            "cursor": cursor or None,
+            "sort_by": sort_by,
+        }
+        return parse_orders(await self._private_get(constants.LIST_ORDERS_PATH, "orders list", params))
+
+    async def find_order(
+        self, client_order_id: str, product_id: str, since: datetime, max_pages: int = _LOOKUP_PAGES
+    ) -> Order | None:
+        """The order of `product_id` created after `since` with this `client_order_id`, or None.
+
+        Raises `OrderOutcomeUnknown` when more than `max_pages` pages would have to be read.
+        """
+        cursor: str | None = None
+        for _ in range(max_pages):
+            page = await self.list_orders(
+                product_ids=[product_id], start_date=since, limit=_LOOKUP_PAGE_SIZE, cursor=cursor
+            )
+            for order in page.orders:
+                if order.client_order_id == client_order_id:
+                    return order
+            if not page.has_next or not page.cursor or page.cursor == cursor:
+                return None
+            cursor = page.cursor
+        raise OrderOutcomeUnknown(client_order_id, f"more than {max_pages} pages of {product_id} orders to search")
+
+    async def list_fills(
+        self,
+        *,
+        order_ids: Sequence[str] | None = None,
+        trade_ids: Sequence[str] | None = None,
+        product_ids: Sequence[str] | None = None,
+        start_sequence_timestamp: datetime | None = None,
+        end_sequence_timestamp: datetime | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> FillsPage:
+        """One page of fills; pass `cursor` back for the next until it comes back empty."""
+        params: Params = {
+            "order_ids": _listed(order_ids),
+            "trade_ids": _listed(trade_ids),
+            "product_ids": _listed(product_ids),
+            "start_sequence_timestamp": _rfc3339(start_sequence_timestamp),
+            "end_sequence_timestamp": _rfc3339(end_sequence_timestamp),
+            "limit": limit,
+            "cursor": cursor or None,
+        }
+        return parse_fills(await self._private_get(constants.LIST_FILLS_PATH, "fills list", params))
+
+    async def transaction_summary(self, product_type: str | None = None) -> TransactionSummary:
+        """The 30-day volume, fees, and the fee tier with the maker and taker rates it earns."""
+        params: Params = {"product_type": product_type}
+        document = await self._private_get(constants.TRANSACTION_SUMMARY_PATH, "transaction summary", params)
+        return parse_transaction_summary(document)
+
+    def _require_key(self) -> None:
+        if self.auth is None:
+            raise ConfigError(MISSING_KEY_HELP)
+
+    async def _private_get(self, path: str, what: str, params: Params | None = None) -> dict[str, Any]:
+        self._require_key()
+        return decode_json(await self.request("GET", path, params, private=True), what)
+
+    async def _recover_created_order(
+        self, client_order_id: str, product_id: str, sent_at: datetime, failure: UserError
+    ) -> CreatedOrder:
+        log.warning("placing order %s failed without a verdict (%s); looking it up", client_order_id, failure)
+        try:
+            order = await self.find_order(client_order_id, product_id, sent_at - _LOOKUP_CLOCK_MARGIN)
+        except (CoinbaseError, CoinbaseUnavailable, MalformedResponse) as lookup_failure:
+            raise OrderOutcomeUnknown(client_order_id, f"{failure}; the lookup failed too: {lookup_failure}") from None
+        if order is None:
+            raise OrderNotPlaced(client_order_id, product_id, failure)
+        log.info("order %s landed despite the failure, as %s", client_order_id, order.order_id)
+        return CreatedOrder(order.order_id, order.product_id, order.side, client_order_id, order.order_configuration)
+
+
+class OrderNotPlaced(UserError):
+    """Placing an order failed without a verdict, and Coinbase does not list it: it was not placed.
+
+    Sending it again with the same `client_order_id` is safe: Coinbase answers a repeated
+    `client_order_id` with the original order, should the first attempt surface after all.
+    """
+
+    def __init__(self, client_order_id: str, product_id: str, cause: UserError) -> None:
+        self.client_order_id = client_order_id
+        self.cause = cause
+        super().__init__(
+            f"order {client_order_id} was not placed: {cause}. Coinbase lists no {product_id} order with that "
+            "client_order_id; sending it again with the same client_order_id is safe."
+        )
+
+
+class OrderOutcomeUnknown(UserError):
+    """Placing an order failed without a verdict, and looking it up could not tell whether it landed."""
+
+    def __init__(self, client_order_id: str, reason: str) -> None:
+        self.client_order_id = client_order_id
+        super().__init__(
+            f"it is unknown whether order {client_order_id} was placed ({reason}). Look for client_order_id "
+            f"{client_order_id} among the open and recent orders before placing it again."
+        )
+
+
+def market_configuration(
+    *, quote_size: Decimal | None = None, base_size: Decimal | None = None
+) -> dict[str, dict[str, Any]]:
+    """`market_market_ioc`: spend `quote_size` (a BUY) or trade `base_size` (usually a SELL); one of them."""
+    if quote_size is not None and base_size is None:
+        return {constants.MARKET_IOC: {"quote_size": _amount(quote_size, "quote_size")}}
+    if base_size is not None and quote_size is None:
+        return {constants.MARKET_IOC: {"base_size": _amount(base_size, "base_size")}}
+    raise ValueError("a market order takes exactly one of quote_size and base_size")
+
+
+def limit_gtc_configuration(
+    base_size: Decimal, limit_price: Decimal, *, post_only: bool = False
+) -> dict[str, dict[str, Any]]:
+    """`limit_limit_gtc`: buy or sell `base_size` at `limit_price` or better until filled or cancelled."""
+    return {
+        constants.LIMIT_GTC: {
+            "base_size": _amount(base_size, "base_size"),
+            "limit_price": _amount(limit_price, "limit_price"),
+            "post_only": post_only,
+        }
+    }
+
+
+def _amount(value: Decimal | int, name: str) -> str:
+    """A positive decimal as Coinbase wants it: a string, positional (`0.00000001`, never `1E-8`)."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | int):
+        raise TypeError(f"{name} must be a Decimal (floats are inexact), got {type(value).__name__}")
+    amount = Decimal(value)
+    if not amount.is_finite() or amount <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value}")
+    return format(amount, "f")
+
+
+def _side(side: str) -> str:
+    upper = side.upper()
+    if upper not in constants.ORDER_SIDES:
+        raise ValueError(f"side must be BUY or SELL, got {side!r}")
+    return upper
+
+
+def _listed(values: Sequence[str] | None) -> list[str] | None:
+    return None if values is None else list(values)
+
+
+def _rfc3339(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        raise ValueError(f"give times with a time zone (UTC), got {moment}")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
