@@ -30,23 +30,20 @@ import httpx
 from gpt_trader.coinbase import constants
 from gpt_trader.coinbase.auth import MISSING_KEY_HELP
 from gpt_trader.coinbase.errors import CoinbaseError, CoinbaseUnavailable, MalformedResponse
-from gpt_trader.coinbase.parse import (
+from gpt_trader.coinbase.orders import (
     Account,
     AccountsPage,
     CancelResult,
-    Candle,
     CreatedOrder,
     FillsPage,
     Order,
+    OrderNotPlaced,
+    OrderOutcomeUnknown,
     OrderPreview,
     OrdersPage,
-    Product,
-    ProductBook,
-    ServerTime,
-    Ticker,
     TransactionSummary,
-    decode_candles,
-    decode_json,
+    limit_gtc_configuration,
+    market_configuration,
     parse_account,
     parse_accounts,
     parse_cancel_results,
@@ -55,12 +52,21 @@ from gpt_trader.coinbase.parse import (
     parse_order,
     parse_order_preview,
     parse_orders,
+    parse_transaction_summary,
+)
+from gpt_trader.coinbase.parse import (
+    Candle,
+    Product,
+    ProductBook,
+    ServerTime,
+    Ticker,
+    decode_candles,
+    decode_json,
     parse_product,
     parse_product_book,
     parse_products,
     parse_server_time,
     parse_ticker,
-    parse_transaction_summary,
 )
 from gpt_trader.coinbase.ratelimit import TokenBucket
 from gpt_trader.coinbase.retry import RetryPolicy, retry_after_seconds, should_retry
@@ -477,67 +483,6 @@ class CoinbaseRestClient:
             raise OrderNotPlaced(client_order_id, product_id, failure)
         log.info("order %s landed despite the failure, as %s", client_order_id, order.order_id)
         return CreatedOrder(order.order_id, order.product_id, order.side, client_order_id, order.order_configuration)
-
-
-class OrderNotPlaced(UserError):
-    """Placing an order failed without a verdict, and Coinbase does not list it: it was not placed.
-
-    Sending it again with the same `client_order_id` is safe: Coinbase answers a repeated
-    `client_order_id` with the original order, should the first attempt surface after all.
-    """
-
-    def __init__(self, client_order_id: str, product_id: str, cause: UserError) -> None:
-        self.client_order_id = client_order_id
-        self.cause = cause
-        super().__init__(
-            f"order {client_order_id} was not placed: {cause}. Coinbase lists no {product_id} order with that "
-            "client_order_id; sending it again with the same client_order_id is safe."
-        )
-
-
-class OrderOutcomeUnknown(UserError):
-    """Placing an order failed without a verdict, and looking it up could not tell whether it landed."""
-
-    def __init__(self, client_order_id: str, reason: str) -> None:
-        self.client_order_id = client_order_id
-        super().__init__(
-            f"it is unknown whether order {client_order_id} was placed ({reason}). Look for client_order_id "
-            f"{client_order_id} among the open and recent orders before placing it again."
-        )
-
-
-def market_configuration(
-    *, quote_size: Decimal | None = None, base_size: Decimal | None = None
-) -> dict[str, dict[str, Any]]:
-    """`market_market_ioc`: spend `quote_size` (a BUY) or trade `base_size` (usually a SELL); one of them."""
-    if quote_size is not None and base_size is None:
-        return {constants.MARKET_IOC: {"quote_size": _amount(quote_size, "quote_size")}}
-    if base_size is not None and quote_size is None:
-        return {constants.MARKET_IOC: {"base_size": _amount(base_size, "base_size")}}
-    raise ValueError("a market order takes exactly one of quote_size and base_size")
-
-
-def limit_gtc_configuration(
-    base_size: Decimal, limit_price: Decimal, *, post_only: bool = False
-) -> dict[str, dict[str, Any]]:
-    """`limit_limit_gtc`: buy or sell `base_size` at `limit_price` or better until filled or cancelled."""
-    return {
-        constants.LIMIT_GTC: {
-            "base_size": _amount(base_size, "base_size"),
-            "limit_price": _amount(limit_price, "limit_price"),
-            "post_only": post_only,
-        }
-    }
-
-
-def _amount(value: Decimal | int, name: str) -> str:
-    """A positive decimal as Coinbase wants it: a string, positional (`0.00000001`, never `1E-8`)."""
-    if isinstance(value, bool) or not isinstance(value, Decimal | int):
-        raise TypeError(f"{name} must be a Decimal (floats are inexact), got {type(value).__name__}")
-    amount = Decimal(value)
-    if not amount.is_finite() or amount <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value}")
-    return format(amount, "f")
 
 
 def _side(side: str) -> str:

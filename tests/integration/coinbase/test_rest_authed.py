@@ -14,8 +14,8 @@ import pytest
 
 from gpt_trader.coinbase.auth import CdpKey, auth_hook
 from gpt_trader.coinbase.errors import CoinbaseError
-from gpt_trader.coinbase.parse import OrderRejected
-from gpt_trader.coinbase.rest import CoinbaseRestClient, OrderNotPlaced, OrderOutcomeUnknown
+from gpt_trader.coinbase.orders import OrderNotPlaced, OrderOutcomeUnknown, OrderRejected
+from gpt_trader.coinbase.rest import CoinbaseRestClient
 from gpt_trader.coinbase.retry import RetryPolicy
 from gpt_trader.config import read_key_file
 from gpt_trader.errors import ConfigError

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from gpt_trader.coinbase.errors import MalformedResponse
-from gpt_trader.coinbase.parse import (
+from gpt_trader.coinbase.orders import (
     CreatedOrder,
     OrderRejected,
+    limit_gtc_configuration,
+    market_configuration,
     parse_account,
     parse_accounts,
     parse_cancel_results,
@@ -25,7 +27,6 @@ from gpt_trader.coinbase.parse import (
     parse_orders,
     parse_transaction_summary,
 )
-from gpt_trader.coinbase.rest import limit_gtc_configuration, market_configuration
 from gpt_trader.errors import UserError
 
 
