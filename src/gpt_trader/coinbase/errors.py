@@ -45,17 +45,23 @@ class CoinbaseError(UserError):
         return cls(status, fallback_code, body.strip()[:500] or reason, request=request)
 
 
+OFFLINE_CANDLES_HINT = (
+    "Without network access, use candles from elsewhere: `--source synthetic` (a generated market), "
+    "`--source file:PATH` (a CSV or Parquet file), or load a file into the cache with `gpt-trader data import`."
+)
+OFFLINE_FEED_HINT = (
+    "Without network access, point the feed at a local sandbox exchange: start `gpt-trader sandbox serve` "
+    "and set GPT_TRADER_COINBASE_WS_URL (and GPT_TRADER_COINBASE_REST_URL) to the URLs it prints."
+)
+
+
 class CoinbaseUnavailable(UserError):
     """Coinbase could not be reached at all: connection refused, DNS failure, timeout."""
 
-    def __init__(self, url: str, reason: str) -> None:
+    def __init__(self, url: str, reason: str, hint: str = OFFLINE_CANDLES_HINT) -> None:
         self.url = url
         self.reason = reason
-        super().__init__(
-            f"Coinbase could not be reached at {url} ({reason}). Without network access, use candles "
-            "from elsewhere: `--source synthetic` (a generated market), `--source file:PATH` (a CSV or "
-            "Parquet file), or load a file into the cache with `gpt-trader data import`."
-        )
+        super().__init__(f"Coinbase could not be reached at {url} ({reason}). {hint}")
 
 
 class MalformedResponse(DataError):

@@ -46,7 +46,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from gpt_trader.coinbase import constants
-from gpt_trader.coinbase.errors import CoinbaseUnavailable
+from gpt_trader.coinbase.errors import OFFLINE_FEED_HINT, CoinbaseUnavailable
 from gpt_trader.coinbase.messages import (
     ChannelMessage,
     ErrorMessage,
@@ -184,7 +184,7 @@ class CoinbaseWebSocket:
         while self._connection is None and not self._closed:
             if self._failures >= self.reconnect.attempts:
                 problem = f"{self._failures} connections in a row failed, the last with {self._last_problem}"
-                raise CoinbaseUnavailable(self.url, problem)
+                raise CoinbaseUnavailable(self.url, problem, OFFLINE_FEED_HINT)
             if self.connections or self._failures:
                 await asyncio.sleep(self.reconnect.backoff(max(1, self._failures)))
             try:
