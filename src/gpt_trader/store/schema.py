@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from gpt_trader.market.feed import HealthKind
 from gpt_trader.store.types import ExactDecimal, UtcDateTime
 
 # Stable constraint names let later migrations (and SQLite's batch mode) refer to constraints by name.
@@ -72,13 +73,8 @@ class Liquidity(enum.StrEnum):
     TAKER = "TAKER"
 
 
-class FeedEventKind(enum.StrEnum):
-    CONNECTED = "connected"
-    DISCONNECTED = "disconnected"
-    GAP = "gap"
-    STALE = "stale"
-    RESYNCED = "resynced"
-    ERROR = "error"
+# The feed's health events are stored under the names the feed gives them.
+FeedEventKind = HealthKind
 
 
 def _text_enum(enum_class: type[enum.StrEnum]) -> Enum:
