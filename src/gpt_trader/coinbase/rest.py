@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import ssl
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -134,7 +135,9 @@ class CoinbaseRestClient:
         private_limiter: TokenBucket | None = None,
         retry: RetryPolicy | None = None,
         timeout: float = 10.0,
+        verify: ssl.SSLContext | str | bool = True,
     ) -> None:
+        """`verify` is httpx's: True (the system's CAs), a CA bundle path (a sandbox's certificate), or a context."""
         self.root = api_root(rest_url(base_url))
         url = httpx.URL(self.root)
         self.host = url.netloc.decode("ascii")
@@ -143,7 +146,9 @@ class CoinbaseRestClient:
         self.private_limiter = private_limiter or TokenBucket(constants.PRIVATE_REQUESTS_PER_SECOND)
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
-        self._http = httpx.AsyncClient(timeout=timeout, headers={"Accept": "application/json"})
+        if isinstance(verify, str):
+            verify = ssl.create_default_context(cafile=verify)
+        self._http = httpx.AsyncClient(timeout=timeout, headers={"Accept": "application/json"}, verify=verify)
 
     async def __aenter__(self) -> CoinbaseRestClient:
         return self

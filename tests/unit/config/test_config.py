@@ -12,7 +12,8 @@ from gpt_trader.config import Credentials, load_credentials, load_settings, mask
 from gpt_trader.errors import ConfigError
 from gpt_trader.log import SecretMaskFilter
 
-PEM = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5oXeZ2XYRJW5qoAoGCCqGSM49\n-----END EC PRIVATE KEY-----\n"
+SECRET_LINE = "MHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5oXeZ2XYRJW5qoAoGCCqGSM49"
+PEM = f"-----BEGIN EC PRIVATE KEY-----\n{SECRET_LINE}\n-----END EC PRIVATE KEY-----\n"
 KEY_NAME = "organizations/1111-2222/apiKeys/abcdef-123456"
 
 
@@ -40,7 +41,7 @@ def test_the_config_file_can_be_named_and_must_exist(isolated_dirs: Path, monkey
     monkeypatch.setenv("GPT_TRADER_CONFIG", str(elsewhere))
     assert load_settings().database == "postgresql+psycopg://u@localhost/db"
     monkeypatch.setenv("GPT_TRADER_CONFIG", str(isolated_dirs / "missing.toml"))
-    with pytest.raises(ConfigError, match="missing.toml, which is not a file"):
+    with pytest.raises(ConfigError, match=r"missing\.toml, which is not a file"):
         load_settings()
 
 
@@ -101,11 +102,11 @@ def test_broken_key_files_say_what_is_wrong(tmp_path: Path, content: str | None,
 def test_credentials_never_show_their_secret(caplog: pytest.LogCaptureFixture) -> None:
     credentials = Credentials(KEY_NAME, PEM)
     shown = f"{credentials!r} {credentials}"
-    assert "MHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5oXeZ2XYRJW5qoAoGCCqGSM49" not in shown
+    assert SECRET_LINE not in shown
     assert KEY_NAME not in shown and mask(KEY_NAME) in shown and mask(KEY_NAME) == "…123456"
     logger = logging.getLogger("gpt_trader.test")
     logger.addFilter(SecretMaskFilter())
     with caplog.at_level(logging.INFO, logger="gpt_trader.test"):
         logger.info("loaded %s", PEM)
-    assert "MHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5oXeZ2XYRJW5qoAoGCCqGSM49" not in caplog.text
+    assert SECRET_LINE not in caplog.text
     assert "***" in caplog.text

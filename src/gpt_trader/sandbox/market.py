@@ -1,0 +1,223 @@
+"""`MarketReplay`: candles replayed as a live market — trades, quotes, a level-2 book, forming candles.
+
+Market time runs `speed` times faster than the wall clock from `start`:
+`market_time = start + (clock() - t0) * speed`. Each call to `step()` (the server calls it every few
+milliseconds) replays every trade up to the market time reached, product by product (each product's
+`tape.ProductTape`), and hands each subscriber a `MarketTick` per trade (the trade, the quote after it
+and the book levels it changed) and a `CandleUpdate` for the forming five-minute candle at most once a
+wall-clock second per product (and once more when a bucket closes). The trades inside a bar come from
+`ticks.bar_ticks`, seeded by (seed, product, bar time), so a replay is the same whenever and however
+fast it runs.
+
+Everything that reads the market (REST, WebSocket, the matching engine) reads this object, on the
+event loop's thread, so one consistent market time holds for all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+
+import numpy as np
+
+from gpt_trader.market.bars import Bars
+from gpt_trader.sandbox.tape import (
+    CANDLE_SECONDS,
+    BookChange,
+    Candle,
+    CandleTable,
+    CandleUpdate,
+    DayStats,
+    Emit,
+    MarketEvent,
+    MarketTick,
+    ProductTape,
+    Quote,
+    TapeSettings,
+    Trade,
+)
+from gpt_trader.sandbox.ticks import TickGrid
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CANDLE_SECONDS",
+    "BookChange",
+    "Candle",
+    "CandleTable",
+    "CandleUpdate",
+    "DayStats",
+    "MarketEvent",
+    "MarketReplay",
+    "MarketTick",
+    "Quote",
+    "TickGrid",
+    "Trade",
+    "decimal_text",
+    "infer_grid",
+    "rfc3339",
+]
+
+
+class MarketReplay:
+    """Replays `bars_by_product` as a market; see the module doc.
+
+    `grids` gives each product's price and size increments (default: inferred from the data, see
+    `infer_grid`); `trades_per_bar` is the typical number of trades in a bar of median volume;
+    `depth` the book levels per side; `spread_bps` the quoted spread (at least one increment);
+    `depth_bps` the distance between book levels behind the best one.
+    """
+
+    def __init__(
+        self,
+        bars_by_product: Mapping[str, Bars],
+        speed: float,
+        start: int,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        grids: Mapping[str, TickGrid] | None = None,
+        seed: int = 0,
+        trades_per_bar: int = 24,
+        depth: int = 25,
+        spread_bps: float = 0.05,
+        depth_bps: float = 0.5,
+        candle_interval: float = 1.0,
+    ) -> None:
+        if speed <= 0:
+            raise ValueError(f"speed must be positive, not {speed}")
+        if not bars_by_product:
+            raise ValueError("a market needs at least one product's bars")
+        self.speed = float(speed)
+        self.start = int(start)
+        self.clock = clock
+        self.candle_interval = candle_interval
+        self._t0 = clock()
+        self.market_time = float(start)
+        self._subscribers: list[Emit] = []
+        grids = grids or {}
+        self._tapes = {
+            product: ProductTape(
+                product,
+                bars,
+                grids.get(product) or infer_grid(bars),
+                TapeSettings(seed, trades_per_bar, depth, spread_bps, depth_bps),
+            )
+            for product, bars in bars_by_product.items()
+        }
+        for tape in self._tapes.values():
+            tape.warm_up(self.start)
+
+    # -- time --------------------------------------------------------------------------------------
+
+    def products(self) -> list[str]:
+        return list(self._tapes)
+
+    def step(self) -> int:
+        """Replay every trade up to the market time the clock has reached; returns how many."""
+        wall = self.clock()
+        now = max(self.market_time, self.start + (wall - self._t0) * self.speed)
+        self.market_time = now
+        replayed = 0
+        for tape in self._tapes.values():
+            replayed += tape.advance(now, self._publish)
+            if tape.candle_dirty and wall - tape.candle_sent_at >= self.candle_interval:
+                tape.candle_sent_at = wall
+                tape.candle_dirty = False
+                candle = tape.forming_candle()
+                if candle is not None:
+                    self._publish(CandleUpdate(candle))
+        return replayed
+
+    async def run(self, interval: float = 0.02) -> None:
+        """Step every `interval` wall seconds until cancelled."""
+        while True:
+            self.step()
+            await asyncio.sleep(interval)
+
+    # -- subscribers -------------------------------------------------------------------------------
+
+    def subscribe(self, callback: Emit) -> Callable[[], None]:
+        """Call `callback(event)` for every market event; returns a function that unsubscribes."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    def _publish(self, event: MarketEvent) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:
+                # One broken subscriber must not stop the market for the others.
+                log.exception("market subscriber %r failed on %s", callback, type(event).__name__)
+
+    # -- reading the market ------------------------------------------------------------------------
+
+    def _tape(self, product_id: str) -> ProductTape:
+        return self._tapes[product_id]
+
+    def quote(self, product_id: str) -> Quote | None:
+        """The current quote, or None before the product's first bar."""
+        return self._tape(product_id).quote
+
+    def book(self, product_id: str, depth: int | None = None) -> tuple[list[BookChange], list[BookChange]]:
+        """Bid levels (best first) and ask levels (best first), `depth` per side (default: all)."""
+        tape = self._tape(product_id)
+        bids = sorted(tape.bids.items(), reverse=True)[:depth]
+        asks = sorted(tape.asks.items())[:depth]
+        return [tape.level("bid", p, s) for p, s in bids], [tape.level("offer", p, s) for p, s in asks]
+
+    def recent_trades(self, product_id: str, limit: int) -> list[Trade]:
+        """Up to `limit` most recent trades, newest first."""
+        trades = self._tape(product_id).trades
+        return [trades[-1 - i] for i in range(min(limit, len(trades)))]
+
+    def candles(self, product_id: str, seconds: int, start: int, end: int) -> CandleTable:
+        """Candles of `seconds` whose open time lies in [start, end), newest first, as at market time.
+
+        Buckets already closed come from the bars; the one still forming holds what has traded so
+        far. Buckets without a bar are absent. Raises ValueError when `seconds` is not a multiple of
+        the bars' granularity.
+        """
+        return self._tape(product_id).candles(seconds, start, end, self.market_time)
+
+    def stats(self, product_id: str) -> DayStats | None:
+        return self._tape(product_id).stats(self.market_time)
+
+
+def infer_grid(bars: Bars) -> TickGrid:
+    """The coarsest power-of-ten price increment the data's prices sit on (up to 8 decimals), and a
+    base increment of 0.00000001: a fallback for products the catalogue does not know."""
+    sample = np.concatenate([bars.open[:500], bars.close[:500]])
+    for decimals in range(9):
+        scaled = sample * 10**decimals
+        if np.all(np.abs(scaled - np.rint(scaled)) < 1e-6 * np.maximum(1.0, np.abs(scaled))):
+            return TickGrid(Decimal(1).scaleb(-decimals), Decimal("0.00000001"))
+    return TickGrid(Decimal("0.00000001"), Decimal("0.00000001"))
+
+
+def decimal_text(value: Decimal | float) -> str:
+    """A decimal as Coinbase writes it: positional, no exponent, no trailing zeros (`65083.7`, `126296`)."""
+    text = format(value, "f") if isinstance(value, Decimal) else np.format_float_positional(value, trim="-")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+_SECOND_TEXT: dict[int, str] = {}
+
+
+def rfc3339(seconds: float, digits: int = 9) -> str:
+    """`2026-08-09T21:05:48.298032046Z`: RFC 3339 UTC with `digits` fractional digits."""
+    whole = math.floor(seconds)
+    # Split before scaling: seconds * 1e9 would lose the nanoseconds to float rounding.
+    carry, fraction = divmod(round((seconds - whole) * 1e9), 1_000_000_000)
+    whole += carry
+    text = _SECOND_TEXT.get(whole)
+    if text is None:
+        if len(_SECOND_TEXT) > 4096:
+            _SECOND_TEXT.clear()
+        text = _SECOND_TEXT[whole] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{text}.{fraction:09d}"[: len(text) + 1 + digits] + "Z"

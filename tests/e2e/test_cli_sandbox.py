@@ -1,0 +1,142 @@
+"""`gpt-trader sandbox ...` end to end: the real command in a subprocess, stopped as a user would stop it."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.sync.client import connect
+
+SERVE = ("sandbox", "serve", "--port", "0", "--products", "BTC-USD,ETH-USD", "--days", "0.05", "--history-days", "0.05")
+
+
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gpt_trader", *args]
+
+
+class Running:
+    """A started `sandbox serve`: its process, its printed lines so far, and its URLs."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.rest_url = self._url_after("REST:")
+        self.ws_url = self._url_after("WebSocket:")
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def _url_after(self, label: str) -> str:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                line = self._queue.get(timeout=1)
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            self.lines.append(line)
+            if line.strip().startswith(label):
+                return line.split(label, 1)[1].strip()
+        raise AssertionError(f"no {label} line; printed so far: {self.lines}")
+
+    def stop(self, sig: signal.Signals) -> tuple[int, str, str]:
+        self.process.send_signal(sig)
+        self.process.wait(timeout=30)
+        while (line := self._queue.get(timeout=5)) is not None:  # stdout is the reader thread's alone
+            self.lines.append(line)
+        assert self.process.stderr is not None
+        return self.process.returncode, "\n".join(self.lines), self.process.stderr.read()
+
+
+@contextmanager
+def serve(*extra: str) -> Iterator[Running]:
+    environment = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    process = subprocess.Popen(
+        command(*SERVE, *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
+    )
+    try:
+        yield Running(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.parametrize(("sig", "said"), [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")])
+def test_serve_prints_its_urls_serves_and_stops_cleanly(tmp_path: Path, sig: signal.Signals, said: str) -> None:
+    with serve("--state-dir", str(tmp_path)) as running:
+        assert running.rest_url.startswith("http://127.0.0.1:") and running.ws_url.startswith("ws://127.0.0.1:")
+        products = httpx.get(running.rest_url + "/api/v3/brokerage/market/products", timeout=10).json()
+        assert [p["product_id"] for p in products["products"]] == ["BTC-USD", "ETH-USD"]
+        with connect(running.ws_url, open_timeout=10) as connection:  # a client still connected at the stop
+            connection.send(json.dumps({"type": "subscribe", "channel": "heartbeats"}))
+            assert json.loads(connection.recv(timeout=10))["channel"] == "subscriptions"
+            status, printed, stderr = running.stop(sig)
+    assert status == 0, stderr
+    assert printed.splitlines()[-1] == f"sandbox stopped ({said})"
+    assert "Traceback" not in stderr
+
+
+def test_serve_with_tls_writes_the_certificate_clients_trust(tmp_path: Path) -> None:
+    cert = tmp_path / "cert.pem"
+    with serve("--state-dir", str(tmp_path), "--tls", "--cert-out", str(cert), "--faults", "gap=30") as running:
+        assert running.rest_url.startswith("https://") and running.ws_url.startswith("wss://")
+        trusted = ssl.create_default_context(cafile=str(cert))
+        answer = httpx.get(running.rest_url + "/api/v3/brokerage/time", verify=trusted, timeout=10)
+        status, printed, _ = running.stop(signal.SIGTERM)
+    assert answer.status_code == 200 and status == 0
+    assert f"certificate: {cert}" in printed and "gap every 30 s" in printed
+
+
+def test_keys_create_writes_a_key_file_and_never_prints_the_private_key(tmp_path: Path) -> None:
+    out = tmp_path / "my_key.json"
+    created = subprocess.run(
+        command("sandbox", "keys", "create", "--out", str(out), "--state-dir", str(tmp_path / "state")),
+        capture_output=True, text=True, timeout=60,
+    )
+    assert created.returncode == 0, created.stderr
+    key = json.loads(out.read_text())
+    assert key["name"].startswith("organizations/") and "BEGIN EC PRIVATE KEY" in key["privateKey"]
+    assert f"created sandbox key …{key['name'][-6:]} (ES256)" in created.stdout
+    assert f"key file: {out}" in created.stdout
+    assert key["name"] not in created.stdout and "PRIVATE KEY" not in created.stdout + created.stderr
+    registered = json.loads((tmp_path / "state" / "keys.json").read_text())["keys"]
+    assert list(registered) == [key["name"]]
+    again = subprocess.run(
+        command("sandbox", "keys", "create", "--out", str(out), "--state-dir", str(tmp_path / "state")),
+        capture_output=True, text=True, timeout=60,
+    )
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "complaint"),
+    [
+        (("--faults", "explode=5"), "unknown fault 'explode'"),
+        (("--source", "nowhere"), "unknown --source"),
+        (("--cert-out", "x.pem"), "add --tls"),
+    ],
+)
+def test_serve_refuses_bad_flags_with_a_message(tmp_path: Path, flags: tuple[str, ...], complaint: str) -> None:
+    refused = subprocess.run(
+        command(*SERVE, "--state-dir", str(tmp_path), *flags), capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode == 2 and complaint in refused.stderr and "Traceback" not in refused.stderr
