@@ -16,11 +16,15 @@ import sys
 import time
 import venv
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from gpt_trader.coinbase.auth import CdpKey, auth_hook
+from gpt_trader.coinbase.orders import Order
 from gpt_trader.coinbase.rest import CoinbaseRestClient, run_sync
+from gpt_trader.config import read_key_file
 from gpt_trader.market.granularity import Granularity
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,13 +103,18 @@ def test_the_official_sdk_and_our_client_read_the_same_sandbox(sdk_python: Path,
     assert ran.returncode == 0, ran.stderr[-3000:]
     sdk = json.loads(ran.stdout)
 
-    async def ours() -> tuple[list[str], list[tuple[int, float, float, float, float, float]]]:
-        async with CoinbaseRestClient(sandbox["rest"], verify=sandbox["cert"]) as client:
+    key = CdpKey.from_credentials(read_key_file(Path(sandbox["key"])))
+    market_id = sdk["market_buy"]["success_response"]["order_id"]
+    limit_id = sdk["limit_buy"]["success_response"]["order_id"]
+
+    async def ours() -> tuple[list[str], list[tuple[int, float, float, float, float, float]], list[Order]]:
+        async with CoinbaseRestClient(sandbox["rest"], auth=auth_hook(key), verify=sandbox["cert"]) as client:
             products = sorted(product.product_id for product in await client.products())
             candles = await client.candles(PRODUCT, start, end, Granularity.ONE_MINUTE)
-        return products, [(c.start, c.open, c.high, c.low, c.close, c.volume) for c in candles]
+            orders = [await client.get_order(market_id), await client.get_order(limit_id)]
+        return products, [(c.start, c.open, c.high, c.low, c.close, c.volume) for c in candles], orders
 
-    products, candles = run_sync(ours())
+    products, candles, (market_order, limit_order) = run_sync(ours())
     assert sdk["products"] == products and PRODUCT in products
     sdk_candles = sorted(
         (int(c["start"]), float(c["open"]), float(c["high"]), float(c["low"]), float(c["close"]), float(c["volume"]))
@@ -122,6 +131,12 @@ def test_the_official_sdk_and_our_client_read_the_same_sandbox(sdk_python: Path,
     assert sdk["limit_order_before"]["status"] == "OPEN"
     assert sdk["cancel"][0]["success"] is True
     assert sdk["limit_order_after"]["status"] == "CANCELLED"
+
+    for read_by_sdk, read_by_us in ((sdk["market_order"], market_order), (sdk["limit_order_after"], limit_order)):
+        assert read_by_us.status == read_by_sdk["status"]
+        assert read_by_us.client_order_id == read_by_sdk["client_order_id"]
+        for money in ("filled_size", "average_filled_price", "total_fees"):
+            assert getattr(read_by_us, money) == Decimal(read_by_sdk[money]), money
 
     channels = [message["channel"] for message in sdk["ws_messages"]]
     assert "subscriptions" in channels and "ticker" in channels
