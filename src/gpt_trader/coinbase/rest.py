@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import re
 import ssl
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -97,6 +98,14 @@ def rest_url(configured: str | None = None) -> str:
     if configured:
         return configured
     return load_settings().coinbase_rest_url or constants.REST_URL
+
+
+def venue_name(base_url: str) -> str:
+    """`coinbase` for Coinbase itself, else `coinbase-HOST-PORT` (a sandbox, say): keeps their data apart."""
+    host = httpx.URL(base_url).netloc.decode("ascii")
+    if host == httpx.URL(constants.REST_URL).netloc.decode("ascii"):
+        return "coinbase"
+    return "coinbase-" + re.sub(r"[^A-Za-z0-9.]+", "-", host).strip("-")
 
 
 def api_root(base_url: str) -> str:

@@ -94,7 +94,7 @@ def test_an_incremental_fetch_asks_only_for_the_missing_range(
     inside = cache.get(coinbase, "BTC-USD", H1, T0 + 2 * DAY, T0 + 3 * DAY)
     assert requested(server) == []
     assert len(inside) == 24
-    folder = cache.path("coinbase", "BTC-USD", H1).parent
+    folder = cache.path(coinbase.name, "BTC-USD", H1).parent
     assert sorted(path.name for path in folder.iterdir()) == ["BTC-USD.parquet"]
 
 
@@ -133,7 +133,7 @@ def test_a_truncated_cache_file_is_recovered_by_fetching_again(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     cache.get(coinbase, "BTC-USD", H1, T0, T0 + 10 * DAY)
-    path = cache.path("coinbase", "BTC-USD", H1)
+    path = cache.path(coinbase.name, "BTC-USD", H1)
     path.write_bytes(path.read_bytes()[:-200])
     requested(server)
 
@@ -144,19 +144,19 @@ def test_a_truncated_cache_file_is_recovered_by_fetching_again(
     assert requested(server) == [(T0, T0 + 10 * DAY)]
     assert same(bars, market.fetch("BTC-USD", H1, T0, T0 + 10 * DAY))
     assert path.with_name("BTC-USD.parquet.corrupt").exists()
-    assert cache.read("coinbase", "BTC-USD", H1) is not None
+    assert cache.read(coinbase.name, "BTC-USD", H1) is not None
 
 
 def test_a_failed_fetch_keeps_what_was_cached_and_the_next_one_asks_only_for_the_rest(
     cache: CandleCache, coinbase: CoinbaseSource, server: CoinbaseCandleServer
 ) -> None:
     cache.get(coinbase, "BTC-USD", H1, T0, T0 + 10 * DAY)
-    before = cache.path("coinbase", "BTC-USD", H1).read_bytes()
+    before = cache.path(coinbase.name, "BTC-USD", H1).read_bytes()
     requested(server)
     server.fail_next(500, count=FAST.attempts)
     with pytest.raises(CoinbaseError):
         cache.get(coinbase, "BTC-USD", H1, T0, T0 + 12 * DAY)
-    assert cache.path("coinbase", "BTC-USD", H1).read_bytes() == before
+    assert cache.path(coinbase.name, "BTC-USD", H1).read_bytes() == before
     requested(server)
 
     cache.get(coinbase, "BTC-USD", H1, T0, T0 + 12 * DAY)

@@ -13,7 +13,8 @@ import numpy as np
 from gpt_trader.coinbase import constants
 from gpt_trader.coinbase.parse import Candle
 from gpt_trader.coinbase.ratelimit import TokenBucket
-from gpt_trader.coinbase.rest import CoinbaseRestClient, run_sync
+from gpt_trader.coinbase.rest import CoinbaseRestClient, run_sync, venue_name
+from gpt_trader.coinbase.rest import rest_url as rest_url_in_force
 from gpt_trader.coinbase.retry import RetryPolicy
 from gpt_trader.market.bars import Bars
 from gpt_trader.market.granularity import Granularity
@@ -34,8 +35,6 @@ class CoinbaseSource:
     after being cached. `rest_url` defaults to the `coinbase_rest_url` setting, else production.
     """
 
-    name = "coinbase"
-
     def __init__(
         self,
         rest_url: str | None = None,
@@ -46,6 +45,8 @@ class CoinbaseSource:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.rest_url = rest_url
+        self.name = venue_name(rest_url_in_force(rest_url))
+        """`coinbase`, or `coinbase-HOST-PORT` for another server (a sandbox), so their caches never mix."""
         self.retry = retry
         self.limiter = limiter or TokenBucket(constants.PUBLIC_REQUESTS_PER_SECOND)
         self.max_in_flight = max_in_flight
@@ -165,3 +166,4 @@ def listed_name(product_id: str) -> str:
             product_id,
         )
     return renamed
+
