@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING
 
 from gpt_trader.errors import DataError, UserError
 from gpt_trader.market.bars import Bars
-from gpt_trader.market.cache import CandleCache, LocalSource
+from gpt_trader.market.cache import CandleCache
 from gpt_trader.market.gaps import GapPolicy, apply_gap_policy
 from gpt_trader.market.granularity import Granularity
 from gpt_trader.market.resample import resample
 from gpt_trader.market.sources import FileSource, Progress, Source, open_source
+from gpt_trader.market.sources.local import LocalSource
 from gpt_trader.market.validation import check
 
 if TYPE_CHECKING:

@@ -11,10 +11,11 @@ import pytest
 from gpt_trader.config import Settings, load_settings
 from gpt_trader.errors import DataError, UserError
 from gpt_trader.market.bars import Bars
-from gpt_trader.market.cache import CandleCache, LocalSource
+from gpt_trader.market.cache import CandleCache
 from gpt_trader.market.granularity import Granularity
 from gpt_trader.market.load import load_bars
 from gpt_trader.market.sources import FileSource
+from gpt_trader.market.sources.local import LocalSource
 
 BENCH_PRODUCTS = ["BTC-USD", "ETH-USD", "SOL-USD", "LINK-USD", "MATIC-USD"]
 JAN_1 = 1_704_067_200  # 2024-01-01 00:00 UTC

@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 
 from gpt_trader.errors import DataError, UserError
 from gpt_trader.market.bars import Bars
-from gpt_trader.market.cache import CandleCache, LocalSource
+from gpt_trader.market.cache import CandleCache
 from gpt_trader.market.granularity import Granularity
 from gpt_trader.market.sources.base import Progress
+from gpt_trader.market.sources.local import LocalSource
 
 M15 = Granularity.FIFTEEN_MINUTE
 H1 = Granularity.ONE_HOUR

@@ -5,7 +5,7 @@
 | `coinbase` | Coinbase Advanced Trade public candles (`CoinbaseSource`) |
 | `synthetic`, `synthetic:SEED` | the seeded synthetic market (`SyntheticSource`, seed 7 by default) |
 | `file:PATH` | a CSV or Parquet file, read directly (`FileSource`) |
-| `local` | what `gpt-trader data import` stored in the cache (`cache.LocalSource`), never refreshed |
+| `local` | what `gpt-trader data import` stored in the cache (`sources.local.LocalSource`), never refreshed |
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ def open_source(spec: str, settings: Settings | None = None) -> Source:
         from gpt_trader.market.sources.coinbase import CoinbaseSource
 
         return CoinbaseSource(rest_url=settings.coinbase_rest_url)
-    from gpt_trader.market.cache import CandleCache, LocalSource
+    from gpt_trader.market.cache import CandleCache
+    from gpt_trader.market.sources.local import LocalSource
 
     return LocalSource(CandleCache(settings.cache_dir, settings.cache_ttl_seconds))
