@@ -64,8 +64,9 @@ def plan(spaces: Sequence[ParameterSpace], products: Sequence[str], workers: int
     # Aim for about four chunks per worker in all, never splitting a small space.
     target = max(64, -(-total // max(1, workers * 4)))
     jobs: list[Job] = []
-    for space in spaces:
-        for product in products:
+    # Product-major order: consecutive jobs reuse one product's bars and indicators while they are in cache.
+    for product in products:
+        for space in spaces:
             combos = space.combinations
             for first in range(0, len(combos), target):
                 jobs.append(Job(len(jobs), space.strategy, product, combos[first : first + target]))

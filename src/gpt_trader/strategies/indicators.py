@@ -264,6 +264,19 @@ def rolling_min(values: np.ndarray, window: int, exclude_current: bool = False) 
     return _rolling_extreme(values, window, False, exclude_current)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _rank(ordered: np.ndarray, count: int, value: float) -> int:
+    """How many of the first `count` (sorted) values lie below `value`: its insertion point.
+
+    A branch-free count rather than a binary search: the window is short and the count vectorises,
+    while a binary search's branches are mispredicted on real data (twice as slow here).
+    """
+    below = 0
+    for k in range(count):
+        below += ordered[k] < value
+    return below
+
+
 @njit(cache=True, nogil=True)
 def rolling_quantile(values: np.ndarray, window: int, quantile: float) -> np.ndarray:
     """The `quantile` (0..1) of the `window` values ending at each bar, the current bar included.
@@ -271,7 +284,7 @@ def rolling_quantile(values: np.ndarray, window: int, quantile: float) -> np.nda
     Linear interpolation between the two nearest ranks, computed as pandas' rolling quantile does
     (low + (high − low) · fraction, at rank quantile·(window−1)), so results agree to the bit. The
     window is kept sorted: each bar swaps the leaving value for the new one with one shift of the values
-    ranked between them (binary search to find both): O(window) at worst, far less than re-sorting.
+    ranked between them (see `_rank` for how both are found): O(window) at worst, far less than re-sorting.
     """
     _check_window(window)
     if not 0.0 <= quantile <= 1.0:
@@ -288,8 +301,8 @@ def rolling_quantile(values: np.ndarray, window: int, quantile: float) -> np.nda
         leaving = values[i - window] if i >= window else np.nan
         if i >= window and not np.isnan(leaving) and not np.isnan(value):
             # Replace the leaving value by the new one with a single shift of the values between them.
-            gone = np.searchsorted(ordered[:count], leaving)
-            at = np.searchsorted(ordered[:count], value)
+            gone = _rank(ordered, count, leaving)
+            at = _rank(ordered, count, value)
             if at > gone:
                 for k in range(gone, at - 1):
                     ordered[k] = ordered[k + 1]
@@ -303,14 +316,14 @@ def rolling_quantile(values: np.ndarray, window: int, quantile: float) -> np.nda
                 if np.isnan(leaving):
                     nans -= 1
                 else:
-                    gone = np.searchsorted(ordered[:count], leaving)
+                    gone = _rank(ordered, count, leaving)
                     for k in range(gone, count - 1):
                         ordered[k] = ordered[k + 1]
                     count -= 1
             if np.isnan(value):
                 nans += 1
             else:
-                at = np.searchsorted(ordered[:count], value)
+                at = _rank(ordered, count, value)
                 for k in range(count, at, -1):
                     ordered[k] = ordered[k - 1]
                 ordered[at] = value
