@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dotenv import dotenv_values
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -34,6 +34,7 @@ from gpt_trader.log import register_secret
 
 ENV_PREFIX = "GPT_TRADER_"
 CONFIG_FILE_NAME = "gpt-trader.toml"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def _xdg(variable: str, fallback: str) -> Path:
@@ -81,6 +82,14 @@ class Settings(BaseSettings):
             raise ValueError("cache_ttl_seconds must be 0 or more")
         return value
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"log_level must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
+        return level
+
     @property
     def database(self) -> str:
         """The SQLAlchemy URL in force: the configured one, or a SQLite file in the data directory."""
@@ -107,8 +116,19 @@ def load_settings(**flags: Any) -> Settings:
     given = {key: value for key, value in flags.items() if value is not None}
     try:
         return Settings(**given)
-    except ValueError as error:
-        raise ConfigError(f"invalid settings: {error}") from None
+    except ValidationError as error:
+        problems = "; ".join(_describe(problem) for problem in error.errors())
+        where = config_file()
+        sources = f"{where}, " if where else ""
+        raise ConfigError(f"invalid settings: {problems} (check {sources}GPT_TRADER_* variables and flags)") from None
+
+
+def _describe(problem: Any) -> str:
+    name = ".".join(str(part) for part in problem.get("loc", ())) or "settings"
+    message = str(problem.get("msg", "invalid")).removeprefix("Value error, ")
+    if problem.get("type") == "extra_forbidden":
+        message = "is not a setting GPT-Trader knows"
+    return f"{name}: {message}"
 
 
 @dataclass(frozen=True, repr=False)

@@ -43,6 +43,11 @@ def root(
     ),
 ) -> None:
     """GPT-Trader: which strategy, with which parameters, on which product, is worth trading?"""
+    from gpt_trader.config import load_settings
+    from gpt_trader.log import configure_logging
+
+    # Every command logs through one handler, whose filter masks registered secrets.
+    configure_logging(load_settings().log_level)
 
 
 def main() -> None:

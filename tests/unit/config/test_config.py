@@ -48,6 +48,9 @@ def test_the_config_file_can_be_named_and_must_exist(isolated_dirs: Path, monkey
 def test_bad_values_and_unknown_keys_are_config_errors(isolated_dirs: Path) -> None:
     with pytest.raises(ConfigError, match="cache_ttl_seconds"):
         load_settings(cache_ttl_seconds=-1)
+    with pytest.raises(ConfigError, match="log_level must be one of DEBUG"):
+        load_settings(log_level="loud")
+    assert load_settings(log_level="info").log_level == "INFO"
     (isolated_dirs / "gpt-trader.toml").write_text("cache_ttl = 5\n")
     with pytest.raises(ConfigError, match="cache_ttl"):
         load_settings()
