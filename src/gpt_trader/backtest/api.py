@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gpt_trader.backtest.metrics import INTEGER_METRICS, METRIC_NAMES, Metrics
-from gpt_trader.backtest.runner import Job, Progress, RunContext, choose_executor, plan, run_jobs
+from gpt_trader.backtest.runner import Job, Progress, RunContext, SerialExecutor, choose_executor, plan, run_jobs
 from gpt_trader.backtest.settings import SimulationSettings
 from gpt_trader.backtest.simulation import SimulationResult, run_simulation
 from gpt_trader.backtest.space import ParameterSpace, ValueSpec, grid, sample
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 BUILTIN_STRATEGIES = ("momentum", "mean_reversion", "breakout", "ma_crossover", "volatility")
 QUICK_PRODUCTS = ("BTC-USD", "ETH-USD", "SOL-USD", "LINK-USD", "MATIC-USD")
 DEFAULT_DAYS = 30
+WARM_UP_BARS = 64
 DAY = 86400
 
 
@@ -221,6 +222,7 @@ def sweep(
     missing = [p for p in product_ids if p not in bars]
     if missing:
         raise UserError(f"no bars given for {', '.join(missing)}")
+    warm_up(spaces, bars[product_ids[0]], settings)
     started = time.perf_counter()
     bar_evaluations = sum(len(space) for space in spaces) * sum(len(bars[p]) for p in product_ids)
     executor = choose_executor(bar_evaluations, workers)
@@ -235,6 +237,18 @@ def sweep(
         trials=sum(len(space) for space in spaces),
         seconds=time.perf_counter() - started,
     )
+
+
+def warm_up(spaces: Sequence[ParameterSpace], bars: Bars, settings: SimulationSettings) -> None:
+    """Compile (or load from the on-disk cache) every kernel the run will use, on a few bars.
+
+    The first run after an install compiles for seconds; doing it here keeps that out of the
+    sweep's measured time, and forked workers inherit the compiled code.
+    """
+    sample = {bars.product_id: bars[:WARM_UP_BARS]}
+    jobs = [Job(index, space.strategy, bars.product_id, space.combinations[:1]) for index, space in enumerate(spaces)]
+    for _ in SerialExecutor().run(RunContext(sample, settings), jobs):
+        pass
 
 
 def plan_spaces(
