@@ -31,7 +31,6 @@ from gpt_trader.errors import DataError, UserError
 from gpt_trader.market.bars import COLUMNS, Bars
 from gpt_trader.market.granularity import Granularity
 from gpt_trader.market.sources.base import Progress, Source
-from gpt_trader.market.sources.local import LocalSource
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +40,8 @@ _UNREADABLE = (OSError, ValueError, KeyError, TypeError, pa.ArrowException)
 _METADATA_KEY = b"gpt_trader.candles"
 _FORMAT_VERSION = 1
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+LOCAL_SOURCE = "local"
+"""The source name of imported candles (`sources.local.LocalSource`): the cache is their only copy."""
 # Parquet has no seconds unit for timestamps: bar times are stored in milliseconds.
 _SCHEMA = pa.schema(
     [("time", pa.timestamp("ms", tz="UTC"))] + [(name, pa.float64()) for name in COLUMNS[1:]]
@@ -117,7 +118,7 @@ class CandleCache:
         `end` is capped at the end of the bucket forming now: the future is never marked as covered.
         """
         granularity = Granularity.parse(granularity)
-        if isinstance(source, LocalSource):
+        if source.name == LOCAL_SOURCE:
             # Imported data is the whole truth about its range: nothing to fetch, never refreshed.
             return source.fetch(product_id, granularity, start, end)
         step = granularity.seconds

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from gpt_trader.errors import DataError
 from gpt_trader.market.bars import Bars
+from gpt_trader.market.cache import LOCAL_SOURCE, CandleCache
 from gpt_trader.market.granularity import Granularity
 from gpt_trader.market.sources.base import Progress
-
-if TYPE_CHECKING:
-    from gpt_trader.market.cache import CandleCache
 
 
 class LocalSource:
     """Candles stored with `gpt-trader data import`, served from the cache as stored: never refreshed."""
 
-    name = "local"
+    name = LOCAL_SOURCE
 
     def __init__(self, cache: CandleCache) -> None:
         self.cache = cache
