@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from gpt_trader.store.base import WRITE_TRANSACTION, StoreError
+from gpt_trader.store.migrations import HEAD
 from gpt_trader.store.runs import RunQueries
 from gpt_trader.store.trading import TradingRecords
 from gpt_trader.store.types import json_dumps
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
@@ -113,6 +113,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
     With `connection`, migration commands run on it. To write a new migration after changing
     `schema.py`: `alembic.command.revision(alembic_config(connection), message=..., autogenerate=True)`.
     """
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -120,17 +122,29 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def head_revision() -> str | None:
-    """The newest schema revision this code knows."""
+    """The newest schema revision this code knows, as Alembic reads it from the migration scripts."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def current_revision(connection: Connection) -> str | None:
     """The schema revision of the database on `connection`, or None when it has not been migrated."""
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 
 def upgrade(engine: Engine) -> None:
-    """Migrate the database to the newest schema; a no-op, taking no write lock, when it is there already."""
+    """Migrate the database to the newest schema; a no-op, taking no write lock, when it is there already.
+
+    The usual case, a database at `HEAD`, is answered with one query and without importing Alembic.
+    """
+    if _recorded_revision(engine) == HEAD:
+        return
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
     head = head_revision()
     where = engine.url.render_as_string(hide_password=True)
     known = {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
@@ -156,3 +170,14 @@ def upgrade(engine: Engine) -> None:
             f"cannot open the database {where}: {error.orig}; check the URL, that the file is a "
             "GPT-Trader database (not another kind of file), and that you may read and write it"
         ) from None
+
+
+def _recorded_revision(engine: Engine) -> str | None:
+    """The revision Alembic recorded in the database, or None (no table yet, or unreadable: `upgrade` says why)."""
+    try:
+        with engine.connect() as connection:
+            revision = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+            connection.rollback()
+    except DBAPIError:
+        return None
+    return None if revision is None else str(revision)

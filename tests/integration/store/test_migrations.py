@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import alembic.command
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -38,7 +39,7 @@ def test_opening_again_runs_no_migration_and_keeps_the_data(
     def no_migration(*args: object, **kwargs: object) -> None:
         raise AssertionError("an up-to-date database was migrated again")
 
-    monkeypatch.setattr(store_db.command, "upgrade", no_migration)
+    monkeypatch.setattr(alembic.command, "upgrade", no_migration)
     with open_store(store_url) as store:
         run = store.get_run(run_id)
     assert run is not None and run.config == {"fast": 10}
@@ -131,3 +132,9 @@ def test_a_folder_that_cannot_be_made_is_named(tmp_path: Path) -> None:
     blocker.write_text("in the way\n")
     with pytest.raises(StoreError, match=r"cannot create the database folder .*a-file/data"):
         open_store(f"sqlite:///{blocker / 'data' / 'gpt-trader.db'}")
+
+
+def test_the_head_constant_is_alembics_head() -> None:
+    from gpt_trader.store.migrations import HEAD
+
+    assert head_revision() == HEAD
