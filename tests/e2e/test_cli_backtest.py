@@ -56,7 +56,7 @@ def test_a_parameter_sweep_and_a_users_strategy_file() -> None:
         "--param", "ma_crossover.fast=5:15:5", "--param", "slow=20,40", "--no-record", "--top", "2",
     )
     assert run.returncode == 0, run.stderr
-    assert "7 backtests (2 strategies × 1 products" in run.stdout  # 3 × 2 crossovers + the file's default
+    assert "7 backtests (2 strategies × 1 product," in run.stdout  # 3 × 2 crossovers + the file's default
     assert "Recorded" not in run.stdout
 
 

@@ -194,7 +194,8 @@ def _print(result: SweepResult, top: int, sort: str, run_id: int | None) -> None
     count = len(result.table)
     rate = count / max(result.seconds, 1e-9)
     out.print(
-        f"[bold]{count:,} backtests[/] ({len(result.strategies)} strategies × {len(result.bars)} products, "
+        f"[bold]{_count(count, 'backtest')}[/] ({_count(len(result.strategies), 'strategy', 'strategies')} × "
+        f"{_count(len(result.bars), 'product')}, "
         f"{bars.granularity.short} candles) in {result.seconds:.2f} s: {rate:,.0f} backtests/s"
     )
     summary = Table(title="Per strategy (averages over its backtests)", title_justify="left")
@@ -219,6 +220,10 @@ def _print(result: SweepResult, top: int, sort: str, run_id: int | None) -> None
         out.print(table)
     if run_id is not None:
         out.print(f"Recorded as run {run_id}.")
+
+
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    return f"{number:,} {singular if number == 1 else plural or singular + 's'}"
 
 
 def _pct(value: float) -> str:
