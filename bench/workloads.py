@@ -18,20 +18,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import resource
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from gpt_trader.backtest.api import BUILTIN_STRATEGIES, sweep
 from gpt_trader.backtest.reference import simulate_reference
+from gpt_trader.backtest.runner import default_workers
 from gpt_trader.backtest.settings import SimulationSettings
 from gpt_trader.market.bars import Bars
 from gpt_trader.market.granularity import Granularity
@@ -60,7 +59,7 @@ def run(workload: str, bars: dict[str, Bars], workers: int | None) -> Any:
 def first_run_seconds(workload: str, data: Path) -> float:
     """Wall time of one run in a fresh interpreter: start-up, imports, kernels loaded or compiled, the run."""
     code = (
-        "import sys; from pathlib import Path; from bench.workloads import load, run; "
+        "from pathlib import Path; from bench.workloads import load, run; "
         f"run({workload!r}, load(Path({str(data)!r}), {workload!r}), None)"
     )
     started = time.perf_counter()
@@ -125,7 +124,7 @@ def check(report: dict[str, Any], data: Path, sample: int) -> dict[str, Any]:
     rows = report["backtests"]
     chosen = rows if sample == 0 or sample >= len(rows) else random.Random(0).sample(rows, sample)
     jobs = [(bars[row["product"]], row["strategy"], row["params"]) for row in chosen]
-    with ProcessPoolExecutor(os.cpu_count()) as pool:
+    with ProcessPoolExecutor(default_workers()) as pool:
         expected = list(pool.map(_reference_row, jobs, chunksize=4))
     disagreements = [
         {**row, "reference_final_equity": equity, "reference_trades": trades}
@@ -151,12 +150,11 @@ def main(argv: list[str] | None = None) -> None:
     report = measure(options.workload, options.data, options.workers)
     if options.check is not None:
         report["reference_check"] = check(report, options.data, options.check)
-    summary: Callable[[str], Any] = report.get
     print(
-        f"{options.workload}: {summary('n_backtests')} backtests, wall {summary('wall_s'):.3f} s (median of 3), "
-        f"first run {summary('first_run_s'):.2f} s, {summary('backtests_per_s'):,.0f} backtests/s, "
-        f"{summary('bar_evals_per_s') / 1e6:,.1f} M bar-evals/s, peak {summary('peak_rss_mb'):,.0f} MB, "
-        f"digest {summary('sum_final_equity'):.6f} / {summary('sum_trades')} trades"
+        f"{options.workload}: {report['n_backtests']} backtests, wall {report['wall_s']:.3f} s (median of 3), "
+        f"first run {report['first_run_s']:.2f} s, {report['backtests_per_s']:,.0f} backtests/s, "
+        f"{report['bar_evals_per_s'] / 1e6:,.1f} M bar-evals/s, peak {report['peak_rss_mb']:,.0f} MB, "
+        f"digest {report['sum_final_equity']:.6f} / {report['sum_trades']} trades"
     )
     if "reference_check" in report:
         checked = report["reference_check"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,8 @@ def load_settings(**flags: Any) -> Settings:
     given = {key: value for key, value in flags.items() if value is not None}
     try:
         return Settings(**given)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {config_file()} is not valid TOML ({error}); fix or remove it") from None
     except ValidationError as error:
         problems = "; ".join(_describe(problem) for problem in error.errors())
         where = config_file()

@@ -73,7 +73,10 @@ def test_imported_candles_feed_the_backtest(shared_dir: Path) -> None:
     [
         (["-s", "momentun"], "Did you mean 'momentum'?"),
         (["-p", "DOGE-EUR"], "DOGE-EUR"),
-        (["--param", "speed=3"], "has no parameter 'speed'"),
+        (["--param", "speed=3"], "no strategy of this run has a parameter 'speed'"),
+        (["--param", "momentum.speed=3"], "strategy 'momentum' has no parameter 'speed'"),
+        (["--days", "-1"], "--days -1: give a number of days above 0"),
+        (["--csv", "missing-folder/results.csv"], "cannot write missing-folder/results.csv: "),
         (["-s", "ma_crossover", "--param", "fast=40:20"], "stop 20 is below start 40"),
         (["-s", "ma_crossover", "--param", "fast=50", "--param", "slow=10"], "no valid parameter combination"),
         (["-g", "7m"], "unknown granularity '7m'"),

@@ -109,6 +109,7 @@ def test_fetch_from_the_synthetic_market_then_list_and_verify_it() -> None:
         ("fetch BTC-USD --days 0", "--days"),
         ("import missing.csv", "missing.csv: no such file"),
         ("show BTC-USD", "no cached BTC-USD candles match"),
+        ("fetch BTC-USD --source synthetic --days 1 --cache-dir /dev/null", "cannot write to the candle cache"),
     ],
 )
 def test_a_mistake_gets_a_clear_error_and_no_traceback(args: str, message: str) -> None:

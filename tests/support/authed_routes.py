@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from gpt_trader.sandbox.keys import AuthError, KeyStore
+from tests.support.loopback_http import Answer, IncomingRequest, LoopbackHttpServer
 
 PREFIX = "/api/v3/brokerage"
 TAKER_FEE = Decimal("0.006")
@@ -71,13 +70,11 @@ class AuthedCoinbaseServer:
         self._calls: list[Call] = []
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackHttpServer(self._handle, name="authed-coinbase-server")
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return self._http.url
 
     @property
     def calls(self) -> list[Call]:
@@ -93,29 +90,24 @@ class AuthedCoinbaseServer:
             self._faults.extend(_Fault(status, after_handling) for _ in range(count))
 
     def __enter__(self) -> AuthedCoinbaseServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
+        self._http.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._http.stop()
 
     # -- request handling (runs in the server's threads) ---------------------------------------
 
-    def answer(
-        self, method: str, path: str, query: dict[str, list[str]], body: Any, headers: dict[str, str]
-    ) -> tuple[int, bytes, str]:
-        status, payload, kind = self._answer(method, path, query, body, headers)
+    def _handle(self, request: IncomingRequest) -> Answer:
+        body = json.loads(request.body) if request.body and request.method == "POST" else None
+        answer = self._answer(request.method, request.path, request.query, body, request.headers)
         with self._lock:
-            self._calls.append(Call(method, path, query, body, status))
-        return status, payload, kind
+            self._calls.append(Call(request.method, request.path, request.query, body, answer.status))
+        return answer
 
     def _answer(
         self, method: str, path: str, query: dict[str, list[str]], body: Any, headers: dict[str, str]
-    ) -> tuple[int, bytes, str]:
+    ) -> Answer:
         scheme, _, token = headers.get("authorization", "").partition(" ")
         try:
             if scheme != "Bearer":
@@ -124,18 +116,18 @@ class AuthedCoinbaseServer:
         except AuthError as refusal:
             with self._lock:
                 self.auth_failures.append(refusal.reason)
-            return 401, b"Unauthorized", "text/plain"
+            return Answer(401, b"Unauthorized", "text/plain")
         with self._lock:
             fault = self._faults.pop(0) if self._faults else None
             if fault is not None and not fault.after_handling:
-                return fault.status, HTTPStatus(fault.status).phrase.encode(), "text/plain"
+                return _plain(fault.status)
             try:
                 payload = self._route(method, path, query, body)
             except _NotFound as missing:
-                return 404, _error("NOT_FOUND", str(missing)), "application/json"
+                return Answer(404, _error("NOT_FOUND", str(missing)), "application/json")
             if fault is not None:
-                return fault.status, HTTPStatus(fault.status).phrase.encode(), "text/plain"
-        return 200, json.dumps(payload).encode(), "application/json"
+                return _plain(fault.status)
+        return Answer(200, json.dumps(payload).encode(), "application/json")
 
     def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> Any:
         route = (method, path.removeprefix(PREFIX))
@@ -344,33 +336,6 @@ def _error(code: str, message: str) -> bytes:
     return json.dumps({"error": code, "message": message, "error_details": message}).encode()
 
 
-def _handler_for(server: AuthedCoinbaseServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out as two writes; without this, each answer waits for a delayed ACK.
-        disable_nagle_algorithm = True
-
-        def do_GET(self) -> None:
-            self._respond("GET")
-
-        def do_POST(self) -> None:
-            self._respond("POST")
-
-        def _respond(self, method: str) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            body = json.loads(raw) if raw and method == "POST" else None
-            split = urlsplit(self.path)
-            query = parse_qs(split.query, keep_blank_values=True)
-            headers = {name.lower(): value for name, value in self.headers.items()}
-            status, payload, kind = server.answer(method, split.path, query, body, headers)
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: `calls` is the log."""
-
-    return Handler
+def _plain(status: int) -> Answer:
+    """An error as Coinbase's edge sends it: the reason phrase as plain text."""
+    return Answer(status, HTTPStatus(status).phrase.encode(), "text/plain")

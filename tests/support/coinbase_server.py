@@ -23,14 +23,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
 from gpt_trader.market.bars import Bars
 from gpt_trader.market.granularity import Granularity
+from tests.support.loopback_http import Answer, IncomingRequest, LoopbackHttpServer
 
 PREFIX = "/api/v3/brokerage"
 MAX_CANDLES = 350
@@ -132,14 +131,12 @@ class CoinbaseCandleServer:
         self._requests: list[RecordedRequest] = []
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackHttpServer(self._handle, name="coinbase-server")
 
     @property
     def url(self) -> str:
         """The REST base URL to give a client (`http://127.0.0.1:PORT`; paths add /api/v3/brokerage)."""
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return self._http.url
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -160,18 +157,11 @@ class CoinbaseCandleServer:
             self._faults.extend(_Fault(status, retry_after) for _ in range(count))
 
     def start(self) -> CoinbaseCandleServer:
-        # A short poll interval makes stop() quick: shutdown waits for the serving loop to notice.
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, args=(0.05,), name="coinbase-server", daemon=True
-        )
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._http.stop()
 
     def __enter__(self) -> CoinbaseCandleServer:
         return self.start()
@@ -184,34 +174,36 @@ class CoinbaseCandleServer:
 
     # -- request handling (runs in the server's threads) ---------------------------------------
 
-    def _record(self, request: RecordedRequest) -> None:
+    def _handle(self, request: IncomingRequest) -> Answer:
+        # Coinbase's SDK sends a JSON body even on GETs; it is ignored.
+        answer = self._respond(request.method, request.path, request.query)
+        # Recorded before it is answered, so a client holding its answer finds the request.
+        recorded = RecordedRequest(request.method, request.path, request.query, answer.status, request.headers)
         with self._lock:
-            self._requests.append(request)
+            self._requests.append(recorded)
+        return answer
 
     def _take_fault(self) -> _Fault | None:
         with self._lock:
             return self._faults.pop(0) if self._faults else None
 
-    def _respond(
-        self, method: str, path: str, query: dict[str, list[str]]
-    ) -> tuple[int, bytes, str, dict[str, str]]:
-        """Status, body, content type and extra headers of the answer to one request."""
+    def _respond(self, method: str, path: str, query: dict[str, list[str]]) -> Answer:
         fault = self._take_fault()
         if fault is not None:
             headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
             if fault.status == 500:
-                return 500, _error_body("INTERNAL", "internal error"), JSON, headers
+                return Answer(500, _error_body("INTERNAL", "internal error"), JSON, headers)
             # 429 and 503 come from Coinbase's edge as plain text, not as the JSON error body.
-            return fault.status, HTTPStatus(fault.status).phrase.encode(), "text/plain", headers
+            return Answer(fault.status, HTTPStatus(fault.status).phrase.encode(), "text/plain", headers)
         try:
             payload = self._route(method, path, query)
         except _ApiError as error:
-            return error.status, _error_body(error.code, error.message), JSON, {}
+            return Answer(error.status, _error_body(error.code, error.message), JSON)
         except KeyError as error:
-            return 404, _error_body("NOT_FOUND", f"ProductID {error} could not be found"), JSON, {}
+            return Answer(404, _error_body("NOT_FOUND", f"ProductID {error} could not be found"), JSON)
         except Exception as error:  # a broken provider must show in the test, not hang the client
-            return 500, _error_body("INTERNAL", f"test server failed: {error!r}"), JSON, {}
-        return 200, json.dumps(payload).encode(), JSON, {}
+            return Answer(500, _error_body("INTERNAL", f"test server failed: {error!r}"), JSON)
+        return Answer(200, json.dumps(payload).encode(), JSON)
 
     def _route(self, method: str, path: str, query: dict[str, list[str]]) -> Any:
         if method != "GET":
@@ -345,42 +337,6 @@ def _integer(query: dict[str, list[str]], key: str, default: int) -> int:
 def _text(value: float) -> str:
     """A decimal string as Coinbase writes it: positional, no exponent, no trailing zeros."""
     return np.format_float_positional(float(value), trim="-")
-
-
-def _handler_for(server: CoinbaseCandleServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        disable_nagle_algorithm = True  # answer at once instead of waiting for a delayed ACK
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:
-            self._answer("GET")
-
-        def do_POST(self) -> None:
-            self._answer("POST")
-
-        def _answer(self, method: str) -> None:
-            # Coinbase's SDK sends a JSON body even on GETs; read and ignore it.
-            length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
-            split = urlsplit(self.path)
-            query = parse_qs(split.query, keep_blank_values=True)
-            status, body, kind, headers = server._respond(method, split.path, query)
-            # Recorded before it is answered, so a client holding its answer finds the request.
-            headers_seen = {name.lower(): value for name, value in self.headers.items()}
-            server._record(RecordedRequest(method, split.path, query, status, headers_seen))
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: the recorded requests are the log."""
-
-    return Handler
 
 
 def _error_body(code: str, message: str) -> bytes:

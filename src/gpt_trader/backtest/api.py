@@ -247,8 +247,7 @@ def warm_up(spaces: Sequence[ParameterSpace], bars: Bars, settings: SimulationSe
     """
     sample = {bars.product_id: bars[:WARM_UP_BARS]}
     jobs = [Job(index, space.strategy, bars.product_id, space.combinations[:1]) for index, space in enumerate(spaces)]
-    for _ in SerialExecutor().run(RunContext(sample, settings), jobs):
-        pass
+    run_jobs(RunContext(sample, settings), jobs, SerialExecutor())
 
 
 def plan_spaces(

@@ -92,7 +92,8 @@ NO_TRADE = (-1.0,) * N_TRADE_FIELDS
 SCAN_CHUNK = 64
 """Signals ruled out per vectorised check while skipping quiet bars."""
 
-# Fields of the open position tuple the step helpers pass around.
+# Fields of the open position tuple the step helpers pass around. `costs`, the other tuple, holds
+# (fee rate, buy factor, sell factor, fraction, stop loss, take profit, allow short) as `_run` builds it.
 POS_ENTRY_BAR, POS_ENTRY_PRICE, POS_ENTRY_FEE, POS_CASH_BEFORE, POS_COMMITTED, POS_STOP, POS_TAKE = range(7)
 
 # The helpers below take and return plain scalars and tuples, never arrays: Numba reference-counts every
@@ -238,9 +239,13 @@ def _acting_range(units: float, allow_short: bool) -> tuple[int, int]:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _write_row(trades: np.ndarray, index: int, row: tuple[float, ...]) -> None:
+def _append_row(trades: np.ndarray, rows: int, row: tuple[float, ...]) -> int:
+    """Store `row` after the first `rows` trade rows, unless it is NO_TRADE; the new row count."""
+    if row[TR_EXIT_BAR] < 0.0:
+        return rows
     for field in range(N_TRADE_FIELDS):
-        trades[index, field] = row[field]
+        trades[rows, field] = row[field]
+    return rows + 1
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -274,7 +279,8 @@ def _run(
     initial_cash = params[P_INITIAL_CASH]
     costs = (params[P_FEE_RATE], params[P_BUY_FACTOR], params[P_SELL_FACTOR], params[P_FRACTION],
              params[P_STOP_LOSS], params[P_TAKE_PROFIT], params[P_ALLOW_SHORT])
-    any_stops = not (math.isnan(costs[4]) and math.isnan(costs[5]) and math.isnan(trailing))
+    any_stops = not (math.isnan(params[P_STOP_LOSS]) and math.isnan(params[P_TAKE_PROFIT])
+                     and math.isnan(trailing))
     cash = initial_cash
     units = 0.0
     last_price = math.nan
@@ -293,24 +299,21 @@ def _run(
                                                        book, costs)
             last_price = open_[k]  # marks a new position until the bar's close, should that be missing
             best = position[POS_ENTRY_PRICE]
-            if record and closed[TR_EXIT_BAR] >= 0.0:
-                _write_row(trades, rows, closed)
-                rows += 1
+            if record:
+                rows = _append_row(trades, rows, closed)
         if any_stops and units != 0.0:
             quote, reason, best = _stop_exit(units, open_[k], high[k], low[k], position, best, trailing)
             if quote == quote:
                 cash, book, closed = _exit(quote, k, reason, cash, units, position, book, costs)
                 units = 0.0
                 if record:
-                    _write_row(trades, rows, closed)
-                    rows += 1
+                    rows = _append_row(trades, rows, closed)
         if not next_open and _wants(signals[k], units, allow_short) and close[k] > 0.0:
             cash, units, position, book, closed = _act(signals[k], close[k], k, cash, units, position, book,
                                                        costs)
             best = position[POS_ENTRY_PRICE]
-            if record and closed[TR_EXIT_BAR] >= 0.0:
-                _write_row(trades, rows, closed)
-                rows += 1
+            if record:
+                rows = _append_row(trades, rows, closed)
         if close[k] > 0.0:
             last_price = close[k]
         equity = cash + units * last_price if units != 0.0 else cash
@@ -366,15 +369,15 @@ def _run(
                                           bar_seconds)
         k = quiet_end
     if record and units != 0.0:
-        _write_row(trades, rows, (position[POS_ENTRY_BAR], float(n - 1), 1.0 if units > 0.0 else -1.0,
-                                  abs(units), position[POS_ENTRY_PRICE], last_price, position[POS_ENTRY_FEE],
-                                  acc[0] - position[POS_CASH_BEFORE],
-                                  (acc[0] - position[POS_CASH_BEFORE]) / position[POS_COMMITTED],
-                                  float(EXIT_OPEN)))
-        rows += 1
+        pnl = acc[0] - position[POS_CASH_BEFORE]  # acc[0]: the final equity
+        rows = _append_row(trades, rows, (position[POS_ENTRY_BAR], float(n - 1), 1.0 if units > 0.0 else -1.0,
+                                          abs(units), position[POS_ENTRY_PRICE], last_price,
+                                          position[POS_ENTRY_FEE], pnl, pnl / position[POS_COMMITTED],
+                                          float(EXIT_OPEN)))
     last_end = time[n - 1] + bar_seconds
     finish_metrics(out, acc, book, initial_cash, n, last_end - time[0], bar_seconds, last_end, exposure_bars,
-                   buy_and_hold_return(open_, close, next_open, costs[1], costs[0], initial_cash))
+                   buy_and_hold_return(open_, close, next_open, params[P_BUY_FACTOR], params[P_FEE_RATE],
+                                       initial_cash))
     return rows
 
 

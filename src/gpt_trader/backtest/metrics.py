@@ -88,7 +88,6 @@ HELD_BLOCK = 256
 """Held bars summed per vectorised pass; a block that makes a new equity peak is folded bar by bar."""
 
 
-
 @dataclass(frozen=True)
 class Metrics:
     """One backtest's metrics, fields in the order of `METRIC_NAMES` (see the module doc)."""

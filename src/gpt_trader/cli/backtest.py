@@ -72,6 +72,8 @@ def backtest(
     from gpt_trader.backtest.metrics import METRIC_NAMES
     from gpt_trader.backtest.settings import SimulationSettings
 
+    if days is not None and days <= 0:
+        raise UserError(f"--days {days:g}: give a number of days above 0, e.g. --days 30")
     if sort not in METRIC_NAMES:
         raise UserError(f"--sort {sort!r}: choose one of {', '.join(METRIC_NAMES)}")
     products = _split(symbols) or (_split(QUICK) if quick else ["BTC-USD"])
@@ -150,9 +152,9 @@ def _param_specs(assignments: list[str], strategies: list[Any]) -> dict[str, dic
         owner, _, name = target.rpartition(".")
         matched = [s for s in strategies if (not owner or s.name == owner) and name in s.params]
         if not matched:
-            where = f"strategy {owner!r}" if owner else "no strategy of this run"
+            lacking = f"strategy {owner!r} has no" if owner else "no strategy of this run has a"
             known = "; ".join(f"{s.name}: {', '.join(s.params)}" for s in strategies)
-            raise UserError(f"--param {assignment}: {where} has no parameter {name!r} ({known})")
+            raise UserError(f"--param {assignment}: {lacking} parameter {name!r} ({known})")
         for strategy in matched:
             by_strategy.setdefault(strategy.name, {})[name] = spec
     return by_strategy
@@ -253,7 +255,7 @@ def _write_json(result: SweepResult, path: Path) -> None:
     try:
         path.write_text(json.dumps(document, indent=1, default=str))
     except OSError as error:
-        raise UserError(f"cannot write {path}: {error.strerror}") from None
+        raise UserError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 def _write_csv(table: pd.DataFrame, path: Path) -> None:
@@ -262,4 +264,4 @@ def _write_csv(table: pd.DataFrame, path: Path) -> None:
     try:
         frame.to_csv(path, index=False)
     except OSError as error:
-        raise UserError(f"cannot write {path}: {error.strerror}") from None
+        raise UserError(f"cannot write {path}: {error.strerror or error}") from None

@@ -120,7 +120,15 @@ def create_key(
     from gpt_trader.config import mask
     from gpt_trader.sandbox.keys import KeyStore
 
-    created = KeyStore(_state_dir(state_dir)).create_key(name, ed25519_key=ed25519, out=out)
+    state = _state_dir(state_dir)
+    try:
+        created = KeyStore(state).create_key(name, ed25519_key=ed25519, out=out)
+    except OSError as error:
+        where = error.filename or f"{state} or {out}"
+        raise UserError(
+            f"cannot write the sandbox key at {where} ({error.strerror or error}); "
+            "make --state-dir a folder you may write, and --out a file path in one"
+        ) from None
     typer.echo(f"created sandbox key {mask(created.key_name)} ({created.algorithm})")
     typer.echo(f"key file: {created.path}")
     typer.echo(f"use it with: GPT_TRADER_COINBASE_KEY_FILE={created.path} (or coinbase_key_file in the config)")

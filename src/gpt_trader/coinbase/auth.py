@@ -119,7 +119,7 @@ def auth_hook(key: CdpKey) -> Callable[[str, str, str], dict[str, str]]:
     return sign
 
 
-def _pem_key(secret: str, where: str) -> ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey:
+def _pem_key(secret: str, where: str) -> _PrivateKey:
     try:
         private_key = serialization.load_pem_private_key(secret.encode(), password=None)
     except TypeError:

@@ -255,7 +255,7 @@ class CoinbaseRestClient:
         """Listed products; with no `limit`, one answer holds them all."""
         params: Params = {
             "product_type": product_type,
-            "product_ids": list(product_ids) if product_ids is not None else None,
+            "product_ids": _listed(product_ids),
             "limit": limit,
             "offset": offset,
             "get_all_products": None if get_all_products is None else str(get_all_products).lower(),

@@ -65,7 +65,7 @@ class Bars:
             return f"Bars({self.product_id}, {self.granularity.short}, empty)"
         return (
             f"Bars({self.product_id}, {self.granularity.short}, {len(self)} bars, "
-            f"{_iso(self.time[0])} .. {_iso(self.time[-1])})"
+            f"{iso_time(self.time[0])} .. {iso_time(self.time[-1])})"
         )
 
     @property
@@ -161,5 +161,6 @@ class Bars:
         )
 
 
-def _iso(seconds: int | np.integer) -> str:
+def iso_time(seconds: int | np.integer) -> str:
+    """`2024-01-01T00:03:00Z` for a Unix time in seconds."""
     return str(np.datetime64(int(seconds), "s")) + "Z"

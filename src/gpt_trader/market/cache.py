@@ -285,10 +285,16 @@ class CandleCache:
         table = pa.Table.from_arrays(
             arrays, schema=schema.with_metadata({_METADATA_KEY: json.dumps(metadata).encode()})
         )
-        path.parent.mkdir(parents=True, exist_ok=True)
         # A temporary file in the same directory, then a rename: readers see the old file or the new one,
         # never half of one, and a crash leaves at worst a stray temporary file, never a damaged entry.
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        except OSError as error:
+            raise UserError(
+                f"cannot write to the candle cache {path.parent} ({error.strerror or error}); make cache_dir "
+                "(--cache-dir or GPT_TRADER_CACHE_DIR) a folder you may write"
+            ) from None
         os.close(handle)
         try:
             pq.write_table(table, temporary)

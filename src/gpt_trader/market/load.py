@@ -23,7 +23,7 @@ from gpt_trader.market.granularity import Granularity
 from gpt_trader.market.resample import resample
 from gpt_trader.market.sources import FileSource, Progress, Source, open_source
 from gpt_trader.market.sources.local import LocalSource
-from gpt_trader.market.validation import check
+from gpt_trader.market.validation import check, iso_time
 
 if TYPE_CHECKING:
     from gpt_trader.config import Settings
@@ -63,7 +63,7 @@ def load_bars(
     begin = None if start is None else to_unix_seconds(start, "start")
     finish = None if end is None else to_unix_seconds(end, "end")
     if begin is not None and finish is not None and finish <= begin:
-        raise UserError(f"the end ({end}) must come after the start ({start})")
+        raise UserError(f"the end ({iso_time(finish)}) must come after the start ({iso_time(begin)})")
 
     if isinstance(source, str):
         source = open_source(source, settings)

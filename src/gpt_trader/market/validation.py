@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpt_trader.errors import DataError
-from gpt_trader.market.bars import PRICE_COLUMNS, Bars
+from gpt_trader.market.bars import PRICE_COLUMNS, Bars, iso_time
 
 __all__ = ["Problem", "ProblemKind", "check", "iso_time", "validate"]
 
@@ -57,11 +57,6 @@ class Problem:
     def __str__(self) -> str:
         more = f" (and {self.rows - 1} more row{'s' if self.rows > 2 else ''})" if self.rows > 1 else ""
         return f"row {self.row} ({iso_time(self.time)}) {self.detail}{more}"
-
-
-def iso_time(seconds: int | np.integer) -> str:
-    """`2024-01-01T00:03:00Z` for a Unix time in seconds."""
-    return str(np.datetime64(int(seconds), "s")) + "Z"
 
 
 def validate(bars: Bars) -> list[Problem]:

@@ -23,7 +23,11 @@ LEGACY_NAMES = {"MATIC-USD": "POL-USD"}
 
 
 def decimal_text(value: Decimal) -> str:
-    """A decimal as Coinbase writes it: a plain string, never an exponent (`0.00000001`, not `1E-8`)."""
+    """A decimal as Coinbase writes it: a plain string, never an exponent (`0.00000001`, not `1E-8`).
+
+    Trailing zeros stay, as in Coinbase's order and account payloads (`"10000.50"`); market data drops
+    them (`market.decimal_text`).
+    """
     return format(value, "f")
 
 

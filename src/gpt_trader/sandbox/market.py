@@ -25,6 +25,7 @@ from decimal import Decimal
 import numpy as np
 
 from gpt_trader.market.bars import Bars
+from gpt_trader.sandbox.catalog import decimal_text as plain_decimal_text
 from gpt_trader.sandbox.tape import (
     CANDLE_SECONDS,
     BookChange,
@@ -199,8 +200,12 @@ def infer_grid(bars: Bars) -> TickGrid:
 
 
 def decimal_text(value: Decimal | float) -> str:
-    """A decimal as Coinbase writes it: positional, no exponent, no trailing zeros (`65083.7`, `126296`)."""
-    text = format(value, "f") if isinstance(value, Decimal) else np.format_float_positional(value, trim="-")
+    """A market figure as Coinbase writes market data: positional, no trailing zeros (`65083.7`, `126296`).
+
+    Order, fill and account payloads keep the trailing zeros instead (`"10000.50"`, `"100.00"`), so the
+    exchange uses `catalog.decimal_text`; the two are different on purpose.
+    """
+    text = plain_decimal_text(value) if isinstance(value, Decimal) else np.format_float_positional(value, trim="-")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import jwt
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-API_PREFIX = "/api/v3/brokerage"
+from gpt_trader.sandbox.rest import API_PREFIX
+
 PUBLIC_PATHS = (f"{API_PREFIX}/market/", f"{API_PREFIX}/time")
 
 

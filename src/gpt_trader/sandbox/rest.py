@@ -6,9 +6,10 @@ errors as `{"error", "message", "error_details"}`. Everything reads `request.app
 (the market) and `request.app.state.catalog` (the products); a product is listed when the catalogue
 knows it and the replay has data for it. Times are market times (the replay's clock).
 
-The authenticated twins (`/products`, `/products/{id}`, `/products/{id}/candles`, `/product_book`,
-`/best_bid_ask`) need `Authorization: Bearer <JWT>` checked by `request.app.state.keys`; any
-failure is a plain-text 401 `Unauthorized`, as Coinbase sends it.
+The authenticated twins (`/products`, `/products/{id}`, `/products/{id}/candles`, `/products/{id}/ticker`,
+`/product_book`) and `/best_bid_ask` need `Authorization: Bearer <JWT>` checked by `request.app.state.keys`;
+any failure is a plain-text 401 `Unauthorized`, as Coinbase sends it. A twin answers exactly as its public
+route, so both paths share one handler; only the candles differ (the authenticated one adds FOUR_HOUR).
 """
 
 from __future__ import annotations
@@ -126,17 +127,6 @@ async def server_time(request: Request) -> dict[str, str]:
 
 
 @router.get("/market/products")
-async def public_products(
-    request: Request,
-    limit: int | None = None,
-    offset: int = 0,
-    product_type: str | None = None,
-    product_ids: Annotated[list[str] | None, Query()] = None,
-    get_all_products: bool | None = None,
-) -> dict[str, Any]:
-    return _products(request, limit, offset, product_type, product_ids)
-
-
 @router.get("/products", dependencies=[Authenticated])
 async def products(
     request: Request,
@@ -146,22 +136,7 @@ async def products(
     product_ids: Annotated[list[str] | None, Query()] = None,
     get_all_products: bool | None = None,
 ) -> dict[str, Any]:
-    return _products(request, limit, offset, product_type, product_ids)
-
-
-@router.get("/market/products/{product_id}")
-async def public_product(request: Request, product_id: str) -> dict[str, Any]:
-    return _product_payload(request, _listed(request, product_id))
-
-
-@router.get("/products/{product_id}", dependencies=[Authenticated])
-async def product(request: Request, product_id: str) -> dict[str, Any]:
-    return _product_payload(request, _listed(request, product_id))
-
-
-def _products(
-    request: Request, limit: int | None, offset: int, product_type: str | None, product_ids: list[str] | None
-) -> dict[str, Any]:
+    # `get_all_products` is only validated: the sandbox always lists every product it has.
     if offset < 0 or (limit is not None and limit < 0):
         raise ApiError(400, "INVALID_ARGUMENT", "limit and offset must not be negative")
     listed = _listed_products(request)
@@ -184,6 +159,12 @@ def _products(
         "num_products": len(listed),
         "pagination": pagination,
     }
+
+
+@router.get("/market/products/{product_id}")
+@router.get("/products/{product_id}", dependencies=[Authenticated])
+async def product(request: Request, product_id: str) -> dict[str, Any]:
+    return _product_payload(request, _listed(request, product_id))
 
 
 def _product_payload(request: Request, spec: ProductSpec) -> dict[str, Any]:
@@ -283,20 +264,10 @@ def _candle_rows(table: CandleTable, count: int) -> list[dict[str, str]]:
 
 
 @router.get("/market/products/{product_id}/ticker")
-async def public_ticker(
-    request: Request, product_id: str, limit: str | None = None, start: str | None = None, end: str | None = None
-) -> dict[str, Any]:
-    return _ticker(request, product_id, limit, start, end)
-
-
 @router.get("/products/{product_id}/ticker", dependencies=[Authenticated])
 async def ticker(
     request: Request, product_id: str, limit: str | None = None, start: str | None = None, end: str | None = None
 ) -> dict[str, Any]:
-    return _ticker(request, product_id, limit, start, end)
-
-
-def _ticker(request: Request, product_id: str, limit: str | None, start: str | None, end: str | None) -> dict[str, Any]:
     spec = _listed(request, product_id)
     if limit is None or limit == "":
         raise ApiError(400, "INVALID_ARGUMENT", "limit is required: the number of recent trades to return")
@@ -329,15 +300,6 @@ def _ticker(request: Request, product_id: str, limit: str | None, start: str | N
 
 
 @router.get("/market/product_book")
-async def public_product_book(
-    request: Request,
-    product_id: str | None = None,
-    limit: str | None = None,
-    aggregation_price_increment: str | None = None,
-) -> dict[str, Any]:
-    return _product_book(request, product_id, limit, aggregation_price_increment)
-
-
 @router.get("/product_book", dependencies=[Authenticated])
 async def product_book(
     request: Request,
@@ -345,20 +307,14 @@ async def product_book(
     limit: str | None = None,
     aggregation_price_increment: str | None = None,
 ) -> dict[str, Any]:
-    return _product_book(request, product_id, limit, aggregation_price_increment)
-
-
-def _product_book(
-    request: Request, product_id: str | None, limit: str | None, aggregation: str | None
-) -> dict[str, Any]:
     if not product_id:
         raise ApiError(400, "INVALID_ARGUMENT", "product_id is required")
     spec = _listed(request, product_id)
     replay = _replay(request)
     depth = _integer("limit", limit, 0) or None
     bids, asks = replay.book(spec.product_id)
-    if aggregation:
-        step = _positive_decimal("aggregation_price_increment", aggregation)
+    if aggregation_price_increment:
+        step = _positive_decimal("aggregation_price_increment", aggregation_price_increment)
         bids, asks = _aggregated(bids, step, down=True), _aggregated(asks, step, down=False)
     quote = replay.quote(spec.product_id)
     body: dict[str, Any] = {"pricebook": _pricebook(spec.product_id, bids[:depth], asks[:depth], quote)}

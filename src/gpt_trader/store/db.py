@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from gpt_trader.store.base import WRITE_TRANSACTION, StoreError
 from gpt_trader.store.migrations import HEAD
@@ -59,7 +59,14 @@ def make_engine(url: str) -> Engine:
     """An engine for `url`, with the SQLite settings above applied to every new connection."""
     parsed = _parse(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, json_serializer=json_dumps, pool_pre_ping=True)
+        try:
+            return create_engine(parsed, json_serializer=json_dumps, pool_pre_ping=True)
+        except (ArgumentError, ImportError) as error:
+            # An unknown dialect, or a known one whose driver is not installed.
+            raise StoreError(
+                f"cannot use the database {parsed.render_as_string(hide_password=True)} ({error}); "
+                "check the database URL, or install the driver it names"
+            ) from None
     parsed = _prepare_sqlite_file(parsed)
     engine = create_engine(parsed, json_serializer=json_dumps)
     event.listen(engine, "connect", _configure_sqlite_connection)

@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Integer, func, insert, select, update
 
 from gpt_trader.errors import ConfigError
 from gpt_trader.log import mask_secrets
@@ -31,7 +31,10 @@ _CREDENTIAL_KEY = re.compile(r"privatekey|secret|jwt|apikey|password|passphrase|
 _NON_ALPHANUMERIC = re.compile(r"[^a-z0-9]")
 _IDENTITY_COLUMNS = ("strategy", "product_id", "granularity")
 RESULT_COLUMNS: tuple[str, ...] = (*_IDENTITY_COLUMNS, "params", *METRIC_COLUMNS)
-_INTEGER_METRICS = frozenset({"trades", "closed_trades", "max_drawdown_bars", "max_drawdown_seconds"})
+# Whole-number metrics (trades, durations), read off the model's column types.
+_INTEGER_METRICS = frozenset(
+    name for name in METRIC_COLUMNS if isinstance(BacktestResult.__table__.columns[name].type, Integer)
+)
 _RESULT_COLUMN_SET = frozenset(RESULT_COLUMNS)
 
 

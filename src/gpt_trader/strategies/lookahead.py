@@ -13,7 +13,7 @@ Each truncation runs with a fresh IndicatorCache, so cached indicators cannot ca
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -131,12 +131,8 @@ def _report(
     if mismatch is None:
         return report
     bar, end, full_signal, truncated_signal = mismatch
-    return LookaheadReport(
-        check,
-        strategy.name,
-        params,
-        len(bars),
-        truncations,
+    return replace(
+        report,
         first_mismatch=bar,
         truncated_at=end,
         full_signal=full_signal,

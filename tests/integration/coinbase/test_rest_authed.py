@@ -4,7 +4,6 @@ KeyStore: accounts, orders, fills, refusals, and an order POST that is never sen
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +20,7 @@ from gpt_trader.config import read_key_file
 from gpt_trader.errors import ConfigError
 from gpt_trader.sandbox.keys import KeyStore
 from tests.support.authed_routes import AuthedCoinbaseServer
+from tests.support.loopback_http import free_port
 
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
 CURRENCIES = ["BTC", "ETH", "SOL", "USD", "USDC"]
@@ -64,12 +64,6 @@ def server(store: KeyStore) -> Iterator[AuthedCoinbaseServer]:
 
 def client_for(server: AuthedCoinbaseServer, key: CdpKey) -> CoinbaseRestClient:
     return CoinbaseRestClient(server.url, auth=auth_hook(key), retry=FAST)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_accounts_are_read_page_by_page_with_the_cursor(server: AuthedCoinbaseServer, key: CdpKey) -> None:

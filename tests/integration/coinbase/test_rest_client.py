@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -16,6 +15,7 @@ from gpt_trader.market.bars import Bars
 from gpt_trader.market.granularity import Granularity
 from gpt_trader.market.sources.coinbase import CoinbaseSource
 from tests.support.coinbase_server import CoinbaseCandleServer
+from tests.support.loopback_http import free_port
 
 NOW = 1_712_192_400
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
@@ -28,12 +28,6 @@ def server() -> Iterator[CoinbaseCandleServer]:
     bars = Bars("BTC-USD", Granularity.ONE_HOUR, hours, closes, closes + 1, closes - 1, closes, np.ones(24))
     with CoinbaseCandleServer({"BTC-USD": bars}, now=NOW) as running:
         yield running
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_the_auth_hook_signs_every_attempt_with_host_port_and_full_path(

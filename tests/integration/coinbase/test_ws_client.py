@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import socket
 import time
 from collections.abc import Callable
 
@@ -18,6 +17,7 @@ from gpt_trader.coinbase.messages import HeartbeatsMessage, Level2Message, Marke
 from gpt_trader.coinbase.retry import RetryPolicy
 from gpt_trader.coinbase.ws import CoinbaseWebSocket, FeedEvent
 from gpt_trader.market.feed import FeedHealth, HealthKind
+from tests.support.loopback_http import free_port
 from tests.support.ws_script_server import (
     POLICY_VIOLATION,
     Peer,
@@ -317,10 +317,7 @@ async def test_reconnects_back_off_exponentially_and_give_up_after_the_attempts(
 
 
 async def test_gives_up_with_a_clear_error_when_nothing_answers() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    feed = CoinbaseWebSocket(f"ws://127.0.0.1:{port}", MARKET, reconnect=FAST)
+    feed = CoinbaseWebSocket(f"ws://127.0.0.1:{free_port()}", MARKET, reconnect=FAST)
     with pytest.raises(CoinbaseUnavailable, match="4 connections in a row failed"):
         async with feed:
             pass

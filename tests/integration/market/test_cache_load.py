@@ -122,7 +122,10 @@ def test_synthetic_candles_are_cached_per_seed(tmp_path: Path) -> None:
     [
         ({"products": []}, "no product given"),
         ({"granularity": "7m"}, "unknown granularity '7m'"),
-        ({"start": "2024-02-01", "end": "2024-01-01"}, "must come after"),
+        (
+            {"start": 1706745600, "end": "2024-01-01"},
+            r"the end \(2024-01-01T00:00:00Z\) must come after the start \(2024-02-01T00:00:00Z\)",
+        ),
         ({"source": "synthetic"}, "needs a start time"),
         ({"start": "soon", "source": "synthetic"}, "start 'soon'"),
         ({"source": "binance"}, "unknown source 'binance'"),

@@ -121,6 +121,13 @@ def test_a_malformed_url_is_refused_with_an_example() -> None:
         open_store("gpt-trader.db")
 
 
+@pytest.mark.parametrize("url", ["nosuchdb://host/db", "postgresql+nosuchdriver://user:hunter2@host/db"])
+def test_an_unknown_dialect_or_driver_is_refused_without_the_password(url: str) -> None:
+    with pytest.raises(StoreError, match=r"cannot use the database .*install the driver") as refused:
+        open_store(url)
+    assert "hunter2" not in str(refused.value)
+
+
 def test_an_in_memory_database_works_for_one_process() -> None:
     with open_store("sqlite://") as store:
         run_id = store.start_run("backtest", "scratch")

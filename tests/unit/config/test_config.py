@@ -56,6 +56,12 @@ def test_bad_values_and_unknown_keys_are_config_errors(isolated_dirs: Path) -> N
         load_settings()
 
 
+def test_a_config_file_that_is_not_toml_is_a_config_error(isolated_dirs: Path) -> None:
+    (isolated_dirs / "gpt-trader.toml").write_text("cache_ttl_seconds = = 5\n")
+    with pytest.raises(ConfigError, match=r"gpt-trader\.toml is not valid TOML \(.*line 1"):
+        load_settings()
+
+
 def test_credentials_from_the_environment_turn_escaped_newlines_into_newlines(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COINBASE_API_KEY", KEY_NAME)
     monkeypatch.setenv("COINBASE_API_SECRET", PEM.replace("\n", "\\n"))

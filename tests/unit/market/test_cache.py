@@ -330,6 +330,14 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary_file(
     assert stored is not None and same(stored.bars, before)
 
 
+def test_a_cache_folder_that_cannot_be_made_is_named(tmp_path: Path, clock: Clock) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("in the way\n")
+    cache = CandleCache(blocker, clock=clock)
+    with pytest.raises(UserError, match=r"cannot write to the candle cache .*a-file/candles.*--cache-dir"):
+        cache.get(CountingSource(), "BTC-USD", M15, BASE, BASE + DAY)
+
+
 def test_a_failing_source_leaves_the_cache_as_it_was(cache: CandleCache) -> None:
     class Offline(CountingSource):
         def fetch(self, *args: object, **kwargs: object) -> Bars:

@@ -12,8 +12,8 @@ from gpt_trader.market.bars import Bars
 from gpt_trader.market.granularity import Granularity
 from gpt_trader.market.resample import resample
 from gpt_trader.market.sources.synthetic import SyntheticSource
+from gpt_trader.sandbox.catalog import decimal_text as order_decimal_text
 from gpt_trader.sandbox.market import (
-    BookChange,
     CandleUpdate,
     MarketEvent,
     MarketReplay,
@@ -223,6 +223,8 @@ def test_text_forms() -> None:
     assert decimal_text(Decimal("1E-8")) == "0.00000001"
     assert decimal_text(Decimal("126296.00")) == "126296"
     assert decimal_text(0.1 + 0.2) == "0.30000000000000004"
+    # Order and account payloads keep the zeros, as Coinbase's do ("10000.50", "100.00").
+    assert order_decimal_text(Decimal("10000.50")) == "10000.50" and order_decimal_text(Decimal("1E-8")) == "0.00000001"
     assert rfc3339(1_786_309_548.25) == "2026-08-09T21:05:48.250000000Z"
     assert rfc3339(1_786_309_548.5, 6) == "2026-08-09T21:05:48.500000Z"
     assert rfc3339(0) == "1970-01-01T00:00:00.000000000Z"
@@ -233,4 +235,3 @@ def test_an_unknown_products_grid_is_read_from_its_prices() -> None:
     prices = np.array([0.12345, 0.1235, 0.12])
     bars = Bars("X-USD", Granularity.ONE_MINUTE, times, prices, prices, prices, prices, np.ones(3))
     assert infer_grid(bars).price == Decimal("0.00001")
-    assert BookChange("bid", Decimal(1), Decimal(0)).size == 0

@@ -255,9 +255,11 @@ class Exchange:
 
     def on_quote(self, product_id: str, quote: Quote) -> None:
         """A new quote for `product_id`: fill, as maker, every resting order whose price it reaches."""
+        resting = self._resting.get(product_id)
+        if not resting and not self._expiries:
+            return  # called on every trade of the replay: the usual case has nothing to do
         now = self._clock()
         self.expire_due(now)
-        resting = self._resting.get(product_id)
         if not resting:
             return
         for order in list(resting):

@@ -106,7 +106,11 @@ def utc_now() -> datetime:
 
 
 def rfc3339(moment: datetime) -> str:
-    """`2026-08-09T21:05:48.298032Z`: the UTC form Coinbase uses for order and fill times."""
+    """`2026-08-09T21:05:48.298032Z`: the UTC form Coinbase uses for order and fill times.
+
+    Not `market.rfc3339` (float seconds, nanoseconds): going through a float timestamp could turn
+    .298032 into .298031, and the exchange does not depend on the market replay.
+    """
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

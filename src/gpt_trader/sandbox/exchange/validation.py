@@ -186,7 +186,9 @@ def _base_size(size: Decimal, product: ProductSpec) -> Decimal:
 
 def _limit_price(price: Decimal, product: ProductSpec) -> Decimal:
     if price <= 0:
-        raise Rejection("INVALID_LIMIT_PRICE", "PREVIEW_INVALID_LIMIT_PRICE", f"limit_price {price} is not positive")
+        raise Rejection(
+            "INVALID_LIMIT_PRICE", "PREVIEW_INVALID_LIMIT_PRICE", f"limit_price {decimal_text(price)} is not positive"
+        )
     if not is_multiple(price, product.price_increment):
         raise Rejection(
             "INVALID_PRICE_PRECISION",
