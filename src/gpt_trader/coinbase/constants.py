@@ -124,5 +124,8 @@ MARKET_IOC = "market_market_ioc"
 """Order configuration of a market order: `quote_size` (what a BUY spends) or `base_size` (what a SELL sells)."""
 LIMIT_GTC = "limit_limit_gtc"
 """Order configuration of a good-till-cancelled limit order: `base_size`, `limit_price`, `post_only`."""
+ACCOUNT_TYPE_FIAT = "ACCOUNT_TYPE_FIAT"
+ACCOUNT_TYPE_CRYPTO = "ACCOUNT_TYPE_CRYPTO"
+"""An account's `type`; Coinbase also sends ACCOUNT_TYPE_VAULT and ACCOUNT_TYPE_UNSPECIFIED."""
 OPEN_ORDER_STATUSES = frozenset({"PENDING", "OPEN", "QUEUED", "CANCEL_QUEUED", "EDIT_QUEUED"})
 """Statuses of an order that may still trade; FILLED, CANCELLED, EXPIRED and FAILED are final."""

@@ -43,6 +43,11 @@ class Account(msgspec.Struct, frozen=True):
     deleted_at: datetime | None = None
     retail_portfolio_id: str = ""
 
+    @property
+    def is_fiat(self) -> bool:
+        """Whether this is a fiat wallet (USD, EUR, ...), by Coinbase's `type`."""
+        return self.type == constants.ACCOUNT_TYPE_FIAT
+
 
 class AccountsPage(msgspec.Struct, frozen=True):
     """One page of accounts; pass `cursor` back for the next while `has_next`."""

@@ -38,7 +38,7 @@ def account(index: int, currency: str) -> dict[str, Any]:
         "created_at": "2021-05-31T09:59:59Z",
         "updated_at": "2024-01-15T10:30:00Z",
         "deleted_at": None,
-        "type": "FIAT" if currency.startswith("USD") else "CRYPTO",
+        "type": "ACCOUNT_TYPE_FIAT" if currency.startswith("USD") else "ACCOUNT_TYPE_CRYPTO",
         "ready": True,
         "retail_portfolio_id": "portfolio-001",
     }

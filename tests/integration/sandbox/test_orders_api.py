@@ -167,7 +167,7 @@ def test_accounts_page_by_cursor_and_each_can_be_fetched(venue: Venue) -> None:
     assert seen[0]["currency"] == "USD", "the funded account comes first"
     assert sorted(a["currency"] for a in seen) == Catalog.default().currencies()
     usd = seen[0]
-    assert usd["available_balance"] == {"value": "100000", "currency": "USD"} and usd["type"] == "FIAT"
+    assert usd["available_balance"] == {"value": "100000", "currency": "USD"} and usd["type"] == "ACCOUNT_TYPE_FIAT"
     assert trader.get(f"/accounts/{usd['uuid']}") == {"account": usd}
     missing = trader.call("GET", "/accounts/00000000-0000-0000-0000-000000000000")
     assert missing.status_code == 404 and missing.json()["error"] == "NOT_FOUND"

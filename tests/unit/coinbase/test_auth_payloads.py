@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from gpt_trader.coinbase.constants import ACCOUNT_TYPE_CRYPTO, ACCOUNT_TYPE_FIAT
 from gpt_trader.coinbase.errors import MalformedResponse
 from gpt_trader.coinbase.orders import (
     CreatedOrder,
@@ -43,8 +44,9 @@ def test_the_accounts_fixture_reads_as_exact_balances(shared_dir: Path) -> None:
         "BTC", Decimal("1.23456789"), Decimal("0.00500000")
     )
     assert (usd.type, usd.available_balance.value, usd.default, usd.deleted_at) == (
-        "FIAT", Decimal("10000.50"), False, None
+        ACCOUNT_TYPE_FIAT, Decimal("10000.50"), False, None
     )
+    assert (usd.is_fiat, btc.is_fiat, btc.type) == (True, False, ACCOUNT_TYPE_CRYPTO)
     assert btc.created_at == datetime(2021, 5, 31, 9, 59, 59, tzinfo=UTC)
     single = parse_account({"account": fixture(shared_dir, "http_accounts.json")["accounts"][1]})
     assert single == usd

@@ -33,7 +33,7 @@ def account_payload(account: Account) -> dict[str, Any]:
         "created_at": rfc3339(account.created_at),
         "updated_at": rfc3339(account.updated_at),
         "deleted_at": None,
-        "type": "FIAT" if account.currency in FIAT_CURRENCIES else "CRYPTO",
+        "type": "ACCOUNT_TYPE_FIAT" if account.currency in FIAT_CURRENCIES else "ACCOUNT_TYPE_CRYPTO",
         "ready": True,
         "hold": {"value": decimal_text(account.hold), "currency": account.currency},
         "retail_portfolio_id": portfolio_id(account.key_name),
