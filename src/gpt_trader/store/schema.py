@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -61,6 +62,14 @@ class SessionMode(enum.StrEnum):
     SIMULATION = "simulation"
     PAPER = "paper"
     LIVE = "live"
+
+
+class AccountStatus(enum.StrEnum):
+    ACTIVE = "active"
+    STOPPED = "stopped"
+    """Stopped by its session (the end of a run, or rotated out); its record is complete."""
+    FAILED = "failed"
+    """Its strategy raised or its orders could not be placed: `error` says why; the others went on."""
 
 
 class OrderSide(enum.StrEnum):
@@ -196,8 +205,66 @@ class Account(Base):
     product_id: Mapped[str] = mapped_column(String(32))
     starting_cash: Mapped[Decimal]
     quote_currency: Mapped[str] = mapped_column(String(16))
+    # How it trades: fee rates, fill model, sizing, stops; what a resumed session needs to carry on alike.
+    settings: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'"))
+    status: Mapped[AccountStatus] = mapped_column(
+        _text_enum(AccountStatus), server_default=AccountStatus.ACTIVE.value
+    )
+    error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (UniqueConstraint("session_id", "name"),)
+
+
+class PositionState(Base):
+    """Where an account's position rules stand after the last bar it processed: the state to resume from.
+
+    Units and the entry price are the ledger's exact amounts; the rule levels are the floats the
+    position rules compute with, stored as they are so a resumed account takes the same decisions.
+    """
+
+    __tablename__ = "position_states"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    product_id: Mapped[str] = mapped_column(String(32))
+    units: Mapped[Decimal]
+    """Signed: negative when short."""
+    entry_price: Mapped[Decimal | None]
+    entry_time: Mapped[datetime | None]
+    stop_loss_level: Mapped[float | None] = mapped_column(Float)
+    take_profit_level: Mapped[float | None] = mapped_column(Float)
+    trailing_best: Mapped[float | None] = mapped_column(Float)
+    """The best price since entry, from which a trailing stop is measured."""
+    pending_signal: Mapped[int | None]
+    """A signal seen at a bar's close that fills at the next bar's open (+1 buy, -1 sell)."""
+    last_bar_time: Mapped[datetime | None]
+    """The open time of the last bar the account processed: a resumed run starts after it."""
+    updated_at: Mapped[datetime]
+
+
+class RoundTrip(Base):
+    """A closed position: entry and exit, net result and why it was closed."""
+
+    __tablename__ = "round_trips"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    product_id: Mapped[str] = mapped_column(String(32))
+    side: Mapped[OrderSide] = mapped_column(_text_enum(OrderSide))
+    """BUY for a long position, SELL for a short one."""
+    units: Mapped[Decimal]
+    entry_time: Mapped[datetime]
+    entry_price: Mapped[Decimal]
+    exit_time: Mapped[datetime]
+    exit_price: Mapped[Decimal]
+    fees: Mapped[Decimal]
+    """Entry and exit fees together."""
+    pnl: Mapped[Decimal]
+    """Net of both fees."""
+    # signal, stop_loss, take_profit, trailing_stop, ... (the position rules' vocabulary, which may grow).
+    exit_reason: Mapped[str] = mapped_column(String(32))
+
+    # An account closes at most one position at a time: a replayed close is a duplicate, not a new row.
+    __table_args__ = (UniqueConstraint("account_id", "exit_time"),)
 
 
 class Order(Base):
@@ -219,6 +286,7 @@ class Order(Base):
     base_size: Mapped[Decimal | None]
     quote_size: Mapped[Decimal | None]
     limit_price: Mapped[Decimal | None]
+    stop_price: Mapped[Decimal | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     reject_reason: Mapped[str | None] = mapped_column(Text)
@@ -237,12 +305,18 @@ class Fill(Base):
     fee: Mapped[Decimal]
     liquidity: Mapped[Liquidity] = mapped_column(_text_enum(Liquidity))
     time: Mapped[datetime]
+    # The quote the fill was made against (paper fills), so a fill can be checked against its market.
+    bid: Mapped[Decimal | None]
+    ask: Mapped[Decimal | None]
 
     __table_args__ = (UniqueConstraint("order_id", "trade_id"),)
 
 
 class EquitySnapshot(Base):
-    """An account's cash, marked position value and equity at one moment: the equity curve."""
+    """An account's cash, position and its marked value, and equity at one moment: the equity curve.
+
+    One per account and time: writing the same moment again (a resumed run) replaces it.
+    """
 
     __tablename__ = "equity_snapshots"
 
@@ -250,10 +324,11 @@ class EquitySnapshot(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     time: Mapped[datetime]
     cash: Mapped[Decimal]
+    units: Mapped[Decimal] = mapped_column(server_default="0")
     position_value: Mapped[Decimal]
     equity: Mapped[Decimal]
 
-    __table_args__ = (Index(None, "account_id", "time"),)
+    __table_args__ = (Index(None, "account_id", "time", unique=True),)
 
 
 class FeedEvent(Base):
@@ -265,6 +340,9 @@ class FeedEvent(Base):
     session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
     time: Mapped[datetime]
     kind: Mapped[FeedEventKind] = mapped_column(_text_enum(FeedEventKind))
+    product_id: Mapped[str | None] = mapped_column(String(32))
+    connection: Mapped[int | None]
+    """Which connection of the feed, counting from 1."""
     detail: Mapped[dict[str, Any] | None]
 
     __table_args__ = (Index(None, "session_id", "time"), Index(None, "time"))

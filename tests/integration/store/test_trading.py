@@ -200,8 +200,9 @@ def test_equity_snapshots_are_an_exact_curve(store: Store, account_id: int) -> N
 def test_any_money_amount_round_trips_exactly(
     store: Store, account_id: int, cash: Decimal, position: Decimal
 ) -> None:
-    snapshot_id = store.add_equity_snapshot(account_id, cash=cash, position_value=position)
-    (stored,) = [point for point in store.equity_curve(account_id) if point.id == snapshot_id]
+    when = T0 + timedelta(seconds=len(store.equity_curve(account_id)))
+    store.add_equity_snapshot(account_id, cash=cash, position_value=position, time=when)
+    (stored,) = [point for point in store.equity_curve(account_id) if point.time == when]
     assert (stored.cash, stored.position_value) == (cash, position)
     # 38 significant digits: more than Decimal's default context keeps, so add in a wider one
     assert stored.equity == Context(prec=60).add(cash, position)
