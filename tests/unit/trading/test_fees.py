@@ -33,8 +33,9 @@ def test_rates_never_rise_with_volume() -> None:
 
 
 def test_flat_rates_apply_at_every_volume() -> None:
-    flat = FeeSchedule.flat(FeeRates(maker=Decimal("0.001"), taker=Decimal("0.002")))
-    assert flat.rates_for(Decimal(0)) == flat.rates_for(Decimal(10) ** 9) == FeeRates(Decimal("0.001"), Decimal("0.002"))
+    rates = FeeRates(maker=Decimal("0.001"), taker=Decimal("0.002"))
+    flat = FeeSchedule.flat(rates)
+    assert flat.rates_for(Decimal(0)) == flat.rates_for(Decimal(10) ** 9) == rates
 
 
 def test_bad_schedules_and_rates_are_refused_with_the_reason() -> None:
