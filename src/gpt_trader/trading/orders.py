@@ -179,6 +179,8 @@ class Order:
     cancel_message: str = ""
     filled_size: Decimal = ZERO
     filled_value: Decimal = ZERO
+    notional: Decimal = ZERO
+    """Σ size × price over the fills, unrounded: the size-weighted average price is exact from it."""
     fees: Decimal = ZERO
 
     @property
@@ -192,12 +194,13 @@ class Order:
 
     @property
     def average_price(self) -> Decimal | None:
-        return self.filled_value / self.filled_size if self.filled_size else None
+        return self.notional / self.filled_size if self.filled_size else None
 
     def record(self, fill: Fill) -> None:
         self.fills.append(fill)
         self.filled_size += fill.size
         self.filled_value += fill.value
+        self.notional += fill.size * fill.price
         self.fees += fill.fee
 
     def reject(self, reason: RejectReason, message: str) -> Order:
