@@ -128,9 +128,15 @@ class DepthBook:
         return bid is not None and ask is not None and bid >= ask
 
     def problem(self, now: float, stale_after: float | None) -> str | None:
-        """Why no order may fill against this book at `now`, or None when it may."""
+        """Why no order may fill against this book at `now`, or None when it may.
+
+        A book with an empty side is refused too: every fill carries the quote it met, and a one-sided book
+        on a listed product means lost data rather than a market.
+        """
         if self.updated is None:
             return f"no quote or book for {self.product_id} has arrived yet"
+        if self.bids.best() is None or self.asks.best() is None:
+            return f"the {self.product_id} book has {'no bids' if self.bids.best() is None else 'no asks'}"
         if self.crossed:
             return f"the {self.product_id} book is crossed (bid {self.bids.best()} >= ask {self.asks.best()})"
         if not self._trusted:

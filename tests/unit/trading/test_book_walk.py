@@ -192,3 +192,10 @@ def test_the_book_walk_matches_a_plain_reference_on_random_books(
         if want:
             notional = sum((price * part for price, part in want), D(0))
             assert order.average_price == notional / sum((part for _, part in want), D(0))
+
+
+def test_a_book_with_an_empty_side_gets_no_fill() -> None:
+    paper = broker()
+    paper.on_event(update(bids=(("99.00", "0"), ("98.50", "0"), ("98.00", "0")), time=1.0))
+    order = paper.submit(OrderRequest.market("a", PRODUCT, Side.BUY, base_size=D(1)), 1.0)
+    assert order.rejection is not None and "has no bids" in order.rejection.message and not order.fills
