@@ -9,8 +9,9 @@ every account, at every mark and after every fill, exactly:
 
 Realised PnL is before fees; fees are counted once, apart. A position that goes from flat to open and back
 to flat is a round trip, closed with the reason of the order that closed it. Float never enters: fills arrive
-as Decimal on the product's grid, and a fill that would leave cash, or (on a spot account) units, below zero
-is refused with a `LedgerError` — the broker checks funds first, so that error means a broker bug.
+as Decimal on the product's grid (anything else is refused), and a fill that would leave cash, or (on a spot
+account) units, below zero is refused with a `LedgerError` — the broker checks funds first, so that error
+means a broker bug.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from decimal import Decimal
 
 from gpt_trader.market.events import Side
 from gpt_trader.trading.fees import FeeRates, FeeSchedule
-from gpt_trader.trading.money import ZERO, ProductIncrements
+from gpt_trader.trading.money import ZERO, ProductIncrements, is_multiple
 from gpt_trader.trading.orders import Fill
 
 VOLUME_WINDOW_SECONDS = 30 * 86_400
@@ -177,8 +178,19 @@ class Account:
     def _check(self, fill: Fill) -> None:
         if fill.product_id not in self.grids:
             raise LedgerError(f"account {self.account_id} has no grid for {fill.product_id}")
+        grid = self.grids[fill.product_id]
+        amounts = (fill.size, fill.price, fill.value, fill.fee)
+        if not all(isinstance(amount, Decimal) for amount in amounts):
+            raise LedgerError(f"fill {fill.order_id}: size, price, value and fee must be Decimal, never float")
         if fill.size <= 0 or fill.price <= 0 or fill.fee < 0:
             raise LedgerError(f"fill {fill.order_id}: size and price must be positive and the fee not negative")
+        if not is_multiple(fill.size, grid.base_increment):
+            raise LedgerError(f"fill {fill.order_id}: size {fill.size} is off the base grid {grid.base_increment}")
+        if not (is_multiple(fill.value, grid.quote_increment) and is_multiple(fill.fee, grid.quote_increment)):
+            raise LedgerError(
+                f"fill {fill.order_id}: value {fill.value} and fee {fill.fee} must sit on the quote grid "
+                f"{grid.quote_increment}"
+            )
         if fill.side is Side.BUY and fill.value + fill.fee > self.cash:
             raise LedgerError(
                 f"account {self.account_id}: a buy costing {fill.value + fill.fee} exceeds its cash {self.cash}"

@@ -124,6 +124,13 @@ def test_fills_the_account_cannot_take_are_refused_with_the_reason() -> None:
         ledger.apply(fill(Side.SELL, D(1), D(10), grid=COARSE))
     with pytest.raises(LedgerError, match="no grid for"):
         ledger.apply(fill(Side.BUY, D(1), D(10), grid=replace(GRID, product_id="DOGE-USD")))
+    on_grid = fill(Side.BUY, D(1), D(10), grid=COARSE)
+    with pytest.raises(LedgerError, match=r"off the base grid 0\.01"):
+        ledger.apply(replace(on_grid, size=D("1.005")))
+    with pytest.raises(LedgerError, match="must sit on the quote grid"):
+        ledger.apply(replace(on_grid, fee=D("0.001")))
+    with pytest.raises(LedgerError, match="never float"):
+        ledger.apply(replace(on_grid, price=10.0))  # type: ignore[arg-type]
     assert ledger.cash == START and ledger.fees == 0
 
 
