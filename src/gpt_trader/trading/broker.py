@@ -26,7 +26,6 @@ backtest kernel does, without a book.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from itertools import count
 
@@ -45,25 +44,10 @@ from gpt_trader.trading.orders import (
     TimeInForce,
     check_request,
 )
+from gpt_trader.trading.resting import RestingOrder, Waiting
 
 LOST_MESSAGES = frozenset({HealthKind.GAP, HealthKind.STALE, HealthKind.DISCONNECTED})
 """Feed health after which no book can be trusted until its next snapshot."""
-
-
-@dataclass(slots=True, eq=False)
-class _Resting:
-    """A limit order waiting in the simulated queue at `price`."""
-
-    order: Order
-    account: Account
-    side: Side
-    price: Decimal
-    queue_ahead: Decimal
-    """Displayed size at `price` that arrived before this order and must trade first."""
-    hold_rate: Decimal
-    """The rate the held cash of a resting buy was reckoned at."""
-    hold: Decimal = ZERO
-    """Cash (a buy) or units (a sale) this order keeps from other orders."""
 
 
 class PaperBroker:
@@ -86,8 +70,7 @@ class PaperBroker:
         self.accounts: dict[str, Account] = {}
         self.books = {product_id: DepthBook(product_id) for product_id in self.grids}
         self.orders: dict[str, Order] = {}
-        self._resting: dict[str, list[_Resting]] = {product_id: [] for product_id in self.grids}
-        self._stops: dict[str, list[Order]] = {product_id: [] for product_id in self.grids}
+        self._waiting = {product_id: Waiting() for product_id in self.grids}
         self._ids = count(1)
 
     def open_account(
@@ -119,7 +102,7 @@ class PaperBroker:
         if order.status is OrderStatus.REJECTED:
             return order
         if request.type is OrderType.STOP:
-            self._stops[request.product_id].append(order)
+            self._waiting[request.product_id].stops(request.side).add(request.stop_price or ZERO, order)
             return order
         return self._execute(order, request, now)
 
@@ -146,13 +129,15 @@ class PaperBroker:
             raise KeyError(f"no order {order_id!r} was placed with this broker")
         if not order.is_open:
             return order
-        product_id = order.request.product_id
-        stops = self._stops[product_id]
-        if order in stops:
-            stops.remove(order)
-        for entry in self._resting[product_id]:
+        request = order.request
+        waiting = self._waiting[request.product_id]
+        stops = waiting.stops(request.side)
+        if order in stops.at(request.stop_price or ZERO):
+            stops.remove(request.stop_price or ZERO, order)
+        for entry in waiting.resting(request.side).at(request.limit_price or ZERO):
             if entry.order is order:
                 self._unrest(entry)
+                break
         return order.cancel("cancelled")
 
     def on_event(self, event: MarketEvent) -> list[Fill]:
@@ -167,11 +152,12 @@ class PaperBroker:
             return []
         if isinstance(event, BookUpdate):
             book.apply_update(event)
-            self._shorten_queues(book)
+            self._shorten_queues(book, None if event.snapshot else event)
             return self._react(book, event.time, None)
         if isinstance(event, Quote):
             book.apply_quote(event)
-            self._shorten_queues(book)
+            if not book.has_depth:
+                self._shorten_queues(book, event)
             return self._react(book, event.time, None)
         if isinstance(event, Trade):
             return self._react(book, event.time, event)
@@ -225,10 +211,10 @@ class PaperBroker:
             return order.reject(*refusal)
         self._take(order, request, plan, now, book.top(now), book)
         if rest and limit is not None:
-            entry = _Resting(order, account, side, limit, book.bids.displayed(limit) if side is Side.BUY
-                             else book.asks.displayed(limit), rate)  # fmt: skip
+            own = book.bids if side is Side.BUY else book.asks
+            entry = RestingOrder(order, account, side, limit, own.displayed(limit), rate)
             self._hold(entry, hold)
-            self._resting[request.product_id].append(entry)
+            self._waiting[request.product_id].resting(side).add(limit, entry)
             order.status = OrderStatus.OPEN
         elif order.status is OrderStatus.OPEN:
             self._settle_taker(order, request, grid, rate)
@@ -314,16 +300,26 @@ class PaperBroker:
         """Trigger stops and fill resting orders that the market reached; nothing while the book is unsound."""
         if book.problem(now, self.stale_after) is not None:
             return []
-        fills: list[Fill] = []
-        stops = self._stops[book.product_id]
-        for order in [stop for stop in stops if _stop_reached(stop.request, book, trade)]:
-            stops.remove(order)
+        waiting, fills = self._waiting[book.product_id], []
+        # A buy stop fires when the market rises to it, a sell stop when it falls to it.
+        rising = trade.price if trade is not None else book.asks.best()
+        falling = trade.price if trade is not None else book.bids.best()
+        fired = waiting.buy_stops.from_lowest(rising) + waiting.sell_stops.from_highest(falling)
+        for order in fired:
+            waiting.stops(order.request.side).remove(order.request.stop_price or ZERO, order)
             before = len(order.fills)
             self._execute(order, order.request.triggered(), now)
             fills.extend(order.fills[before:])
+        if trade is not None:
+            reached = waiting.buys.from_highest(trade.price) + waiting.sells.from_lowest(trade.price)
+        else:
+            # Only the other side showing a better price than a resting order's can fill it.
+            reached = waiting.buys.from_highest(book.asks.best(), inclusive=False) + waiting.sells.from_lowest(
+                book.bids.best(), inclusive=False
+            )
         quote = book.top(now)
         taken_at_trade = ZERO
-        for entry in list(self._resting[book.product_id]):
+        for entry in reached:
             size = self._reachable(entry, book, trade, taken_at_trade)
             if size <= 0:
                 continue
@@ -332,7 +328,7 @@ class PaperBroker:
             fills.append(self._fill_resting(entry, size, now, quote))
         return fills
 
-    def _reachable(self, entry: _Resting, book: DepthBook, trade: Trade | None, taken_at_trade: Decimal) -> Decimal:
+    def _reachable(self, entry: RestingOrder, book: DepthBook, trade: Trade | None, taken_at_trade: Decimal) -> Decimal:
         """How much of a resting order the market fills now (the caller consumes the book's size it uses)."""
         remaining, grid = entry.order.remaining_size, self.grids[book.product_id]
         if trade is not None:
@@ -356,7 +352,7 @@ class PaperBroker:
                 size += take
         return size
 
-    def _fill_resting(self, entry: _Resting, size: Decimal, now: float, quote: Quote | None) -> Fill:
+    def _fill_resting(self, entry: RestingOrder, size: Decimal, now: float, quote: Quote | None) -> Fill:
         order, account, grid = entry.order, entry.account, self.grids[entry.order.request.product_id]
         left = order.remaining_size - size
         self._hold(entry, (grid.buy_cost(left, entry.price, entry.hold_rate) if entry.side is Side.BUY else left)
@@ -368,14 +364,25 @@ class PaperBroker:
             order.status = OrderStatus.FILLED
         return fill
 
-    def _shorten_queues(self, book: DepthBook) -> None:
-        """Nothing can wait ahead of a resting order beyond what its price level still displays."""
-        for entry in self._resting[book.product_id]:
-            own = book.bids if entry.side is Side.BUY else book.asks
-            if book.has_depth or own.best() == entry.price:
-                entry.queue_ahead = min(entry.queue_ahead, own.displayed(entry.price))
+    def _shorten_queues(self, book: DepthBook, change: BookUpdate | Quote | None) -> None:
+        """Nothing can wait ahead of a resting order beyond what its price level still displays.
 
-    def _hold(self, entry: _Resting, change: Decimal) -> None:
+        `change` names the levels that moved (None: all of them, after a snapshot).
+        """
+        waiting = self._waiting[book.product_id]
+        if change is None:
+            touched = [(entry, book.bids) for entry in waiting.buys]
+            touched += [(entry, book.asks) for entry in waiting.sells]
+        elif isinstance(change, Quote):
+            touched = [(entry, book.bids) for entry in waiting.buys.at(change.bid)]
+            touched += [(entry, book.asks) for entry in waiting.sells.at(change.ask)]
+        else:
+            touched = [(entry, book.bids) for level in change.bids for entry in waiting.buys.at(level.price)]
+            touched += [(entry, book.asks) for level in change.asks for entry in waiting.sells.at(level.price)]
+        for entry, own in touched:
+            entry.queue_ahead = min(entry.queue_ahead, own.displayed(entry.price))
+
+    def _hold(self, entry: RestingOrder, change: Decimal) -> None:
         entry.hold += change
         account, product_id = entry.account, entry.order.request.product_id
         if entry.side is Side.BUY:
@@ -383,22 +390,11 @@ class PaperBroker:
         else:
             account.held_units[product_id] = account.held_units.get(product_id, ZERO) + change
 
-    def _unrest(self, entry: _Resting) -> None:
+    def _unrest(self, entry: RestingOrder) -> None:
         self._hold(entry, -entry.hold)
-        self._resting[entry.order.request.product_id].remove(entry)
+        self._waiting[entry.order.request.product_id].resting(entry.side).remove(entry.price, entry)
 
 
 def _crosses(side: Side, limit: Decimal, opposite: Decimal) -> bool:
     """Whether an order of `side` at `limit` meets the best price `opposite` of the other side."""
     return opposite <= limit if side is Side.BUY else opposite >= limit
-
-
-def _stop_reached(request: OrderRequest, book: DepthBook, trade: Trade | None) -> bool:
-    stop = request.stop_price
-    if stop is None:
-        return False
-    if request.side is Side.BUY:
-        price = trade.price if trade is not None else book.asks.best()
-        return price is not None and price >= stop
-    price = trade.price if trade is not None else book.bids.best()
-    return price is not None and price <= stop

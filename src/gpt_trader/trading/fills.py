@@ -197,6 +197,8 @@ def plan_take(
     for price, available in levels:
         if limit is not None and (price > limit if side is Side.BUY else price < limit):
             break
+        if available <= 0:
+            continue
         size = grid.floor_size(available)
         if base_size is not None:
             size = min(size, remaining)

@@ -114,6 +114,8 @@ class Account:
     held_units: dict[str, Decimal] = field(default_factory=dict)
     """Units promised to resting sell orders, by product."""
     _volume: deque[tuple[float, Decimal]] = field(default_factory=deque)
+    """(time, value) of the fills inside the fee-tier window, oldest first; `_volume_total` is their sum."""
+    _volume_total: Decimal = ZERO
 
     def __post_init__(self) -> None:
         if self.start_cash < 0:
@@ -146,8 +148,8 @@ class Account:
     def volume_30d(self, now: float) -> Decimal:
         volume = self._volume
         while volume and volume[0][0] <= now - VOLUME_WINDOW_SECONDS:
-            volume.popleft()
-        return sum((value for _, value in volume), ZERO)
+            self._volume_total -= volume.popleft()[1]
+        return self._volume_total
 
     def unrealised(self, marks: Mapping[str, Decimal]) -> Decimal:
         return sum((p.unrealised(marks[p.product_id]) for p in self.positions.values() if p.units or p.cost), ZERO)
@@ -168,6 +170,7 @@ class Account:
         self.cash += -fill.value - fill.fee if fill.side is Side.BUY else fill.value - fill.fee
         self.fees += fill.fee
         self._volume.append((fill.time, fill.value))
+        self._volume_total += fill.value
         closed = None
         if closing:
             closed = self._close(position, fill, closing, close_value, close_fee, grid)
