@@ -121,7 +121,7 @@ class PaperBroker:
         refusal = self._refusal(account, request, [(price, size)], rate, ZERO)
         if refusal is not None:
             return order.reject(*refusal)
-        return self._take(order, request, [(price, size)], now, quote=None)
+        return self._take(order, request, [(price, size)], rate, now, quote=None)
 
     def cancel(self, order_id: str) -> Order:
         order = self.orders.get(order_id)
@@ -209,14 +209,14 @@ class PaperBroker:
         refusal = self._refusal(account, request, plan, rate, hold)
         if refusal is not None:
             return order.reject(*refusal)
-        self._take(order, request, plan, now, book.top(now), book)
+        self._take(order, request, plan, rate, now, book.top(now), book)
         if rest and limit is not None:
             own = book.bids if side is Side.BUY else book.asks
             entry = RestingOrder(order, account, side, limit, own.displayed(limit), rate)
             self._hold(entry, hold)
             self._waiting[request.product_id].resting(side).add(limit, entry)
             order.status = OrderStatus.OPEN
-        elif order.status is OrderStatus.OPEN:
+        else:
             self._settle_taker(order, request, grid, rate)
         return order
 
@@ -247,12 +247,13 @@ class PaperBroker:
         order: Order,
         request: OrderRequest,
         plan: list[tuple[Decimal, Decimal]],
+        rate: Decimal,
         now: float,
         quote: Quote | None,
         book: DepthBook | None = None,
     ) -> Order:
+        """Fill `plan` as a taker at `rate`, taking its size from `book` (None: a bar fill, done in full)."""
         account, grid = self.accounts[request.account_id], self.grids[request.product_id]
-        rate = account.fee_rates(now).taker
         for price, size in plan:
             if book is not None:
                 book.taken_by(request.side).consume(price, size)
