@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from gpt_trader.market.events import FeedHealth, HealthKind, Side
 from gpt_trader.trading.broker import PaperBroker
 from gpt_trader.trading.fees import Liquidity
-from gpt_trader.trading.fills import TOUCH
+from gpt_trader.trading.fills import BOOK, TOUCH, FillModel
 from gpt_trader.trading.orders import Fill, OrderRequest, OrderStatus, RejectReason
 from tests.unit.trading.conftest import GRID, GRIDS, PRODUCT, quote, snapshot, update
 
@@ -19,8 +19,8 @@ BIDS = (("99.00", "2"), ("98.50", "1"), ("98.00", "4"))
 ASKS = (("100.00", "1"), ("100.50", "1"), ("101.00", "2"))
 
 
-def broker(**options: object) -> PaperBroker:
-    paper = PaperBroker(GRIDS, **options)  # type: ignore[arg-type]
+def broker(fill_model: FillModel = BOOK, stale_after: float | None = 30.0) -> PaperBroker:
+    paper = PaperBroker(GRIDS, fill_model=fill_model, stale_after=stale_after)
     for name in ("a", "b", "c"):
         paper.open_account(name, D(1_000_000))
     paper.on_event(snapshot(BIDS, ASKS))
@@ -53,10 +53,10 @@ def test_a_market_order_three_times_the_top_level_walks_the_book_at_its_vwap() -
 
 def test_a_market_sell_walks_the_bids() -> None:
     paper = broker()
-    paper.accounts["a"].positions.clear()
-    buy(paper, "5")
-    sale = paper.submit(OrderRequest.market("a", PRODUCT, Side.SELL, base_size=D("2.5")), 0.0)
-    assert taken(sale.fills) == [(D(99), D(2)), (D("98.5"), D("0.5"))]
+    buy(paper, "4")
+    sale = paper.submit(OrderRequest.market("a", PRODUCT, Side.SELL, base_size=D("3.5")), 0.0)
+    assert taken(sale.fills) == [(D(99), D(2)), (D("98.5"), D(1)), (D(98), D("0.5"))]
+    assert sale.average_price == (D(198) + D("98.5") + D(49)) / D("3.5")
 
 
 def test_two_orders_cannot_consume_the_same_displayed_size() -> None:

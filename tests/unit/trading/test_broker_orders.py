@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from gpt_trader.market.events import Side, Trade
+from gpt_trader.market.events import FeedHealth, HealthKind, Side, Trade
 from gpt_trader.trading.broker import PaperBroker
 from gpt_trader.trading.fees import Liquidity
 from gpt_trader.trading.orders import Order, OrderRequest, OrderStatus, RejectReason, TimeInForce
@@ -179,3 +179,28 @@ def test_unknown_accounts_and_products_are_named_in_the_rejection(paper: PaperBr
         paper.open_account("a", CASH)
     with pytest.raises(ValueError, match="positive starting cash"):
         paper.open_account("c", D(0))
+
+
+@pytest.mark.parametrize("kind", [HealthKind.GAP, HealthKind.STALE, HealthKind.DISCONNECTED])
+def test_resting_and_stop_orders_wait_while_the_book_is_broken(paper: PaperBroker, kind: HealthKind) -> None:
+    resting = limit(paper, Side.BUY, "1", "99.50")
+    stop = paper.submit(OrderRequest.stop("a", PRODUCT, Side.BUY, D(1), D("100.20")), 0.0)
+    paper.on_event(FeedHealth(kind, "lost the feed", 1, 1.0))
+    assert paper.on_event(trade("99.00", "5", time=1.0)) == []
+    assert paper.on_event(trade("101.00", "5", time=1.0)) == []
+    assert resting.is_open and stop.is_open
+    fills = paper.on_event(snapshot(BIDS, (("99.40", "0.4"), ("100.00", "1")), time=2.0))
+    assert [(each.order_id, each.size) for each in fills] == [(resting.order_id, D("0.4"))]
+    assert stop.is_open
+
+
+def test_a_short_account_sells_what_it_does_not_hold_and_covers_from_cash() -> None:
+    paper = PaperBroker(GRIDS)
+    account = paper.open_account("s", CASH, allow_short=True)
+    paper.on_event(snapshot(BIDS, ASKS))
+    paper.submit(OrderRequest.market("s", PRODUCT, Side.SELL, base_size=D(1), reason="signal"), 0.0)
+    assert account.units(PRODUCT) == -1 and account.cash == CASH + 99 - D("0.59")
+    cover = paper.submit(OrderRequest.market("s", PRODUCT, Side.BUY, base_size=D(1), reason="take_profit"), 0.0)
+    assert cover.status is OrderStatus.FILLED and account.units(PRODUCT) == 0
+    (trip,) = account.round_trips
+    assert (trip.side, trip.pnl, trip.exit_reason) == (Side.SELL, D(-1), "take_profit")
