@@ -43,6 +43,7 @@ from gpt_trader.trading.orders import (
     RejectReason,
     TimeInForce,
     check_request,
+    value_problem,
 )
 from gpt_trader.trading.resting import RestingOrder, Waiting
 
@@ -190,6 +191,13 @@ class PaperBroker:
         account, grid, side = self.accounts[request.account_id], self.grids[request.product_id], request.side
         rate = account.fee_rates(now).taker
         limit, opposite = request.limit_price, book.taken_by(side).best()
+        if request.type is OrderType.MARKET and request.base_size is not None and opposite is not None:
+            # A market order's worth is known only now, at the touch it would take.
+            small = value_problem(
+                f"{side.value} MARKET order on {request.product_id}", request.base_size, opposite, grid
+            )
+            if small is not None:
+                return order.reject(small.reason, small.message)
         if request.post_only and limit is not None and opposite is not None and _crosses(side, limit, opposite):
             return order.reject(
                 RejectReason.POST_ONLY_WOULD_CROSS,

@@ -238,15 +238,22 @@ def check_request(request: OrderRequest, grid: ProductIncrements) -> Rejection |
                 RejectReason.INVALID_PRICE,
                 f"{name}: {label} {price} must be a positive multiple of the price increment {grid.price_increment}",
             )
-    if request.limit_price is not None and request.base_size is not None:
-        value = request.base_size * request.limit_price
-        if not grid.quote_min_size <= value <= grid.quote_max_size:
-            return Rejection(
-                RejectReason.INVALID_SIZE,
-                f"{name}: worth {value} at its limit price; orders must be worth between "
-                f"{grid.quote_min_size} and {grid.quote_max_size}",
-            )
+    price = request.limit_price or request.stop_price
+    if price is not None and request.base_size is not None:
+        return value_problem(name, request.base_size, price, grid)
     return None
+
+
+def value_problem(name: str, size: Decimal, price: Decimal, grid: ProductIncrements) -> Rejection | None:
+    """Why an order of `size` priced at `price` is worth too little or too much for `grid`, or None."""
+    value = size * price
+    if grid.quote_min_size <= value <= grid.quote_max_size:
+        return None
+    return Rejection(
+        RejectReason.INVALID_SIZE,
+        f"{name}: worth {value} at {price}; orders must be worth between {grid.quote_min_size} and "
+        f"{grid.quote_max_size}",
+    )
 
 
 def _shape_problem(request: OrderRequest) -> str | None:

@@ -199,3 +199,10 @@ def test_a_book_with_an_empty_side_gets_no_fill() -> None:
     paper.on_event(update(bids=(("99.00", "0"), ("98.50", "0"), ("98.00", "0")), time=1.0))
     order = paper.submit(OrderRequest.market("a", PRODUCT, Side.BUY, base_size=D(1)), 1.0)
     assert order.rejection is not None and "has no bids" in order.rejection.message and not order.fills
+
+
+def test_a_market_order_worth_less_than_the_minimum_at_the_touch_is_refused() -> None:
+    paper = broker()
+    order = paper.submit(OrderRequest.market("a", PRODUCT, Side.BUY, base_size=D("0.005")), 0.0)
+    assert order.rejection is not None and order.rejection.reason is RejectReason.INVALID_SIZE
+    assert "worth 0.5" in order.rejection.message and "between 1 and" in order.rejection.message and not order.fills

@@ -38,6 +38,7 @@ def test_well_formed_orders_pass() -> None:
         (OrderRequest.limit("a", PRODUCT, Side.BUY, D(1), D("100.001")), RejectReason.INVALID_PRICE, "limit_price"),
         (OrderRequest.stop("a", PRODUCT, Side.BUY, D(1), D("-1")), RejectReason.INVALID_PRICE, "stop_price"),
         (OrderRequest.limit("a", PRODUCT, Side.BUY, D("0.001"), D("100")), RejectReason.INVALID_SIZE, "worth 0.1"),
+        (OrderRequest.stop("a", PRODUCT, Side.SELL, D("0.001"), D("90")), RejectReason.INVALID_SIZE, "worth 0.09"),
     ],
 )  # fmt: skip
 def test_malformed_orders_are_refused_naming_the_problem(
