@@ -14,8 +14,10 @@ account's ledger:
   side of the book moving beyond it, fills it. Resting fills pay the maker rate.
 * A stop order waits until a trade or the book reaches its stop price, then executes as a market order (or a
   limit order, if it has a limit price).
-* Nothing fills against a book that is stale, crossed, lost messages, or has not arrived: a new market or
-  limit order is rejected with the reason; resting and stop orders wait for a sound book.
+* Nothing fills against a book that is stale, crossed, one-sided, lost messages, or has not arrived: a new
+  market or limit order is rejected with the reason; resting and stop orders wait for a sound book.
+
+Waiting orders sit on price ladders (`resting.py`), so an event looks only at the orders its price reaches.
 
 Funds are checked before anything fills: a buy needs the cash for what it takes plus a hold, at the taker
 rate, for what it rests; a sale on a spot account needs the units. `fill_at` is the hook for the engine's
