@@ -87,7 +87,7 @@ def apply(paper: PaperBroker, action: tuple[Any, ...], now: float) -> list[Fill]
     return paper.submit(request_for(account, kind, side, size, price), now).fills
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     steps=st.lists(st.tuples(actions, st.integers(min_value=0, max_value=4)), min_size=15, max_size=50),
     touch=st.booleans(),
