@@ -4,10 +4,12 @@
 
 A synthetic BTC-USD book of 50 levels a side (Decimal prices on the 0.01 grid) receives `--events` level
 updates, one trade every tenth, while `--accounts` accounts each keep one resting limit buy below the market
-and one sell stop, so every event has that many orders to check. Then `--orders` market buys of three times
-the top size, spread over the accounts, walk the book; after each, an update shows the levels it took
-again (that update is inside the timing). Figures are the median of 3 timed runs after a warm-up:
-events per second (with the resting orders) and market orders per second.
+and one sell stop waiting. Then `--orders` market buys of three times the top size, spread over the
+accounts, walk the book; after each, an update shows the levels it took again (inside the timing).
+
+Figures: events and market orders per second, each the median of 3 timed runs after a warm-up; and from
+one more pass, each event timed alone, its p50, p99 and maximum (on a shared machine the maximum is mostly
+the scheduler's doing).
 """
 
 from __future__ import annotations
@@ -74,15 +76,26 @@ def broker(accounts: int) -> PaperBroker:
     return paper
 
 
-def timed(run: Callable[[], int]) -> float:
-    """Items per second: the median of `RUNS` timed runs after a warm-up."""
-    run()
+def timed(prepare: Callable[[], PaperBroker], run: Callable[[PaperBroker], int]) -> float:
+    """Items per second: the median of `RUNS` timed runs after a warm-up, each on a fresh broker (not timed)."""
+    run(prepare())
     rates = []
     for _ in range(RUNS):
+        paper = prepare()
         started = time.perf_counter()
-        items = run()
+        items = run(paper)
         rates.append(items / (time.perf_counter() - started))
     return statistics.median(rates)
+
+
+def event_latencies_us(paper: PaperBroker, events: list[MarketEvent]) -> list[float]:
+    """How long each event took, in microseconds, sorted."""
+    took = []
+    for event in events:
+        started = time.perf_counter_ns()
+        paper.on_event(event)
+        took.append((time.perf_counter_ns() - started) / 1000)
+    return sorted(took)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -92,10 +105,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--orders", type=int, default=2_000, help="market orders per timed run")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
+    if min(args.accounts, args.events, args.orders) < 1:
+        parser.error("--accounts, --events and --orders must each be at least 1")
     events = feed(args.events)
 
-    def read_events() -> int:
-        paper = broker(args.accounts)
+    def prepare() -> PaperBroker:
+        return broker(args.accounts)
+
+    def read_events(paper: PaperBroker) -> int:
         for event in events:
             paper.on_event(event)
         return len(events)
@@ -105,22 +122,29 @@ def main(argv: list[str] | None = None) -> None:
         PRODUCT, 0.0, (), tuple(BookLevel(Decimal(MID_CENTS + i) / 100, Decimal("0.5")) for i in range(3))
     )
 
-    def place_orders() -> int:
-        paper = broker(args.accounts)
+    def place_orders(paper: PaperBroker) -> int:
         for number in range(args.orders):
             paper.on_event(refill)
             request = OrderRequest.market(f"acct-{number % args.accounts}", PRODUCT, Side.BUY, base_size=Decimal("1.5"))
             paper.submit(request, number * 0.001)
         return args.orders
 
+    latencies = event_latencies_us(prepare(), events)
     results = {
         "accounts": args.accounts,
         "book_levels_per_side": LEVELS,
-        "events_per_s": round(timed(read_events)),
-        "market_orders_per_s": round(timed(place_orders)),
+        "events_per_s": round(timed(prepare, read_events)),
+        "event_p50_us": round(latencies[len(latencies) // 2], 1),
+        "event_p99_us": round(latencies[int(len(latencies) * 0.99)], 1),
+        "event_max_us": round(latencies[-1], 1),
+        "market_orders_per_s": round(timed(prepare, place_orders)),
     }
     print(f"paper broker, {args.accounts} accounts with a resting limit and a stop each, {LEVELS} levels a side:")
     print(f"  book events  {results['events_per_s']:>10,} per second")
+    print(
+        f"  per event    p50 {results['event_p50_us']} us, p99 {results['event_p99_us']} us, "
+        f"max {results['event_max_us']} us"
+    )
     print(f"  market buys  {results['market_orders_per_s']:>10,} per second (3x the top size, walking 3 levels)")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
