@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gpt_trader.market.events import FeedHealth, HealthKind, Side, Trade
 from gpt_trader.trading.broker import PaperBroker
@@ -204,3 +206,50 @@ def test_a_short_account_sells_what_it_does_not_hold_and_covers_from_cash() -> N
     assert cover.status is OrderStatus.FILLED and account.units(PRODUCT) == 0
     (trip,) = account.round_trips
     assert (trip.side, trip.pnl, trip.exit_reason) == (Side.SELL, D(-1), "take_profit")
+
+
+def reference_queue_fills(
+    price: Decimal, size: Decimal, ahead: Decimal, trades: list[tuple[Decimal, Decimal, Side | None]]
+) -> list[Decimal]:
+    """One resting buy in a plain queue: trades below its price fill the rest; sells at its price eat the queue."""
+    fills, left = [], size
+    for trade_price, trade_size, aggressor in trades:
+        if left <= 0:
+            break
+        if trade_price < price:
+            fills.append(left)
+            left = D(0)
+        elif trade_price == price and aggressor is not Side.BUY:
+            got = min(left, max(trade_size - ahead, D(0)))
+            ahead = max(ahead - trade_size, D(0))
+            if got > 0:
+                fills.append(got)
+                left -= got
+    return fills
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    ahead=st.integers(min_value=0, max_value=300).map(lambda c: D(c) / 100),
+    size=st.integers(min_value=1, max_value=300).map(lambda c: D(c) / 100),
+    trades=st.lists(
+        st.tuples(
+            st.sampled_from([D("98.99"), D("99.00"), D("99.01")]),
+            st.integers(min_value=1, max_value=200).map(lambda c: D(c) / 100),
+            st.sampled_from([Side.BUY, Side.SELL, None]),
+        ),
+        max_size=15,
+    ),
+)
+def test_the_simulated_queue_matches_a_plain_reference(
+    ahead: Decimal, size: Decimal, trades: list[tuple[Decimal, Decimal, Side | None]]
+) -> None:
+    paper = PaperBroker(GRIDS)
+    paper.open_account("a", CASH)
+    bids = (("99.00", str(ahead)), ("98.50", "1")) if ahead else (("98.50", "1"),)
+    paper.on_event(snapshot(bids, ASKS))
+    order = limit(paper, Side.BUY, str(size), "99.00")
+    got = [each.size for trade_price, trade_size, aggressor in trades
+           for each in paper.on_event(Trade(PRODUCT, 1.0, trade_price, trade_size, aggressor))]  # fmt: skip
+    assert got == reference_queue_fills(D("99.00"), size, ahead, trades)
+    assert order.filled_size == sum(got, D(0))
