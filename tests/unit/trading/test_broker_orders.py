@@ -231,7 +231,7 @@ def reference_queue_fills(
 @settings(max_examples=100, deadline=None)
 @given(
     ahead=st.integers(min_value=0, max_value=300).map(lambda c: D(c) / 100),
-    size=st.integers(min_value=1, max_value=300).map(lambda c: D(c) / 100),
+    size=st.integers(min_value=2, max_value=300).map(lambda c: D(c) / 100),  # worth at least 1 USD at 99
     trades=st.lists(
         st.tuples(
             st.sampled_from([D("98.99"), D("99.00"), D("99.01")]),
@@ -249,6 +249,7 @@ def test_the_simulated_queue_matches_a_plain_reference(
     bids = (("99.00", str(ahead)), ("98.50", "1")) if ahead else (("98.50", "1"),)
     paper.on_event(snapshot(bids, ASKS))
     order = limit(paper, Side.BUY, str(size), "99.00")
+    assert order.is_open
     got = [each.size for trade_price, trade_size, aggressor in trades
            for each in paper.on_event(Trade(PRODUCT, 1.0, trade_price, trade_size, aggressor))]  # fmt: skip
     assert got == reference_queue_fills(D("99.00"), size, ahead, trades)
