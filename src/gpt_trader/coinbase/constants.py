@@ -13,6 +13,20 @@ from typing import NamedTuple
 # GET /transaction_summary gives an account's real rates.
 TAKER_FEE_RATE = Decimal("0.006")
 MAKER_FEE_RATE = Decimal("0.004")
+FEE_TIERS = (
+    (Decimal(0), TAKER_FEE_RATE, MAKER_FEE_RATE),
+    (Decimal(10_000), Decimal("0.004"), Decimal("0.0025")),
+    (Decimal(50_000), Decimal("0.0025"), Decimal("0.0015")),
+    (Decimal(100_000), Decimal("0.002"), Decimal("0.001")),
+    (Decimal(1_000_000), Decimal("0.0018"), Decimal("0.0008")),
+    (Decimal(15_000_000), Decimal("0.0016"), Decimal("0.0006")),
+    (Decimal(75_000_000), Decimal("0.0012"), Decimal("0.0003")),
+    (Decimal(250_000_000), Decimal("0.0008"), Decimal("0")),
+    (Decimal(400_000_000), Decimal("0.0005"), Decimal("0")),
+)
+"""(30-day USD volume from which a tier applies, taker rate, maker rate), lowest tier first. Less certain:
+only the entry tier is in the documented facts; the others are Coinbase's published schedule of 2024 and
+change without notice."""
 
 # Hosts. Every REST path starts with API_PREFIX; the REST base URL is configurable (the sandbox).
 REST_URL = "https://api.coinbase.com"
