@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 from gpt_trader.sandbox.catalog import ProductSpec
 from gpt_trader.sandbox.keys import AuthError
 from gpt_trader.sandbox.market import BookChange, CandleTable, MarketReplay, Quote, decimal_text, rfc3339
+from gpt_trader.sandbox.ratelimit import Throttle, connection_of, retry_after, too_many_message
 
 log = logging.getLogger(__name__)
 
@@ -49,21 +50,26 @@ router = APIRouter(prefix=API_PREFIX)
 
 
 class ApiError(Exception):
-    """An error answered with Coinbase's JSON error body."""
+    """An error answered with Coinbase's JSON error body (and `headers`, such as `Retry-After`)."""
 
-    def __init__(self, status: int, code: str, message: str, details: str | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, details: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.details = message if details is None else details
+        self.headers = headers or {}
 
 
 class Unauthorized(Exception):
     """Answered as Coinbase does: 401 with the plain-text body `Unauthorized`."""
 
 
-def error_response(status: int, code: str, message: str, details: str | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, details: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body = {"error": code, "message": message, "error_details": message if details is None else details}
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 _STATUS_CODES = {400: "INVALID_ARGUMENT", 401: "UNAUTHORIZED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND"}
@@ -74,7 +80,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def api_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, ApiError)
-        return error_response(error.status, error.code, error.message, error.details)
+        return error_response(error.status, error.code, error.message, error.details, error.headers)
 
     async def unauthorized(request: Request, error: Exception) -> Response:
         return PlainTextResponse("Unauthorized", status_code=401)
@@ -96,18 +102,27 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 async def require_key(request: Request) -> str:
-    """The key name of a request carrying a valid REST JWT for its method, host and path."""
+    """The key name of a request carrying a valid REST JWT for its method, host and path, within the
+    key's rate limit. A refused token counts against its connection (`app.state.throttle`, if any)."""
     keys = getattr(request.app.state, "keys", None)
+    throttle: Throttle | None = getattr(request.app.state, "throttle", None)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if keys is None or scheme.lower() != "bearer" or not token:
-        raise Unauthorized
     try:
+        if keys is None or scheme.lower() != "bearer" or not token:
+            raise AuthError("no bearer token")
         key_name: str = keys.verify_rest(token.strip(), request.method, request.headers.get("host", ""),
                                          request.url.path)
     except AuthError as error:
         log.info("refused %s %s: %s", request.method, request.url.path, error.reason)
+        if throttle is not None:
+            throttle.refused(connection_of(request.scope))
         raise Unauthorized from None
+    wait = 0.0 if throttle is None else throttle.key(key_name)
+    if wait > 0:
+        assert throttle is not None and throttle.limits.private_per_second is not None
+        message = too_many_message("private", throttle.limits.private_per_second)
+        raise ApiError(429, "RESOURCE_EXHAUSTED", message, headers={"Retry-After": retry_after(wait)})
     return key_name
 
 

@@ -9,6 +9,7 @@ WebSocket (`/ws`, and `/` so a bare `ws://host:port` works) share one port::
     app.state.exchange  accounts, orders and matching (Exchange), fed every quote, or None
     app.state.faults    the fault injector (FaultInjector)
     app.state.hub       WebSocket connections and fan-out (ws.Hub)
+    app.state.throttle  the REST rate limits (ratelimit.Throttle)
 
 `build_app(config)` makes every part from a `SandboxConfig`; `serve(config)` runs it on loopback until
 Ctrl-C or SIGTERM; `BackgroundServer` runs an app in a thread (tests, notebooks, benchmarks).
@@ -42,7 +43,7 @@ from gpt_trader.sandbox.exchange.engine import Exchange
 from gpt_trader.sandbox.faults import FaultInjector, FaultSchedule
 from gpt_trader.sandbox.keys import KeyStore
 from gpt_trader.sandbox.market import MarketEvent, MarketReplay, MarketTick, TickGrid
-from gpt_trader.sandbox.ratelimit import RateLimitMiddleware, RateLimits
+from gpt_trader.sandbox.ratelimit import RateLimitMiddleware, RateLimits, Throttle
 from gpt_trader.sandbox.tls import ensure_certificate
 from gpt_trader.sandbox.ws import Hub, WsSettings
 
@@ -131,7 +132,8 @@ def create_app(
     app.include_router(faults_module.router)
     app.add_api_websocket_route("/ws", hub.serve)
     app.add_api_websocket_route("/", hub.serve)
-    app.add_middleware(RateLimitMiddleware, limits=rate_limits or RateLimits())
+    app.state.throttle = Throttle(rate_limits or RateLimits())
+    app.add_middleware(RateLimitMiddleware, throttle=app.state.throttle, api_prefix=rest.API_PREFIX)
     return app
 
 
@@ -252,6 +254,8 @@ def _uvicorn_config(app: FastAPI, tls_files: tuple[Path, Path] | None) -> uvicor
         log_level="warning",
         access_log=False,
         lifespan="on",
+        # The peer is who the socket says: X-Forwarded-For from loopback would let any client pick its own.
+        proxy_headers=False,
         timeout_graceful_shutdown=3,
         ssl_certfile=str(tls_files[0]) if tls_files else None,
         ssl_keyfile=str(tls_files[1]) if tls_files else None,
