@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Annotated, Any
 
@@ -25,6 +26,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException
 
 from gpt_trader.sandbox.catalog import ProductSpec
+from gpt_trader.sandbox.exchange.model import strict_decimal
 from gpt_trader.sandbox.keys import AuthError
 from gpt_trader.sandbox.market import BookChange, CandleTable, MarketReplay, Quote, decimal_text, rfc3339
 from gpt_trader.sandbox.ratelimit import Throttle, connection_of, retry_after, too_many_message
@@ -45,6 +47,8 @@ PUBLIC_GRANULARITIES = {
 }
 """Our own copy of the candle granularities (the facts page); FOUR_HOUR is for the authenticated endpoint."""
 AUTHENTICATED_GRANULARITIES = {**PUBLIC_GRANULARITIES, "FOUR_HOUR": 14400}
+MAX_AGGREGATION = 1_000_000_000
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,15}")
 
 router = APIRouter(prefix=API_PREFIX)
 
@@ -326,13 +330,16 @@ async def product_book(
         raise ApiError(400, "INVALID_ARGUMENT", "product_id is required")
     spec = _listed(request, product_id)
     replay = _replay(request)
-    depth = _integer("limit", limit, 0) or None
+    depth = _integer("limit", limit, 0)
+    if depth < 0:
+        raise ApiError(400, "INVALID_ARGUMENT", f"limit must be 0 (the whole book) or more, got {depth}")
     bids, asks = replay.book(spec.product_id)
     if aggregation_price_increment:
-        step = _positive_decimal("aggregation_price_increment", aggregation_price_increment)
+        step = _aggregation_step(aggregation_price_increment, spec)
         bids, asks = _aggregated(bids, step, down=True), _aggregated(asks, step, down=False)
     quote = replay.quote(spec.product_id)
-    body: dict[str, Any] = {"pricebook": _pricebook(spec.product_id, bids[:depth], asks[:depth], quote)}
+    shown = depth or None
+    body: dict[str, Any] = {"pricebook": _pricebook(spec.product_id, bids[:shown], asks[:shown], quote)}
     if quote is None:
         return body | {"last": "", "mid_market": "", "spread_bps": "", "spread_absolute": ""}
     mid = (quote.bid + quote.ask) / 2
@@ -399,22 +406,27 @@ def _listed(request: Request, product_id: str) -> ProductSpec:
 
 
 def _integer(name: str, text: str | None, default: int) -> int:
-    if text is None or text.strip() == "":
+    """A query parameter's whole number: ASCII digits, at most 15 of them (Unix seconds fit with room)."""
+    if text is None or text == "":
         return default
-    try:
-        return int(text)
-    except ValueError:
-        raise ApiError(400, "INVALID_ARGUMENT", f"{name} must be a whole number, got {text!r}") from None
+    if not _WHOLE_NUMBER.fullmatch(text):
+        raise ApiError(
+            400, "INVALID_ARGUMENT", f"{name} must be a whole number of at most 15 digits, got {text[:40]!r}"
+        )
+    return int(text)
 
 
-def _positive_decimal(name: str, text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except ArithmeticError:
-        raise ApiError(400, "INVALID_ARGUMENT", f"{name} must be a decimal, got {text!r}") from None
-    if not value.is_finite() or value <= 0:
-        raise ApiError(400, "INVALID_ARGUMENT", f"{name} must be positive, got {text!r}")
-    return value
+def _aggregation_step(text: str, spec: ProductSpec) -> Decimal:
+    """The price step to merge book levels onto: from the product's price increment to MAX_AGGREGATION."""
+    step = strict_decimal(text)
+    if step is None or not spec.price_increment <= step <= MAX_AGGREGATION:
+        raise ApiError(
+            400,
+            "INVALID_ARGUMENT",
+            f"aggregation_price_increment must be a decimal from {spec.product_id}'s price increment "
+            f"{decimal_text(spec.price_increment)} to {MAX_AGGREGATION}, got {text[:40]!r}",
+        )
+    return step
 
 
 def _decimal(value: float) -> Decimal:

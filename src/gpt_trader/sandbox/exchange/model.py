@@ -6,9 +6,10 @@ amounts of quote currency are rounded to the quote increment, once per fill.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -16,6 +17,8 @@ from gpt_trader.sandbox.catalog import ProductSpec
 
 ZERO = Decimal(0)
 _AVERAGE_PRECISION = Decimal("1e-10")
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,10})?")
+MAX_DECIMAL_CHARS = 64
 
 
 class Quote(Protocol):
@@ -98,7 +101,20 @@ def floor_to(amount: Decimal, increment: Decimal) -> Decimal:
 
 
 def is_multiple(amount: Decimal, increment: Decimal) -> bool:
-    return amount % increment == 0
+    # Exactly, even for amounts with more digits than the default 28-digit context keeps.
+    with localcontext(prec=200):
+        return amount % increment == 0
+
+
+def strict_decimal(text: str) -> Decimal | None:
+    """`text` as a Decimal when it is a plain decimal number (`0.01`, `-5`, `1e-3`), else None.
+
+    Stricter than `Decimal(text)`, which also takes surrounding spaces, `_` between digits, non-ASCII
+    digits, `NaN` and `Infinity`; none of those is a number a client means to send.
+    """
+    if len(text) > MAX_DECIMAL_CHARS or not _DECIMAL_TEXT.fullmatch(text):
+        return None
+    return Decimal(text)
 
 
 def utc_now() -> datetime:
