@@ -32,12 +32,25 @@ class ScriptedQuote:
     ask_size: Decimal
 
 
+@dataclass(frozen=True)
+class ScriptedLevel:
+    price: Decimal
+    size: Decimal
+
+
 class ScriptedMarket:
     def __init__(self) -> None:
         self.quotes: dict[str, ScriptedQuote] = {}
 
     def quote(self, product_id: str) -> ScriptedQuote | None:
         return self.quotes.get(product_id)
+
+    def book(self, product_id: str) -> tuple[list[ScriptedLevel], list[ScriptedLevel]]:
+        """The touch is the whole book."""
+        quote = self.quotes.get(product_id)
+        if quote is None:
+            return [], []
+        return [ScriptedLevel(quote.bid, quote.bid_size)], [ScriptedLevel(quote.ask, quote.ask_size)]
 
 
 products = st.sampled_from(sorted(MARKETS))

@@ -7,6 +7,7 @@ amounts of quote currency are rounded to the quote increment, once per fill.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
@@ -37,11 +38,24 @@ class Quote(Protocol):
     def ask_size(self) -> Decimal: ...
 
 
+class Level(Protocol):
+    """One price level of a book: the size shown at a price."""
+
+    @property
+    def price(self) -> Decimal: ...
+
+    @property
+    def size(self) -> Decimal: ...
+
+
 class QuoteSource(Protocol):
-    """Where the engine reads the current quote of a product: None before the market has one; a
-    `LookupError` for a product the market does not trade at all."""
+    """Where the engine reads the market: a product's current quote (None before the market has one)
+    and its book, bids and asks each best first. Both raise `LookupError` for a product the market does
+    not trade at all."""
 
     def quote(self, product_id: str) -> Quote | None: ...
+
+    def book(self, product_id: str) -> tuple[Sequence[Level], Sequence[Level]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +232,9 @@ class Order:
     cancel_message: str = ""
     reject_reason: str = ""
     reject_message: str = ""
+    marketable: bool = False
+    """Still crossing the book after arrival: it keeps taking the book on each quote, as taker, until a
+    quote no longer crosses its limit; only then does it rest (and later fill as maker)."""
 
     @property
     def product(self) -> ProductSpec:
