@@ -111,6 +111,7 @@ async def list_orders(
     request: Request,
     key_name: KeyName,
     order_ids: Strings = None,
+    product_id: str | None = None,
     product_ids: Strings = None,
     order_status: Strings = None,
     order_types: Strings = None,
@@ -128,7 +129,7 @@ async def list_orders(
     orders = _exchange(request).list_orders(
         key_name,
         order_ids=set(order_ids or ()),
-        product_ids=set(product_ids or ()),
+        product_ids=_products(product_id, product_ids),
         statuses=set(order_status or ()),
         side=order_side,
         order_types=set(order_types or ()),
@@ -153,6 +154,7 @@ async def list_fills(
     key_name: KeyName,
     order_ids: Strings = None,
     trade_ids: Strings = None,
+    product_id: str | None = None,
     product_ids: Strings = None,
     start_sequence_timestamp: str | None = None,
     end_sequence_timestamp: str | None = None,
@@ -163,7 +165,7 @@ async def list_fills(
         key_name,
         order_ids=set(order_ids or ()),
         trade_ids=set(trade_ids or ()),
-        product_ids=set(product_ids or ()),
+        product_ids=_products(product_id, product_ids),
         start=_time("start_sequence_timestamp", start_sequence_timestamp),
         end=_time("end_sequence_timestamp", end_sequence_timestamp),
     )
@@ -185,6 +187,11 @@ async def transaction_summary(request: Request, key_name: KeyName) -> dict[str, 
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+
+def _products(product_id: str | None, product_ids: list[str] | None) -> set[str]:
+    """The products a list is filtered to: the older singular `product_id` and the `product_ids` together."""
+    return set(product_ids or ()) | ({product_id} if product_id else set())
 
 
 def _exchange(request: Request) -> Exchange:

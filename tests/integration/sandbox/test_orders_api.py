@@ -256,6 +256,21 @@ def test_a_resting_order_fills_as_maker_and_shows_in_fills_and_lists(venue: Venu
     assert D(trader.get("/transaction_summary")["total_volume"]) == D("645.00") + D(market_value)
 
 
+def test_the_singular_product_id_filters_orders_and_fills(venue: Venue) -> None:
+    trader = venue.trader()
+    venue.quote("ETH-USD", "3199.00", "3200.00")
+    btc = trader.order("BUY", {"market_market_ioc": {"quote_size": "50.00"}})["order_id"]
+    eth = trader.order("BUY", {"market_market_ioc": {"quote_size": "50.00"}}, product_id="ETH-USD")["order_id"]
+
+    for path in ("/orders/historical/batch", "/orders/historical/fills"):
+        items = "orders" if path.endswith("batch") else "fills"
+        assert [o["order_id"] for o in trader.get(path, product_id="BTC-USD")[items]] == [btc]
+        assert [o["order_id"] for o in trader.get(path, product_id="ETH-USD")[items]] == [eth]
+        assert [o["order_id"] for o in trader.get(path)[items]] == [eth, btc]
+        both = trader.get(path, product_id="BTC-USD", product_ids=["ETH-USD"])[items]
+        assert [o["order_id"] for o in both] == [eth, btc], "the singular and plural filters add up"
+
+
 def test_a_preview_answers_what_the_order_would_cost(venue: Venue) -> None:
     trader = venue.trader()
     configuration = {"market_market_ioc": {"quote_size": "50.00"}}
