@@ -13,6 +13,10 @@ WebSocket (`/ws`, and `/` so a bare `ws://host:port` works) share one port::
 
 `build_app(config)` makes every part from a `SandboxConfig`; `serve(config)` runs it on loopback until
 Ctrl-C or SIGTERM; `BackgroundServer` runs an app in a thread (tests, notebooks, benchmarks).
+
+What survives a restart lives in `config.state_dir`: the keys (`keys.json`), and the exchange's balances,
+orders and fills with the market time (`exchange.json`, saved within `SAVE_SECONDS` of each change and
+on shutdown); a restarted sandbox continues the market from that time unless `--start` says otherwise.
 """
 
 from __future__ import annotations
@@ -20,12 +24,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -40,6 +45,7 @@ from gpt_trader.sandbox import faults as faults_module
 from gpt_trader.sandbox import orders, rest
 from gpt_trader.sandbox.catalog import Catalog
 from gpt_trader.sandbox.exchange.engine import Exchange
+from gpt_trader.sandbox.exchange.state import STATE_FILE_NAME, load_state, save_state
 from gpt_trader.sandbox.faults import FaultInjector, FaultSchedule
 from gpt_trader.sandbox.keys import KeyStore
 from gpt_trader.sandbox.market import MarketEvent, MarketReplay, MarketTick, TickGrid
@@ -51,6 +57,8 @@ log = logging.getLogger(__name__)
 
 STEP_SECONDS = 0.02
 """How often the market replays the trades that have come due (wall-clock seconds)."""
+SAVE_SECONDS = 1.0
+"""How often the exchange's state is saved when it changed (wall-clock seconds)."""
 DAY = 86_400
 SOURCE_FORMS = "synthetic, synthetic:SEED, file:PATH, cache, cache:SOURCE (e.g. cache:local)"
 
@@ -95,8 +103,10 @@ def create_app(
     ws_settings: WsSettings | None = None,
     rate_limits: RateLimits | None = None,
     step_seconds: float = STEP_SECONDS,
+    state_file: Path | None = None,
 ) -> FastAPI:
-    """The sandbox's app over ready-made parts; the market steps while the app runs (its lifespan)."""
+    """The sandbox's app over ready-made parts; the market steps while the app runs (its lifespan).
+    With `state_file`, the exchange's state is saved there as it changes and when the app stops."""
     injector = faults or FaultInjector()
     hub = Hub(replay, catalog, injector, ws_settings, keys=keys, exchange=exchange)
 
@@ -109,6 +119,8 @@ def create_app(
             asyncio.create_task(injector.run(), name="faults"),
             asyncio.create_task(hub.run_ticker_batches(), name="ticker batches"),
         ]
+        if exchange is not None and state_file is not None:
+            tasks.append(asyncio.create_task(_save_changes(exchange, replay, state_file), name="state"))
         try:
             yield
         finally:
@@ -118,6 +130,8 @@ def create_app(
             hub.stop()
             if unsubscribe is not None:
                 unsubscribe()
+            if exchange is not None and state_file is not None:
+                save_state(state_file, exchange, replay.market_time)
 
     app = FastAPI(title="GPT-Trader sandbox exchange", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.replay = replay
@@ -137,6 +151,15 @@ def create_app(
     return app
 
 
+async def _save_changes(exchange: Exchange, replay: MarketReplay, path: Path) -> None:
+    saved = exchange.changes
+    while True:
+        await asyncio.sleep(SAVE_SECONDS)
+        if exchange.changes != saved:
+            saved = exchange.changes
+            save_state(path, exchange, replay.market_time)
+
+
 def _quote_feed(exchange: Exchange) -> Callable[[MarketEvent], None]:
     """Hands the exchange every new quote, so resting orders fill as the market moves."""
 
@@ -150,6 +173,10 @@ def _quote_feed(exchange: Exchange) -> Callable[[MarketEvent], None]:
 def build_app(config: SandboxConfig) -> FastAPI:
     """Every part made from `config`, the bars loaded from its source, on one app."""
     catalog = Catalog.from_payload(config.catalog_file) if config.catalog_file else Catalog.default()
+    state_file = config.state_dir.expanduser() / STATE_FILE_NAME
+    saved = load_state(state_file, catalog)
+    if saved is not None and config.start is None:
+        config = replace(config, start=math.floor(saved.market_time))
     bars, start = load_market(config)
     missing = [product for product in bars if product not in catalog]
     if missing:
@@ -164,10 +191,12 @@ def build_app(config: SandboxConfig) -> FastAPI:
     grids = {p: TickGrid(catalog.get(p).price_increment, catalog.get(p).base_increment) for p in bars}
     replay = MarketReplay(bars, config.speed, start, grids=grids, seed=config.seed)
     exchange = Exchange(catalog, replay, clock=lambda: datetime.fromtimestamp(replay.market_time, UTC))
+    if saved is not None:
+        exchange.restore(saved.accounts, saved.orders, saved.fills)
     keys = KeyStore(config.state_dir)
     return create_app(
         replay, catalog, keys=keys, exchange=exchange, faults=FaultInjector(config.faults),
-        rate_limits=config.rate_limits,
+        rate_limits=config.rate_limits, state_file=state_file,
     )
 
 
@@ -302,6 +331,7 @@ def _banner(
     ]
     if tls_files:
         lines.append(f"  certificate: {tls_files[0]} (trust it, e.g. REQUESTS_CA_BUNDLE={tls_files[0]})")
+    lines.append(f"  state:     {config.state_dir} (keys, balances, orders, fills and the market clock)")
     lines.append("Press Ctrl-C to stop.")
     return lines
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gpt_trader.errors import UserError
 from gpt_trader.sandbox.catalog import Catalog
-from gpt_trader.sandbox.exchange import Exchange, OrderEvent, OrderStatus
+from gpt_trader.sandbox.exchange import Exchange, OrderEvent, OrderStatus, fill_payload, order_payload
+from gpt_trader.sandbox.exchange.state import load_state, save_state
 
 KEY = "organizations/org/apiKeys/alice"
 OTHER_KEY = "organizations/org/apiKeys/bob"
@@ -608,3 +611,44 @@ def test_each_key_starts_with_the_configured_balances_in_every_currency() -> Non
     assert venue.exchange.account(KEY, accounts[0].uuid) is accounts[0]
     assert venue.exchange.account(OTHER_KEY, accounts[0].uuid) is None, "another key's account is invisible"
     assert Venue().exchange.accounts(KEY)[0].uuid == accounts[0].uuid, "account ids are stable across runs"
+
+
+def test_a_saved_exchange_restores_to_one_that_carries_on_alike(tmp_path: Path) -> None:
+    venue = Venue()
+    venue.quote("BTC-USD", "64990.00", "65000.00")
+    venue.order("BUY", {"market_market_ioc": {"quote_size": "1000.00"}})
+    resting = venue.order("BUY", limit("0.1", "64000.00"))["order_id"]
+    expiring = venue.order("BUY", limit("0.1", "63000.00", kind="limit_limit_gtd",
+                                        end_time=(START + timedelta(minutes=5)).isoformat()))["order_id"]
+    save_state(tmp_path / "exchange.json", venue.exchange, 1_754_773_548.25)
+
+    saved = load_state(tmp_path / "exchange.json", Catalog.default())
+    assert saved is not None and saved.market_time == 1_754_773_548.25
+    restored = Venue()
+    restored.exchange.restore(saved.accounts, saved.orders, saved.fills)
+    assert [order_payload(o) for o in restored.exchange.list_orders(KEY)] == [
+        order_payload(o) for o in venue.exchange.list_orders(KEY)
+    ]
+    assert [fill_payload(f) for f in restored.exchange.list_fills(KEY)] == [
+        fill_payload(f) for f in venue.exchange.list_fills(KEY)
+    ]
+    assert restored.balance("USD") == venue.balance("USD") and restored.balance("BTC") == venue.balance("BTC")
+    assert restored.order("BUY", limit("0.1", "64000.00"), client_order_id="client-2")["order_id"] == resting
+
+    restored.clock.now = START + timedelta(minutes=5)
+    restored.quote("BTC-USD", "63900.00", "63950.00")
+    assert restored.status({"order_id": expiring}) is OrderStatus.EXPIRED
+    assert restored.status({"order_id": resting}) is OrderStatus.FILLED
+    assert restored.balance("USD")[1] == 0
+    fills = restored.exchange.list_fills(KEY)
+    assert len({fill.sequence for fill in fills}) == len(fills) == 2, "new records continue the sequence"
+
+
+def test_a_saved_order_in_a_product_no_longer_listed_is_named(tmp_path: Path) -> None:
+    venue = Venue()
+    venue.quote("DOGE-USD", "0.07030", "0.07040")
+    venue.order("BUY", limit("100.0", "0.07000"), product_id="DOGE-USD")
+    save_state(tmp_path / "exchange.json", venue.exchange, 0.0)
+    fewer = Catalog([spec for spec in Catalog.default() if spec.product_id != "DOGE-USD"])
+    with pytest.raises(UserError, match="holds orders in DOGE-USD, which this sandbox does not list"):
+        load_state(tmp_path / "exchange.json", fewer)

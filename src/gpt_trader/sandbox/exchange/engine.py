@@ -103,6 +103,29 @@ class Exchange:
         self._fills: list[Fill] = []
         self._listeners: list[OrderListener] = []
         self._sequence = itertools.count()
+        self.changes = 0
+        """Counts order changes (every fill and balance change comes with one): what a saver watches."""
+
+    # -- saving and restoring ---------------------------------------------------------------------
+
+    def records(self) -> tuple[list[Account], list[Order], list[Fill]]:
+        """Every account, order and fill, in the order they came (what `state.save_state` writes)."""
+        return self.ledger.every_account(), list(self._orders.values()), list(self._fills)
+
+    def restore(self, accounts: list[Account], orders: list[Order], fills: list[Fill]) -> None:
+        """Take back the records of an earlier run (on an exchange that has none yet): live orders rest
+        in the book again, GTD ones keep their expiry, client order ids keep their orders."""
+        self.ledger.restore(accounts)
+        self._fills = sorted(fills, key=lambda fill: fill.sequence)
+        for order in sorted(orders, key=lambda order: order.sequence):
+            self._orders[order.order_id] = order
+            self._by_client_id[(order.key_name, order.request.client_order_id)] = order
+            if order.status.is_live and order.request.rests and order.remaining_size > 0:
+                self._resting.setdefault(order.product.product_id, []).append(order)
+                if order.request.end_time is not None:
+                    heapq.heappush(self._expiries, (order.request.end_time, order.sequence, order))
+        last = max([order.sequence for order in orders] + [fill.sequence for fill in fills], default=-1)
+        self._sequence = itertools.count(last + 1)
 
     # -- subscribers ------------------------------------------------------------------------------
 
@@ -413,6 +436,7 @@ class Exchange:
         self._emit(order)
 
     def _emit(self, order: Order) -> None:
+        self.changes += 1
         if not self._listeners:
             return
         event = OrderEvent(order.key_name, user_order_payload(order))
