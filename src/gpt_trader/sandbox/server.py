@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import signal
@@ -36,8 +37,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import h11
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from gpt_trader.errors import UserError
 from gpt_trader.market.bars import Bars
@@ -277,9 +280,42 @@ def bind(host: str, port: int) -> socket.socket:
     return listener
 
 
+class _CoinbaseShapedHttp(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, answering a request it cannot parse (headers too large, not HTTP) as
+    Coinbase answers errors: a 400 with the JSON error body. It then reads and drops what the client
+    still sends, for at most DRAIN_SECONDS and DRAIN_BYTES, before closing: closing at once with data
+    unread would reset the connection, and the client would never see the answer."""
+
+    DRAIN_SECONDS = 2.0
+    DRAIN_BYTES = 16 * 1024 * 1024
+    _drained: int | None = None
+
+    def send_400_response(self, msg: str) -> None:
+        message = "the request cannot be read as HTTP/1.1 (are its headers larger than the server accepts?)"
+        body = json.dumps({"error": "INVALID_ARGUMENT", "message": message, "error_details": message}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        for event in (h11.Response(status_code=400, headers=headers), h11.Data(data=body), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event) or b"")
+        self._drained = 0
+        asyncio.get_running_loop().call_later(self.DRAIN_SECONDS, self.transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        if self._drained is None:
+            super().data_received(data)
+            return
+        self._drained += len(data)
+        if self._drained > self.DRAIN_BYTES:
+            self.transport.close()
+
+
 def _uvicorn_config(app: FastAPI, tls_files: tuple[Path, Path] | None) -> uvicorn.Config:
     return uvicorn.Config(
         app,
+        http=_CoinbaseShapedHttp,
         log_level="warning",
         access_log=False,
         lifespan="on",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import time
 from decimal import Decimal
@@ -23,7 +24,7 @@ from gpt_trader.sandbox.keys import KeyStore
 from gpt_trader.sandbox.ratelimit import RateLimits
 from gpt_trader.sandbox.server import BackgroundServer, SandboxConfig, bind, build_app, load_market
 from gpt_trader.sandbox.tls import ensure_certificate
-from tests.integration.sandbox.conftest import StartSandbox
+from tests.integration.sandbox.conftest import RunningSandbox, StartSandbox
 
 API = "/api/v3/brokerage"
 
@@ -189,3 +190,20 @@ def test_a_state_file_that_cannot_be_read_is_named_with_the_way_out(tmp_path: Pa
     with pytest.raises(UserError) as refused:
         build_app(config)
     assert str(state / "exchange.json") in str(refused.value) and "delete it" in str(refused.value)
+
+
+@pytest.mark.parametrize("header_bytes", [200_000, 2_000_000], ids=["200kB", "2MB"])
+def test_oversized_headers_get_coinbases_400_not_a_reset(sandbox: RunningSandbox, header_bytes: int) -> None:
+    with socket.create_connection(("127.0.0.1", sandbox.server.port), timeout=10) as raw:
+        raw.sendall(b"GET /api/v3/brokerage/time HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        line = b"X-Padding: " + b"a" * 989 + b"\r\n"
+        for _ in range(header_bytes // len(line)):
+            raw.sendall(line)
+        raw.sendall(b"\r\n")
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), head
+    error = json.loads(body)
+    assert error["error"] == "INVALID_ARGUMENT" and "headers" in error["message"]
