@@ -299,13 +299,13 @@ class Exchange:
             return
         for order in list(resting):
             limit = order.request.limit_price or ZERO
-            if order.marketable and reaches(order.side, limit, quote):
+            if not reaches(order.side, limit, quote):
+                order.marketable = False
+            elif order.marketable:
                 self._take(order, now)
-            elif reaches(order.side, limit, quote):
+            else:
                 # The whole remainder fills, so the order finishes and its hold is freed.
                 self._fill(order, order.remaining_size, limit, Liquidity.MAKER, now)
-            else:
-                order.marketable = False
 
     def expire_due(self, now: datetime | None = None) -> None:
         """Expire every GTD order whose `end_time` has come."""
@@ -339,10 +339,10 @@ class Exchange:
         levels = asks if order.side is Side.BUY else bids
         limit = order.request.limit_price or ZERO
         for take in walk(order.side, limit, levels, order.remaining_size, order.product.base_increment):
-            spent_hold = order.hold
+            held_before = order.hold
             self._fill(order, take.size, take.price, Liquidity.TAKER, now)
             if order.status.is_live:
-                self._rehold(order, spent_hold, take)
+                self._rehold(order, held_before, take)
 
     def _rehold(self, order: Order, held: Decimal, take: Take) -> None:
         """After a taker fill of an order that holds funds: hold what the rest needs, never more than
