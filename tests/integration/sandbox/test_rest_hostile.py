@@ -97,6 +97,7 @@ CASES: dict[str, Hostile] = {
     "client-order-id-number": bad_request("POST", "/orders", "client_order_id must be a string",
                                           body=order(limit_gtc(), client_order_id=7)),
     "deeply-nested": bad_request("POST", "/orders", "not valid JSON", content=b"[" * 60_000),
+    "deeply-nested-100k": bad_request("POST", "/orders", "larger than", content=b"[" * 100_000),
     "text-plain": bad_request("POST", "/orders", "Content-Type must be application/json",
                               body=order(limit_gtc()), content_type="text/plain"),
     "no-content-type": bad_request("POST", "/orders", "Content-Type must be application/json",
