@@ -20,7 +20,10 @@ DEFAULT_PRODUCTS_HELP = "Comma-separated product ids (default: every product of 
 StateDir = Annotated[
     Path | None,
     typer.Option(
-        "--state-dir", help="Where the sandbox keeps its keys and certificate (default: DATA_DIR/sandbox).",
+        "--state-dir",
+        help="Where the sandbox keeps its keys, certificate and exchange state (balances, orders, fills, market "
+        "clock), all of which survive a restart; delete exchange.json there to start the accounts afresh "
+        "(default: DATA_DIR/sandbox).",
         show_default=False,
     ),
 ]

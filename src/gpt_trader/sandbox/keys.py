@@ -5,8 +5,12 @@ and never from the client's code, so that a client passing these checks is known
 
 - a key is a name `organizations/{org}/apiKeys/{id}` and an EC P-256 private key (JWTs signed
   ES256) or an Ed25519 one (signed EdDSA, the secret being base64 of seed + public key);
-- a JWT's header names the key in `kid`; its claims hold `sub` (the key name again), `iss` "cdp",
-  `nbf` and `exp` at most two minutes apart, and, for REST, `uri` = "{METHOD} {host:port}{path}".
+- a JWT's header names the key in `kid` and carries a fresh `nonce`; its claims hold `sub` (the key
+  name again), `iss` "cdp" (or the older "coinbase-cloud", usually with an `aud` claim, which is not
+  checked), `nbf` and `exp` at most two minutes apart, and, for REST, `uri` = "{METHOD} {host:port}{path}"
+  (or a `uris` list holding that one uri, as some clients sign Ed25519 tokens);
+- a REST token opens one request: its nonce (or, without one, its signature) is remembered per key
+  until the token expires, and a second use is refused.
 
 The store keeps only PUBLIC keys, in `{state_dir}/keys.json`; the private key goes to the caller
 (and to the key file, when asked) and nowhere else::
@@ -24,6 +28,7 @@ import os
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,8 +43,11 @@ from gpt_trader.errors import UserError
 from gpt_trader.log import register_secret
 
 KEYS_FILE_NAME = "keys.json"
-ISSUER = "cdp"
+ISSUERS = ("cdp", "coinbase-cloud")
+"""`cdp` is what Coinbase documents; `coinbase-cloud` is the older issuer that widely used clients still sign."""
 MAX_LIFETIME_SECONDS = 120
+MAX_NONCES_PER_KEY = 10_000
+"""Nonces remembered per key; far above what its rate limit lets through in a token's life (30/s × 125 s)."""
 DEFAULT_LEEWAY_SECONDS = 5.0
 """Tolerated clock difference between client and sandbox (for `nbf` and the lifetime)."""
 ES256 = "ES256"
@@ -100,12 +108,16 @@ class KeyStore:
         *,
         clock: Callable[[], float] = time.time,
         leeway: float = DEFAULT_LEEWAY_SECONDS,
+        max_nonces_per_key: int = MAX_NONCES_PER_KEY,
     ) -> None:
         self.path = Path(state_dir).expanduser() / KEYS_FILE_NAME
         self.clock = clock
         self.leeway = leeway
+        self.max_nonces_per_key = max_nonces_per_key
         self._lock = threading.Lock()
         self._keys: dict[str, _RegisteredKey] = {}
+        self._used: dict[str, OrderedDict[str, float]] = {}
+        """Per key: the nonces of REST tokens already accepted, oldest first, with their expiry."""
         self._loaded_stamp: tuple[int, int] | None = None
         with self._lock:
             self._reload()
@@ -156,14 +168,37 @@ class KeyStore:
     # -- tokens ----------------------------------------------------------------------------------
 
     def verify_rest(self, token: str, method: str, host_port: str, path: str) -> str:
-        """The key name of a valid REST token for `method host_port path` (path without query)."""
-        return self._verify(token, f"{method.upper()} {host_port}{path.partition('?')[0]}")
+        """The key name of a valid REST token for `method host_port path` (path without query), used
+        for the first time."""
+        key_name, claims = self._verify(token, f"{method.upper()} {host_port}{path.partition('?')[0]}")
+        self._use_once(key_name, token, float(claims["exp"]))
+        return key_name
 
     def verify_ws(self, token: str) -> str:
         """The key name of a valid WebSocket token (no `uri` claim is needed)."""
-        return self._verify(token, None)
+        return self._verify(token, None)[0]
 
-    def _verify(self, token: str, expected_uri: str | None) -> str:
+    def remembered_nonces(self, key_name: str) -> int:
+        """How many nonces of `key_name`'s unexpired REST tokens the store remembers."""
+        with self._lock:
+            return len(self._used.get(key_name, ()))
+
+    def _use_once(self, key_name: str, token: str, expires: float) -> None:
+        nonce = jwt.get_unverified_header(token).get("nonce")
+        # Without a nonce the signature tells tokens apart (ECDSA and EdDSA signatures of a claim set differ).
+        seen = f"nonce {nonce!r}" if isinstance(nonce, str) and nonce else "this token"
+        now = self.clock()
+        with self._lock:
+            used = self._used.setdefault(key_name, OrderedDict())
+            while used and next(iter(used.values())) <= now - self.leeway:
+                used.popitem(last=False)
+            if seen in used:
+                raise AuthError(f"{seen} was already used by key {_mask(key_name)}: a REST token opens one request")
+            used[seen] = expires
+            while len(used) > self.max_nonces_per_key:
+                used.popitem(last=False)
+
+    def _verify(self, token: str, expected_uri: str | None) -> tuple[str, dict[str, Any]]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
@@ -185,7 +220,7 @@ class KeyStore:
         except jwt.InvalidTokenError as error:
             raise AuthError(f"the token cannot be read ({type(error).__name__})") from None
         self._check_claims(claims, key_name, expected_uri)
-        return key_name
+        return key_name, claims
 
     def _check_claims(self, claims: dict[str, Any], key_name: str, expected_uri: str | None) -> None:
         not_before, expires = claims.get("nbf"), claims.get("exp")
@@ -198,12 +233,12 @@ class KeyStore:
             raise AuthError(f"the token expired {now - expires:.0f} s ago")
         if expires - not_before > MAX_LIFETIME_SECONDS + self.leeway:
             raise AuthError(f"the token lives {expires - not_before:.0f} s, more than {MAX_LIFETIME_SECONDS} s")
-        if claims.get("iss") != ISSUER:
-            raise AuthError(f"iss is {claims.get('iss')!r}, not {ISSUER!r}")
+        if claims.get("iss") not in ISSUERS:
+            raise AuthError(f"iss is {claims.get('iss')!r}, not {' or '.join(map(repr, ISSUERS))}")
         if claims.get("sub") != key_name:
             raise AuthError("sub is not the key name given in kid")
-        if expected_uri is not None and claims.get("uri") != expected_uri:
-            raise AuthError(f"uri {claims.get('uri')!r} does not match the request {expected_uri!r}")
+        if expected_uri is not None:
+            _check_uri(claims, expected_uri)
 
     # -- storage ---------------------------------------------------------------------------------
 
@@ -251,6 +286,14 @@ class KeyStore:
                 "again with `gpt-trader sandbox keys create`"
             ) from None
         return document
+
+
+def _check_uri(claims: dict[str, Any], expected_uri: str) -> None:
+    """`uri` must be the request; a token signed with a `uris` list instead must list that one request only."""
+    if ("uri" in claims or "uris" not in claims) and claims.get("uri") != expected_uri:
+        raise AuthError(f"uri {claims.get('uri')!r} does not match the request {expected_uri!r}")
+    if "uris" in claims and claims["uris"] != [expected_uri]:
+        raise AuthError(f"uris {claims['uris']!r} does not match the request {expected_uri!r}")
 
 
 def _registered(key_name: str, pem: str) -> _RegisteredKey:

@@ -4,6 +4,10 @@ Accounts, create / preview / cancel orders, historical orders and fills, and the
 needs a REST JWT for its method, host and path (`rest.require_key`; a plain-text 401 `Unauthorized`
 otherwise). A refused order is not an HTTP error: `POST /orders` answers 200 with `success: false`.
 
+A POST body must be `Content-Type: application/json`, at most 64 KiB, and valid UTF-8 JSON (no lone
+surrogates such as `\ud800`, which could be stored but never sent back): anything else is a 400 before
+the exchange sees it, so a request that fails stores nothing.
+
 Lists page by an opaque `cursor`: where the next page starts in the list's fixed order (newest first for
 orders and fills), so a page boundary stays put while newer orders arrive or older ones change status.
 GET requests may carry a JSON body (`{}` from the official SDK): it is ignored.
@@ -11,6 +15,7 @@ GET requests may carry a JSON body (`{}` from the official SDK): it is ignored.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
@@ -36,6 +41,7 @@ DEFAULT_ACCOUNTS_PAGE = 49
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 MAX_CANCEL_BATCH = 100
+MAX_BODY_BYTES = 64 * 1024
 ORDER_STATUSES = (
     *(status.value for status in OrderStatus),
     "QUEUED",
@@ -77,7 +83,12 @@ async def get_account(request: Request, key_name: KeyName, account_uuid: str) ->
 
 @router.post("/orders")
 async def create_order(request: Request, key_name: KeyName) -> dict[str, Any]:
-    return _exchange(request).create_order(key_name, await _json_object(request))
+    body = await _json_object(request)
+    client_order_id = body.get("client_order_id")
+    if client_order_id is not None and not isinstance(client_order_id, str):
+        kind = type(client_order_id).__name__
+        raise ApiError(400, "INVALID_ARGUMENT", f"client_order_id must be a string, not {kind}")
+    return _exchange(request).create_order(key_name, body)
 
 
 @router.post("/orders/preview")
@@ -100,6 +111,7 @@ async def list_orders(
     request: Request,
     key_name: KeyName,
     order_ids: Strings = None,
+    product_id: str | None = None,
     product_ids: Strings = None,
     order_status: Strings = None,
     order_types: Strings = None,
@@ -117,7 +129,7 @@ async def list_orders(
     orders = _exchange(request).list_orders(
         key_name,
         order_ids=set(order_ids or ()),
-        product_ids=set(product_ids or ()),
+        product_ids=_products(product_id, product_ids),
         statuses=set(order_status or ()),
         side=order_side,
         order_types=set(order_types or ()),
@@ -142,6 +154,7 @@ async def list_fills(
     key_name: KeyName,
     order_ids: Strings = None,
     trade_ids: Strings = None,
+    product_id: str | None = None,
     product_ids: Strings = None,
     start_sequence_timestamp: str | None = None,
     end_sequence_timestamp: str | None = None,
@@ -152,7 +165,7 @@ async def list_fills(
         key_name,
         order_ids=set(order_ids or ()),
         trade_ids=set(trade_ids or ()),
-        product_ids=set(product_ids or ()),
+        product_ids=_products(product_id, product_ids),
         start=_time("start_sequence_timestamp", start_sequence_timestamp),
         end=_time("end_sequence_timestamp", end_sequence_timestamp),
     )
@@ -176,19 +189,53 @@ async def transaction_summary(request: Request, key_name: KeyName) -> dict[str, 
 # -- helpers ---------------------------------------------------------------------------------------
 
 
+def _products(product_id: str | None, product_ids: list[str] | None) -> set[str]:
+    """The products a list is filtered to: the older singular `product_id` and the `product_ids` together."""
+    return set(product_ids or ()) | ({product_id} if product_id else set())
+
+
 def _exchange(request: Request) -> Exchange:
     exchange: Exchange = request.app.state.exchange
     return exchange
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
+    """The request's JSON object body, or a 400 naming what is wrong with it."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise ApiError(
+            400, "INVALID_ARGUMENT", f"Content-Type must be application/json, not {media_type or 'missing'}"
+        )
+    raw = await _bounded_body(request)
     try:
-        body = await request.json()
-    except ValueError:
+        body = json.loads(raw)
+        # What cannot be written back as UTF-8 must not be stored: it would break every later answer.
+        json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise ApiError(
+            400,
+            "INVALID_ARGUMENT",
+            "the request body holds text that is not valid Unicode (a lone surrogate such as \\ud800)",
+        ) from None
+    except (ValueError, RecursionError):
         raise ApiError(400, "INVALID_ARGUMENT", "the request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ApiError(400, "INVALID_ARGUMENT", "the request body must be a JSON object")
     return body
+
+
+async def _bounded_body(request: Request) -> bytes:
+    too_large = ApiError(400, "INVALID_ARGUMENT", f"the request body is larger than {MAX_BODY_BYTES} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _page(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Annotated, Any
 
@@ -25,8 +26,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException
 
 from gpt_trader.sandbox.catalog import ProductSpec
+from gpt_trader.sandbox.exchange.model import strict_decimal
 from gpt_trader.sandbox.keys import AuthError
 from gpt_trader.sandbox.market import BookChange, CandleTable, MarketReplay, Quote, decimal_text, rfc3339
+from gpt_trader.sandbox.ratelimit import Throttle, connection_of, retry_after, too_many_message
 
 log = logging.getLogger(__name__)
 
@@ -44,26 +47,33 @@ PUBLIC_GRANULARITIES = {
 }
 """Our own copy of the candle granularities (the facts page); FOUR_HOUR is for the authenticated endpoint."""
 AUTHENTICATED_GRANULARITIES = {**PUBLIC_GRANULARITIES, "FOUR_HOUR": 14400}
+MAX_AGGREGATION = 1_000_000_000
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,15}")
 
 router = APIRouter(prefix=API_PREFIX)
 
 
 class ApiError(Exception):
-    """An error answered with Coinbase's JSON error body."""
+    """An error answered with Coinbase's JSON error body (and `headers`, such as `Retry-After`)."""
 
-    def __init__(self, status: int, code: str, message: str, details: str | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, details: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.details = message if details is None else details
+        self.headers = headers or {}
 
 
 class Unauthorized(Exception):
     """Answered as Coinbase does: 401 with the plain-text body `Unauthorized`."""
 
 
-def error_response(status: int, code: str, message: str, details: str | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, details: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body = {"error": code, "message": message, "error_details": message if details is None else details}
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 _STATUS_CODES = {400: "INVALID_ARGUMENT", 401: "UNAUTHORIZED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND"}
@@ -74,7 +84,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def api_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, ApiError)
-        return error_response(error.status, error.code, error.message, error.details)
+        return error_response(error.status, error.code, error.message, error.details, error.headers)
 
     async def unauthorized(request: Request, error: Exception) -> Response:
         return PlainTextResponse("Unauthorized", status_code=401)
@@ -96,18 +106,27 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 async def require_key(request: Request) -> str:
-    """The key name of a request carrying a valid REST JWT for its method, host and path."""
+    """The key name of a request carrying a valid REST JWT for its method, host and path, within the
+    key's rate limit. A refused token counts against its connection (`app.state.throttle`, if any)."""
     keys = getattr(request.app.state, "keys", None)
+    throttle: Throttle | None = getattr(request.app.state, "throttle", None)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if keys is None or scheme.lower() != "bearer" or not token:
-        raise Unauthorized
     try:
+        if keys is None or scheme.lower() != "bearer" or not token:
+            raise AuthError("no bearer token")
         key_name: str = keys.verify_rest(token.strip(), request.method, request.headers.get("host", ""),
                                          request.url.path)
     except AuthError as error:
         log.info("refused %s %s: %s", request.method, request.url.path, error.reason)
+        if throttle is not None:
+            throttle.refused(connection_of(request.scope))
         raise Unauthorized from None
+    wait = 0.0 if throttle is None else throttle.key(key_name)
+    if wait > 0:
+        assert throttle is not None and throttle.limits.private_per_second is not None
+        message = too_many_message("private", throttle.limits.private_per_second)
+        raise ApiError(429, "RESOURCE_EXHAUSTED", message, headers={"Retry-After": retry_after(wait)})
     return key_name
 
 
@@ -311,13 +330,16 @@ async def product_book(
         raise ApiError(400, "INVALID_ARGUMENT", "product_id is required")
     spec = _listed(request, product_id)
     replay = _replay(request)
-    depth = _integer("limit", limit, 0) or None
+    depth = _integer("limit", limit, 0)
+    if depth < 0:
+        raise ApiError(400, "INVALID_ARGUMENT", f"limit must be 0 (the whole book) or more, got {depth}")
     bids, asks = replay.book(spec.product_id)
     if aggregation_price_increment:
-        step = _positive_decimal("aggregation_price_increment", aggregation_price_increment)
+        step = _aggregation_step(aggregation_price_increment, spec)
         bids, asks = _aggregated(bids, step, down=True), _aggregated(asks, step, down=False)
     quote = replay.quote(spec.product_id)
-    body: dict[str, Any] = {"pricebook": _pricebook(spec.product_id, bids[:depth], asks[:depth], quote)}
+    shown = depth or None
+    body: dict[str, Any] = {"pricebook": _pricebook(spec.product_id, bids[:shown], asks[:shown], quote)}
     if quote is None:
         return body | {"last": "", "mid_market": "", "spread_bps": "", "spread_absolute": ""}
     mid = (quote.bid + quote.ask) / 2
@@ -384,22 +406,27 @@ def _listed(request: Request, product_id: str) -> ProductSpec:
 
 
 def _integer(name: str, text: str | None, default: int) -> int:
-    if text is None or text.strip() == "":
+    """A query parameter's whole number: ASCII digits, at most 15 of them (Unix seconds fit with room)."""
+    if text is None or text == "":
         return default
-    try:
-        return int(text)
-    except ValueError:
-        raise ApiError(400, "INVALID_ARGUMENT", f"{name} must be a whole number, got {text!r}") from None
+    if not _WHOLE_NUMBER.fullmatch(text):
+        raise ApiError(
+            400, "INVALID_ARGUMENT", f"{name} must be a whole number of at most 15 digits, got {text[:40]!r}"
+        )
+    return int(text)
 
 
-def _positive_decimal(name: str, text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except ArithmeticError:
-        raise ApiError(400, "INVALID_ARGUMENT", f"{name} must be a decimal, got {text!r}") from None
-    if not value.is_finite() or value <= 0:
-        raise ApiError(400, "INVALID_ARGUMENT", f"{name} must be positive, got {text!r}")
-    return value
+def _aggregation_step(text: str, spec: ProductSpec) -> Decimal:
+    """The price step to merge book levels onto: from the product's price increment to MAX_AGGREGATION."""
+    step = strict_decimal(text)
+    if step is None or not spec.price_increment <= step <= MAX_AGGREGATION:
+        raise ApiError(
+            400,
+            "INVALID_ARGUMENT",
+            f"aggregation_price_increment must be a decimal from {spec.product_id}'s price increment "
+            f"{decimal_text(spec.price_increment)} to {MAX_AGGREGATION}, got {text[:40]!r}",
+        )
+    return step
 
 
 def _decimal(value: float) -> Decimal:

@@ -9,29 +9,38 @@ WebSocket (`/ws`, and `/` so a bare `ws://host:port` works) share one port::
     app.state.exchange  accounts, orders and matching (Exchange), fed every quote, or None
     app.state.faults    the fault injector (FaultInjector)
     app.state.hub       WebSocket connections and fan-out (ws.Hub)
+    app.state.throttle  the REST rate limits (ratelimit.Throttle)
 
 `build_app(config)` makes every part from a `SandboxConfig`; `serve(config)` runs it on loopback until
 Ctrl-C or SIGTERM; `BackgroundServer` runs an app in a thread (tests, notebooks, benchmarks).
+
+What survives a restart lives in `config.state_dir`: the keys (`keys.json`), and the exchange's balances,
+orders and fills with the market time (`exchange.json`, saved within `SAVE_SECONDS` of each change and
+on shutdown); a restarted sandbox continues the market from that time unless `--start` says otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import math
 import signal
 import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import h11
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from gpt_trader.errors import UserError
 from gpt_trader.market.bars import Bars
@@ -39,10 +48,11 @@ from gpt_trader.sandbox import faults as faults_module
 from gpt_trader.sandbox import orders, rest
 from gpt_trader.sandbox.catalog import Catalog
 from gpt_trader.sandbox.exchange.engine import Exchange
+from gpt_trader.sandbox.exchange.state import STATE_FILE_NAME, load_state, save_state
 from gpt_trader.sandbox.faults import FaultInjector, FaultSchedule
 from gpt_trader.sandbox.keys import KeyStore
 from gpt_trader.sandbox.market import MarketEvent, MarketReplay, MarketTick, TickGrid
-from gpt_trader.sandbox.ratelimit import RateLimitMiddleware, RateLimits
+from gpt_trader.sandbox.ratelimit import RateLimitMiddleware, RateLimits, Throttle
 from gpt_trader.sandbox.tls import ensure_certificate
 from gpt_trader.sandbox.ws import Hub, WsSettings
 
@@ -50,6 +60,8 @@ log = logging.getLogger(__name__)
 
 STEP_SECONDS = 0.02
 """How often the market replays the trades that have come due (wall-clock seconds)."""
+SAVE_SECONDS = 1.0
+"""How often the exchange's state is saved when it changed (wall-clock seconds)."""
 DAY = 86_400
 SOURCE_FORMS = "synthetic, synthetic:SEED, file:PATH, cache, cache:SOURCE (e.g. cache:local)"
 
@@ -94,8 +106,10 @@ def create_app(
     ws_settings: WsSettings | None = None,
     rate_limits: RateLimits | None = None,
     step_seconds: float = STEP_SECONDS,
+    state_file: Path | None = None,
 ) -> FastAPI:
-    """The sandbox's app over ready-made parts; the market steps while the app runs (its lifespan)."""
+    """The sandbox's app over ready-made parts; the market steps while the app runs (its lifespan).
+    With `state_file`, the exchange's state is saved there as it changes and when the app stops."""
     injector = faults or FaultInjector()
     hub = Hub(replay, catalog, injector, ws_settings, keys=keys, exchange=exchange)
 
@@ -108,6 +122,8 @@ def create_app(
             asyncio.create_task(injector.run(), name="faults"),
             asyncio.create_task(hub.run_ticker_batches(), name="ticker batches"),
         ]
+        if exchange is not None and state_file is not None:
+            tasks.append(asyncio.create_task(_save_changes(exchange, replay, state_file), name="state"))
         try:
             yield
         finally:
@@ -117,6 +133,8 @@ def create_app(
             hub.stop()
             if unsubscribe is not None:
                 unsubscribe()
+            if exchange is not None and state_file is not None:
+                save_state(state_file, exchange, replay.market_time)
 
     app = FastAPI(title="GPT-Trader sandbox exchange", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.replay = replay
@@ -131,8 +149,18 @@ def create_app(
     app.include_router(faults_module.router)
     app.add_api_websocket_route("/ws", hub.serve)
     app.add_api_websocket_route("/", hub.serve)
-    app.add_middleware(RateLimitMiddleware, limits=rate_limits or RateLimits())
+    app.state.throttle = Throttle(rate_limits or RateLimits())
+    app.add_middleware(RateLimitMiddleware, throttle=app.state.throttle, api_prefix=rest.API_PREFIX)
     return app
+
+
+async def _save_changes(exchange: Exchange, replay: MarketReplay, path: Path) -> None:
+    saved = exchange.changes
+    while True:
+        await asyncio.sleep(SAVE_SECONDS)
+        if exchange.changes != saved:
+            saved = exchange.changes
+            save_state(path, exchange, replay.market_time)
 
 
 def _quote_feed(exchange: Exchange) -> Callable[[MarketEvent], None]:
@@ -148,6 +176,10 @@ def _quote_feed(exchange: Exchange) -> Callable[[MarketEvent], None]:
 def build_app(config: SandboxConfig) -> FastAPI:
     """Every part made from `config`, the bars loaded from its source, on one app."""
     catalog = Catalog.from_payload(config.catalog_file) if config.catalog_file else Catalog.default()
+    state_file = config.state_dir.expanduser() / STATE_FILE_NAME
+    saved = load_state(state_file, catalog)
+    if saved is not None and config.start is None:
+        config = replace(config, start=math.floor(saved.market_time))
     bars, start = load_market(config)
     missing = [product for product in bars if product not in catalog]
     if missing:
@@ -162,10 +194,12 @@ def build_app(config: SandboxConfig) -> FastAPI:
     grids = {p: TickGrid(catalog.get(p).price_increment, catalog.get(p).base_increment) for p in bars}
     replay = MarketReplay(bars, config.speed, start, grids=grids, seed=config.seed)
     exchange = Exchange(catalog, replay, clock=lambda: datetime.fromtimestamp(replay.market_time, UTC))
+    if saved is not None:
+        exchange.restore(saved.accounts, saved.orders, saved.fills)
     keys = KeyStore(config.state_dir)
     return create_app(
         replay, catalog, keys=keys, exchange=exchange, faults=FaultInjector(config.faults),
-        rate_limits=config.rate_limits,
+        rate_limits=config.rate_limits, state_file=state_file,
     )
 
 
@@ -246,12 +280,47 @@ def bind(host: str, port: int) -> socket.socket:
     return listener
 
 
+class _CoinbaseShapedHttp(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, answering a request it cannot parse (headers too large, not HTTP) as
+    Coinbase answers errors: a 400 with the JSON error body. It then reads and drops what the client
+    still sends, for at most DRAIN_SECONDS and DRAIN_BYTES, before closing: closing at once with data
+    unread would reset the connection, and the client would never see the answer."""
+
+    DRAIN_SECONDS = 2.0
+    DRAIN_BYTES = 16 * 1024 * 1024
+    _drained: int | None = None
+
+    def send_400_response(self, msg: str) -> None:
+        message = "the request cannot be read as HTTP/1.1 (are its headers larger than the server accepts?)"
+        body = json.dumps({"error": "INVALID_ARGUMENT", "message": message, "error_details": message}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        for event in (h11.Response(status_code=400, headers=headers), h11.Data(data=body), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event) or b"")
+        self._drained = 0
+        asyncio.get_running_loop().call_later(self.DRAIN_SECONDS, self.transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        if self._drained is None:
+            super().data_received(data)
+            return
+        self._drained += len(data)
+        if self._drained > self.DRAIN_BYTES:
+            self.transport.close()
+
+
 def _uvicorn_config(app: FastAPI, tls_files: tuple[Path, Path] | None) -> uvicorn.Config:
     return uvicorn.Config(
         app,
+        http=_CoinbaseShapedHttp,
         log_level="warning",
         access_log=False,
         lifespan="on",
+        # The peer is who the socket says: X-Forwarded-For from loopback would let any client pick its own.
+        proxy_headers=False,
         timeout_graceful_shutdown=3,
         ssl_certfile=str(tls_files[0]) if tls_files else None,
         ssl_keyfile=str(tls_files[1]) if tls_files else None,
@@ -298,6 +367,7 @@ def _banner(
     ]
     if tls_files:
         lines.append(f"  certificate: {tls_files[0]} (trust it, e.g. REQUESTS_CA_BUNDLE={tls_files[0]})")
+    lines.append(f"  state:     {config.state_dir} (keys, balances, orders, fills and the market clock)")
     lines.append("Press Ctrl-C to stop.")
     return lines
 

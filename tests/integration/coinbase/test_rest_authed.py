@@ -1,15 +1,23 @@
 """The authenticated REST client against a real loopback server that checks every JWT with the sandbox's
-KeyStore: accounts, orders, fills, refusals, and an order POST that is never sent twice."""
+KeyStore: accounts, orders, fills, refusals, and an order POST that is never sent twice. The tokens are
+also checked here with PyJWT and the key file alone, so a mistake the client and the KeyStore share
+cannot pass unseen."""
 
 from __future__ import annotations
 
+import base64
 import logging
+import re
+import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from gpt_trader.coinbase.auth import CdpKey, auth_hook
 from gpt_trader.coinbase.errors import CoinbaseError
@@ -22,6 +30,7 @@ from gpt_trader.sandbox.keys import KeyStore
 from tests.support.authed_routes import AuthedCoinbaseServer
 from tests.support.loopback_http import free_port
 
+PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
 CURRENCIES = ["BTC", "ETH", "SOL", "USD", "USDC"]
 
@@ -254,3 +263,51 @@ async def test_no_token_or_secret_reaches_the_log(
     assert all(token not in caplog.text for token in tokens)
     assert all(line not in caplog.text for line in secret.splitlines() if not line.startswith("-----"))
 
+
+
+def public_key_of(key_file: Path) -> PublicKey:
+    """The key file's public half, read here with `cryptography` alone (neither the client nor the sandbox)."""
+    secret = read_key_file(key_file).private_key
+    if secret.startswith("-----BEGIN"):
+        private = serialization.load_pem_private_key(secret.encode(), password=None)
+        assert isinstance(private, ec.EllipticCurvePrivateKey)
+        return private.public_key()
+    return ed25519.Ed25519PrivateKey.from_private_bytes(base64.b64decode(secret)[:32]).public_key()
+
+
+async def test_every_token_the_client_sends_checks_out_with_pyjwt_alone(
+    server: AuthedCoinbaseServer, key: CdpKey, tmp_path: Path
+) -> None:
+    tokens: list[str] = []
+    sign = auth_hook(key)
+
+    def recording(method: str, host: str, path: str) -> dict[str, str]:
+        headers = sign(method, host, path)
+        tokens.append(headers["Authorization"].removeprefix("Bearer "))
+        return headers
+
+    before = int(time.time())
+    async with CoinbaseRestClient(server.url, auth=recording, retry=FAST) as client:
+        await client.accounts(limit=2)
+        created = await client.limit_order_gtc("pyjwt-1", "BTC-USD", "BUY", Decimal("0.01"), Decimal("50000"))
+        await client.get_order(created.order_id)
+        await client.cancel_orders([created.order_id])
+    after = int(time.time())
+
+    public = public_key_of(tmp_path / "cdp_api_key.json")
+    host = server.url.removeprefix("http://")
+    calls = server.calls
+    assert len(tokens) == len(calls) == 4
+    nonces = set()
+    for token, call in zip(tokens, calls, strict=True):
+        header = jwt.get_unverified_header(token)
+        assert header == {"alg": key.algorithm, "kid": key.key_name, "nonce": header["nonce"], "typ": "JWT"}
+        assert re.fullmatch(r"[0-9a-f]{32}", header["nonce"])
+        nonces.add(header["nonce"])
+        claims = jwt.decode(token, public, algorithms=[key.algorithm], options={"require": ["nbf", "exp"]})
+        assert before <= claims["nbf"] <= after and claims["exp"] == claims["nbf"] + 120
+        assert claims == {"sub": key.key_name, "iss": "cdp", "nbf": claims["nbf"], "exp": claims["exp"],
+                          "uri": f"{call.method} {host}{call.path}"}
+    assert len(nonces) == 4, "a fresh nonce for every request"
+    assert [call.path for call in calls][1:3] == ["/api/v3/brokerage/orders",
+                                                 f"/api/v3/brokerage/orders/historical/{created.order_id}"]

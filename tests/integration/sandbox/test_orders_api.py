@@ -39,12 +39,25 @@ class ScriptedQuote:
     ask_size: Decimal
 
 
+@dataclass(frozen=True)
+class ScriptedLevel:
+    price: Decimal
+    size: Decimal
+
+
 class ScriptedMarket:
     def __init__(self) -> None:
         self.quotes: dict[str, ScriptedQuote] = {}
 
     def quote(self, product_id: str) -> ScriptedQuote | None:
         return self.quotes.get(product_id)
+
+    def book(self, product_id: str) -> tuple[list[ScriptedLevel], list[ScriptedLevel]]:
+        """The touch is the whole book."""
+        quote = self.quotes.get(product_id)
+        if quote is None:
+            return [], []
+        return [ScriptedLevel(quote.bid, quote.bid_size)], [ScriptedLevel(quote.ask, quote.ask_size)]
 
 
 def bearer(key: CreatedKey, uri: str, *, issued: float | None = None, lifetime: int = 120) -> str:
@@ -241,6 +254,21 @@ def test_a_resting_order_fills_as_maker_and_shows_in_fills_and_lists(venue: Venu
 
     market_value = trader.get(f"/orders/historical/{market}")["order"]["filled_value"]
     assert D(trader.get("/transaction_summary")["total_volume"]) == D("645.00") + D(market_value)
+
+
+def test_the_singular_product_id_filters_orders_and_fills(venue: Venue) -> None:
+    trader = venue.trader()
+    venue.quote("ETH-USD", "3199.00", "3200.00")
+    btc = trader.order("BUY", {"market_market_ioc": {"quote_size": "50.00"}})["order_id"]
+    eth = trader.order("BUY", {"market_market_ioc": {"quote_size": "50.00"}}, product_id="ETH-USD")["order_id"]
+
+    for path in ("/orders/historical/batch", "/orders/historical/fills"):
+        items = "orders" if path.endswith("batch") else "fills"
+        assert [o["order_id"] for o in trader.get(path, product_id="BTC-USD")[items]] == [btc]
+        assert [o["order_id"] for o in trader.get(path, product_id="ETH-USD")[items]] == [eth]
+        assert [o["order_id"] for o in trader.get(path)[items]] == [eth, btc]
+        both = trader.get(path, product_id="BTC-USD", product_ids=["ETH-USD"])[items]
+        assert [o["order_id"] for o in both] == [eth, btc], "the singular and plural filters add up"
 
 
 def test_a_preview_answers_what_the_order_would_cost(venue: Venue) -> None:

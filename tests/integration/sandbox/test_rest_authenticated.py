@@ -6,6 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from gpt_trader.coinbase.auth import CdpKey, auth_hook
 from gpt_trader.coinbase.rest import CoinbaseRestClient
@@ -82,3 +83,39 @@ def test_private_limits_count_per_key(start_sandbox: StartSandbox, tmp_path: Pat
     assert statuses[:2] == [200, 200] and 429 in statuses
     assert signed_get(limited, quiet, "/products/BTC-USD").status_code == 200, "another key has its own budget"
     assert httpx.get(limited.url + API + "/market/products", timeout=10).status_code == 200
+
+
+def junk_token(kid: str) -> str:
+    """A token naming `kid` but signed by a key nobody registered."""
+    stranger = CdpKey(kid, ec.generate_private_key(ec.SECP256R1()))
+    return stranger.rest_jwt("GET", "127.0.0.1", API + "/products/BTC-USD")
+
+
+def test_junk_tokens_naming_a_victims_kid_do_not_spend_the_victims_limit(
+    start_sandbox: StartSandbox, tmp_path: Path
+) -> None:
+    limited = start_sandbox(rate_limits=RateLimits(public_per_second=None, private_per_second=10))
+    victim = new_key(limited, tmp_path / "victim.json")
+    with httpx.Client(base_url=limited.url + API, timeout=10) as attacker:
+        junk = [attacker.get("/products/BTC-USD", headers={"Authorization": f"Bearer {junk_token(victim.key_name)}"})
+                for _ in range(40)]
+    assert {answer.status_code for answer in junk} <= {401, 429}
+    statuses = [signed_get(limited, victim, "/products/BTC-USD").status_code for _ in range(8)]
+    assert statuses == [200] * 8, "the victim's budget is its own: only verified requests spend it"
+
+
+def test_a_connection_sending_junk_tokens_is_limited_whatever_kids_it_names(
+    start_sandbox: StartSandbox, tmp_path: Path
+) -> None:
+    limited = start_sandbox(rate_limits=RateLimits(public_per_second=None, private_per_second=5))
+    honest = new_key(limited, tmp_path / "honest.json")
+    with httpx.Client(base_url=limited.url + API, timeout=10) as attacker:
+        statuses = [
+            attacker.get("/products/BTC-USD",
+                         headers={"Authorization": f"Bearer {junk_token(f'organizations/x/apiKeys/{n}')}"}).status_code
+            for n in range(30)
+        ]
+    assert statuses[:5] == [401] * 5 and 429 in statuses, "refused tokens count against their connection"
+    refused = next(n for n, status in enumerate(statuses) if status == 429)
+    assert set(statuses[refused:]) <= {401, 429}
+    assert signed_get(limited, honest, "/products/BTC-USD").status_code == 200, "other connections are unaffected"

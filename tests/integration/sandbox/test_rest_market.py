@@ -196,3 +196,11 @@ def test_public_requests_over_the_limit_get_429_with_retry_after(start_sandbox: 
         assert refused[0].json()["error"] == "RESOURCE_EXHAUSTED"
         time.sleep(1.1)
         assert client.get("/time").status_code == 200, "the bucket refills"
+
+
+def test_a_forwarded_for_header_does_not_escape_the_public_limit(start_sandbox: StartSandbox) -> None:
+    limited = start_sandbox(rate_limits=RateLimits(public_per_second=3, private_per_second=None))
+    with httpx.Client(base_url=limited.url + API, timeout=10) as client:
+        statuses = [client.get("/time", headers={"X-Forwarded-For": f"10.0.{n // 256}.{n % 256}"}).status_code
+                    for n in range(12)]
+    assert 429 in statuses, "the limit is on the peer the socket sees, not on a header the client writes"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import time
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -13,11 +16,15 @@ import pandas as pd
 import pytest
 import websockets
 
+from gpt_trader.coinbase.auth import CdpKey
+from gpt_trader.config import Credentials
 from gpt_trader.errors import DataError, UserError
 from gpt_trader.sandbox.faults import FaultSchedule
+from gpt_trader.sandbox.keys import KeyStore
+from gpt_trader.sandbox.ratelimit import RateLimits
 from gpt_trader.sandbox.server import BackgroundServer, SandboxConfig, bind, build_app, load_market
 from gpt_trader.sandbox.tls import ensure_certificate
-from tests.integration.sandbox.conftest import StartSandbox
+from tests.integration.sandbox.conftest import RunningSandbox, StartSandbox
 
 API = "/api/v3/brokerage"
 
@@ -124,3 +131,79 @@ def test_a_taken_port_is_a_clear_error() -> None:
             bind("127.0.0.1", listener.getsockname()[1])
     finally:
         listener.close()
+
+
+def test_a_restart_with_the_same_state_dir_keeps_balances_orders_fills_and_the_market_clock(tmp_path: Path) -> None:
+    config = SandboxConfig(state_dir=tmp_path / "state", products=("BTC-USD",), days=0.05, history_days=0.05,
+                           speed=60, rate_limits=RateLimits.off())
+    created = KeyStore(config.state_dir).create_key()
+    key = CdpKey.from_credentials(Credentials(created.key_name, created.private_key_pem))
+
+    def call(server: BackgroundServer, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        host = server.url.removeprefix("http://")
+        token = key.rest_jwt(method, host, API + path)
+        answer = httpx.request(method, server.url + API + path, json=body, params=params, timeout=10,
+                               headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    with BackgroundServer(build_app(config)) as first:
+        bid = Decimal(httpx.get(first.url + API + "/market/product_book", params={"product_id": "BTC-USD", "limit": 1},
+                                timeout=10).json()["pricebook"]["bids"][0]["price"])
+        half_bid = str((bid / 2).quantize(Decimal("0.01")))
+        resting = call(first, "POST", "/orders", {
+            "client_order_id": "rest-1", "product_id": "BTC-USD", "side": "BUY",
+            "order_configuration": {"limit_limit_gtc": {"base_size": "0.01", "limit_price": half_bid}},
+        })["order_id"]
+        market = call(first, "POST", "/orders", {
+            "client_order_id": "market-1", "product_id": "BTC-USD", "side": "BUY",
+            "order_configuration": {"market_market_ioc": {"quote_size": "100.00"}},
+        })["order_id"]
+        accounts_before = call(first, "GET", "/accounts")["accounts"]
+        fills_before = call(first, "GET", "/orders/historical/fills")["fills"]
+        stopped_at = int(httpx.get(first.url + API + "/time", timeout=10).json()["epochSeconds"])
+
+    with BackgroundServer(build_app(config)) as second:
+        assert int(httpx.get(second.url + API + "/time", timeout=10).json()["epochSeconds"]) >= stopped_at, (
+            "the market clock carries on from where it stopped"
+        )
+        assert call(second, "GET", "/accounts")["accounts"] == accounts_before
+        assert call(second, "GET", "/orders/historical/fills")["fills"] == fills_before
+        orders = call(second, "GET", "/orders/historical/batch")["orders"]
+        assert [(o["order_id"], o["status"]) for o in orders] == [(market, "FILLED"), (resting, "OPEN")]
+        again = call(second, "POST", "/orders", {
+            "client_order_id": "rest-1", "product_id": "BTC-USD", "side": "BUY",
+            "order_configuration": {"limit_limit_gtc": {"base_size": "0.01", "limit_price": half_bid}},
+        })
+        assert again["order_id"] == resting, "client_order_id idempotency survives the restart"
+        cancelled = call(second, "POST", "/orders/batch_cancel", {"order_ids": [resting]})["results"][0]
+        assert cancelled["success"] is True
+        usd = next(a for a in call(second, "GET", "/accounts")["accounts"] if a["currency"] == "USD")
+        assert Decimal(usd["hold"]["value"]) == 0
+
+
+def test_a_state_file_that_cannot_be_read_is_named_with_the_way_out(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "exchange.json").write_text("{not json")
+    config = SandboxConfig(state_dir=state, products=("BTC-USD",), days=0.01, history_days=0)
+    with pytest.raises(UserError) as refused:
+        build_app(config)
+    assert str(state / "exchange.json") in str(refused.value) and "delete it" in str(refused.value)
+
+
+@pytest.mark.parametrize("header_bytes", [200_000, 2_000_000], ids=["200kB", "2MB"])
+def test_oversized_headers_get_coinbases_400_not_a_reset(sandbox: RunningSandbox, header_bytes: int) -> None:
+    with socket.create_connection(("127.0.0.1", sandbox.server.port), timeout=10) as raw:
+        raw.sendall(b"GET /api/v3/brokerage/time HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        line = b"X-Padding: " + b"a" * 989 + b"\r\n"
+        for _ in range(header_bytes // len(line)):
+            raw.sendall(line)
+        raw.sendall(b"\r\n")
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), head
+    error = json.loads(body)
+    assert error["error"] == "INVALID_ARGUMENT" and "headers" in error["message"]

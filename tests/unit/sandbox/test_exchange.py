@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gpt_trader.errors import UserError
 from gpt_trader.sandbox.catalog import Catalog
-from gpt_trader.sandbox.exchange import Exchange, OrderEvent, OrderStatus
+from gpt_trader.sandbox.exchange import Exchange, OrderEvent, OrderStatus, fill_payload, order_payload
+from gpt_trader.sandbox.exchange.state import load_state, save_state
 
 KEY = "organizations/org/apiKeys/alice"
 OTHER_KEY = "organizations/org/apiKeys/bob"
@@ -26,17 +29,36 @@ class ScriptedQuote:
     ask_size: Decimal
 
 
+@dataclass(frozen=True)
+class Level:
+    price: Decimal
+    size: Decimal
+
+
+Book = tuple[list[Level], list[Level]]
+
+
 class ScriptedMarket:
-    """A quote source whose quotes the test sets, one product at a time; it does not trade `closed` ones."""
+    """A quote source whose quotes (and, when a test gives them, deeper books) the test sets, one product
+    at a time; without a book, the touch is the whole book. It does not trade `closed` products."""
 
     def __init__(self) -> None:
         self.quotes: dict[str, ScriptedQuote] = {}
+        self.books: dict[str, Book] = {}
         self.closed: set[str] = set()
 
     def quote(self, product_id: str) -> ScriptedQuote | None:
         if product_id in self.closed:
             raise KeyError(product_id)
         return self.quotes.get(product_id)
+
+    def book(self, product_id: str) -> Book:
+        if product_id in self.books:
+            return self.books[product_id]
+        quote = self.quotes.get(product_id)
+        if quote is None:
+            return [], []
+        return [Level(quote.bid, quote.bid_size)], [Level(quote.ask, quote.ask_size)]
 
 
 class ManualClock:
@@ -62,8 +84,18 @@ class Venue:
 
     def quote(self, product_id: str, bid: str, ask: str, bid_size: str = "100", ask_size: str = "100") -> None:
         quote = ScriptedQuote(D(bid), D(ask), D(bid_size), D(ask_size))
+        book = self.market.books.get(product_id)
+        if book is not None and (book[0][0].price, book[1][0].price) != (quote.bid, quote.ask):
+            del self.market.books[product_id]
         self.market.quotes[product_id] = quote
         self.exchange.on_quote(product_id, quote)
+
+    def book(self, product_id: str, bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> None:
+        """A new book of (price, size) levels, best first; its touch is the quote."""
+        book = [Level(D(p), D(q)) for p, q in bids], [Level(D(p), D(q)) for p, q in asks]
+        self.market.books[product_id] = book
+        (bid, *_), (ask, *_) = book
+        self.quote(product_id, str(bid.price), str(ask.price), str(bid.size), str(ask.size))
 
     def order(self, side: str, configuration: dict[str, Any], product_id: str = "BTC-USD",
               key: str = KEY, client_order_id: str | None = None) -> dict[str, Any]:
@@ -180,21 +212,70 @@ def test_a_resting_limit_sell_holds_base_and_fills_when_the_bid_reaches_it() -> 
     assert venue.balance("USD") == (D("620.00") - D("2.48"), D(0))
 
 
-def test_a_crossing_limit_takes_the_size_at_the_touch_then_rests() -> None:
+ISSUE_BOOK_ASKS = [("15438.40", "0.30"), ("15439.17", "0.35"), ("15440.72", "0.44")]
+ISSUE_BOOK_BIDS = [("15438.39", "0.5"), ("15437.00", "1")]
+
+
+def test_a_marketable_limit_takes_the_book_at_its_prices_never_at_its_own_limit() -> None:
     venue = Venue()
-    venue.quote("BTC-USD", "64990.00", "65000.00", ask_size="0.4")
-    response = venue.order("BUY", limit("1", "66000.00"))
+    venue.book("BTC-USD", ISSUE_BOOK_BIDS, ISSUE_BOOK_ASKS)
+    response = venue.order("BUY", limit("2", "20069.92"))
 
     order = venue.exchange.get_order(KEY, response["order_id"])
     assert order is not None and order.status is OrderStatus.OPEN
-    (taker,) = order.fills
-    assert (taker.price, taker.size, taker.liquidity.value) == (D("65000.00"), D("0.4"), "TAKER")
-    assert order.hold == D("39600.00") + D("237.60"), "the rest (0.6) is held at its limit and the taker rate"
-    venue.quote("BTC-USD", "65900.00", "66000.00")
+    assert [(f.price, f.size, f.liquidity.value) for f in order.fills] == [
+        (D("15438.40"), D("0.30"), "TAKER"), (D("15439.17"), D("0.35"), "TAKER"), (D("15440.72"), D("0.44"), "TAKER"),
+    ], "each level of the book up to the limit, at that level's price"
+    venue.book("BTC-USD", ISSUE_BOOK_BIDS, ISSUE_BOOK_ASKS)
     assert order.status is OrderStatus.FILLED
-    assert [fill.liquidity.value for fill in order.fills] == ["TAKER", "MAKER"]
-    # 26000.00 + 156.00 taker, then 39600.00 + 158.40 maker.
-    assert venue.balance("USD") == (D("100000") - D("26156.00") - D("39758.40"), D(0))
+    assert all(f.liquidity.value == "TAKER" and f.price <= D("15440.72") for f in order.fills), (
+        "the remainder keeps taking the book while it crosses: it never rests across it"
+    )
+    assert order.filled_size == 2 and order.average_price < D("15440")
+    assert venue.balance("USD") == (D(100000) - order.value_after_fees, D(0))
+
+
+def test_a_marketable_limit_takes_only_up_to_its_limit_then_rests_and_later_makes() -> None:
+    venue = Venue()
+    venue.book("BTC-USD", ISSUE_BOOK_BIDS, ISSUE_BOOK_ASKS)
+    response = venue.order("BUY", limit("1", "15439.17"))
+
+    order = venue.exchange.get_order(KEY, response["order_id"])
+    assert order is not None
+    assert [(f.price, f.size) for f in order.fills] == [(D("15438.40"), D("0.30")), (D("15439.17"), D("0.35"))]
+    assert order.status is OrderStatus.OPEN and order.remaining_size == D("0.35")
+    # Held: what the remaining 0.35 costs at its limit and the taker rate.
+    assert order.hold == D("5403.71") + D("32.42")
+
+    venue.quote("BTC-USD", "15440.00", "15441.00")
+    assert order.remaining_size == D("0.35"), "the ask moved above the limit: the remainder now rests"
+    venue.quote("BTC-USD", "15430.00", "15435.00")
+    assert order.status is OrderStatus.FILLED
+    maker = order.fills[-1]
+    assert (maker.price, maker.size, maker.liquidity.value) == (D("15439.17"), D("0.35"), "MAKER")
+    assert venue.balance("USD")[1] == 0 and venue.balance("BTC") == (D(1), D(0))
+
+
+def test_a_marketable_limit_sell_takes_the_bids_down_to_its_limit() -> None:
+    venue = Venue({"USD": "0", "BTC": "3"})
+    venue.book("BTC-USD", [("15438.39", "0.5"), ("15437.00", "1"), ("15000.00", "9")], ISSUE_BOOK_ASKS)
+    response = venue.order("SELL", limit("2", "15437.00", kind="sor_limit_ioc"))
+
+    order = venue.exchange.get_order(KEY, response["order_id"])
+    assert order is not None and order.status is OrderStatus.CANCELLED
+    assert [(f.price, f.size) for f in order.fills] == [(D("15438.39"), D("0.5")), (D("15437.00"), D("1"))]
+    assert venue.balance("BTC") == (D("1.5"), D(0))
+
+
+def test_fill_or_kill_counts_the_book_up_to_its_limit() -> None:
+    venue = Venue()
+    venue.book("BTC-USD", ISSUE_BOOK_BIDS, ISSUE_BOOK_ASKS)
+    killed = venue.order("BUY", limit("1", "15439.17", kind="limit_limit_fok"))
+    filled = venue.order("BUY", limit("1", "15440.72", kind="limit_limit_fok"))
+    assert venue.status(killed) is OrderStatus.CANCELLED
+    order = venue.exchange.get_order(KEY, filled["order_id"])
+    assert order is not None and order.status is OrderStatus.FILLED
+    assert [f.size for f in order.fills] == [D("0.30"), D("0.35"), D("0.35")]
 
 
 def test_post_only_refuses_to_cross_and_rests_when_it_does_not() -> None:
@@ -428,7 +509,8 @@ def test_every_state_change_is_published_with_the_user_channel_shape() -> None:
     filled = venue.events[3].order
     assert filled["order_type"] == "Limit" and filled["order_side"] == "BUY" and filled["leaves_quantity"] == "0"
     assert filled["limit_price"] == "66000.00" and filled["time_in_force"] == "GOOD_UNTIL_CANCELLED"
-    assert filled["total_fees"] == "314.40" and filled["filled_value"] == "65600.00"
+    # Both fills take: the rest still crossed the book after arrival, so it never rested as maker.
+    assert filled["total_fees"] == "393.60" and filled["filled_value"] == "65600.00"
     assert D(filled["avg_price"]) == D("65600")
     assert venue.events[2].order["leaves_quantity"] == "0.6"
     assert all(event.key_name == KEY for event in venue.events)
@@ -529,3 +611,44 @@ def test_each_key_starts_with_the_configured_balances_in_every_currency() -> Non
     assert venue.exchange.account(KEY, accounts[0].uuid) is accounts[0]
     assert venue.exchange.account(OTHER_KEY, accounts[0].uuid) is None, "another key's account is invisible"
     assert Venue().exchange.accounts(KEY)[0].uuid == accounts[0].uuid, "account ids are stable across runs"
+
+
+def test_a_saved_exchange_restores_to_one_that_carries_on_alike(tmp_path: Path) -> None:
+    venue = Venue()
+    venue.quote("BTC-USD", "64990.00", "65000.00")
+    venue.order("BUY", {"market_market_ioc": {"quote_size": "1000.00"}})
+    resting = venue.order("BUY", limit("0.1", "64000.00"))["order_id"]
+    expiring = venue.order("BUY", limit("0.1", "63000.00", kind="limit_limit_gtd",
+                                        end_time=(START + timedelta(minutes=5)).isoformat()))["order_id"]
+    save_state(tmp_path / "exchange.json", venue.exchange, 1_754_773_548.25)
+
+    saved = load_state(tmp_path / "exchange.json", Catalog.default())
+    assert saved is not None and saved.market_time == 1_754_773_548.25
+    restored = Venue()
+    restored.exchange.restore(saved.accounts, saved.orders, saved.fills)
+    assert [order_payload(o) for o in restored.exchange.list_orders(KEY)] == [
+        order_payload(o) for o in venue.exchange.list_orders(KEY)
+    ]
+    assert [fill_payload(f) for f in restored.exchange.list_fills(KEY)] == [
+        fill_payload(f) for f in venue.exchange.list_fills(KEY)
+    ]
+    assert restored.balance("USD") == venue.balance("USD") and restored.balance("BTC") == venue.balance("BTC")
+    assert restored.order("BUY", limit("0.1", "64000.00"), client_order_id="client-2")["order_id"] == resting
+
+    restored.clock.now = START + timedelta(minutes=5)
+    restored.quote("BTC-USD", "63900.00", "63950.00")
+    assert restored.status({"order_id": expiring}) is OrderStatus.EXPIRED
+    assert restored.status({"order_id": resting}) is OrderStatus.FILLED
+    assert restored.balance("USD")[1] == 0
+    fills = restored.exchange.list_fills(KEY)
+    assert len({fill.sequence for fill in fills}) == len(fills) == 2, "new records continue the sequence"
+
+
+def test_a_saved_order_in_a_product_no_longer_listed_is_named(tmp_path: Path) -> None:
+    venue = Venue()
+    venue.quote("DOGE-USD", "0.07030", "0.07040")
+    venue.order("BUY", limit("100.0", "0.07000"), product_id="DOGE-USD")
+    save_state(tmp_path / "exchange.json", venue.exchange, 0.0)
+    fewer = Catalog([spec for spec in Catalog.default() if spec.product_id != "DOGE-USD"])
+    with pytest.raises(UserError, match="holds orders in DOGE-USD, which this sandbox does not list"):
+        load_state(tmp_path / "exchange.json", fewer)

@@ -32,9 +32,21 @@ class FixedQuote:
     ask_size: Decimal = Decimal("0.3")
 
 
+@dataclass(frozen=True)
+class FixedLevel:
+    price: Decimal
+    size: Decimal
+
+
 class FixedMarket:
+    """One quote that never changes, and a book that is just its touch."""
+
     def quote(self, product_id: str) -> FixedQuote:
         return FixedQuote()
+
+    def book(self, product_id: str) -> tuple[list[FixedLevel], list[FixedLevel]]:
+        quote = FixedQuote()
+        return [FixedLevel(quote.bid, quote.bid_size)], [FixedLevel(quote.ask, quote.ask_size)]
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from gpt_trader.sandbox.catalog import Catalog
 from gpt_trader.sandbox.exchange import Exchange, OrderEvent, OrderStatus, Side
+from gpt_trader.sandbox.exchange.matching import walk
 
 KEY = "organizations/org/apiKeys/property"
 START = datetime(2026, 8, 9, 21, 0, tzinfo=UTC)
@@ -32,12 +33,25 @@ class ScriptedQuote:
     ask_size: Decimal
 
 
+@dataclass(frozen=True)
+class ScriptedLevel:
+    price: Decimal
+    size: Decimal
+
+
 class ScriptedMarket:
     def __init__(self) -> None:
         self.quotes: dict[str, ScriptedQuote] = {}
 
     def quote(self, product_id: str) -> ScriptedQuote | None:
         return self.quotes.get(product_id)
+
+    def book(self, product_id: str) -> tuple[list[ScriptedLevel], list[ScriptedLevel]]:
+        """The touch is the whole book."""
+        quote = self.quotes.get(product_id)
+        if quote is None:
+            return [], []
+        return [ScriptedLevel(quote.bid, quote.bid_size)], [ScriptedLevel(quote.ask, quote.ask_size)]
 
 
 products = st.sampled_from(sorted(MARKETS))
@@ -178,3 +192,45 @@ def test_random_order_flows_keep_balances_holds_and_events_consistent(steps: lis
     for operation in [("quote", "BTC-USD", 0, 5, 2), ("quote", "DOGE-USD", 0, 1, 2), *steps]:
         flow.run(operation)
         flow.check()
+
+
+def reference_walk(side: Side, limit: Decimal, levels: list[ScriptedLevel], size: Decimal,
+                   increment: Decimal) -> list[tuple[Decimal, Decimal]]:
+    """Taking the book one increment at a time: each unit from the best level that still has whole units."""
+    units = []
+    for level in levels:
+        if level.price > limit if side is Side.BUY else level.price < limit:
+            break
+        units += [level.price] * int(level.size // increment)
+    taken = units[: int(size // increment)]
+    takes: list[tuple[Decimal, Decimal]] = []
+    for price in taken:
+        if takes and takes[-1][0] == price:
+            takes[-1] = (price, takes[-1][1] + increment)
+        else:
+            takes.append((price, increment))
+    return takes
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    side=st.sampled_from([Side.BUY, Side.SELL]),
+    steps=st.lists(st.tuples(st.integers(1, 30), st.integers(0, 12), st.booleans()), min_size=1, max_size=8),
+    # The limit sits on a level's price, a tick either side of it, or beyond the whole book.
+    limit_at=st.tuples(st.integers(0, 8), st.sampled_from([-1, 0, 1, 500])),
+    units=st.integers(0, 60),
+)
+def test_walking_the_book_matches_taking_it_unit_by_unit(
+    side: Side, steps: list[tuple[int, int, bool]], limit_at: tuple[int, int], units: int
+) -> None:
+    tick, increment = Decimal("0.01"), Decimal("0.1")
+    toward_worse = tick if side is Side.BUY else -tick
+    levels, price = [], Decimal("100.00")
+    for gap, whole, with_fraction in steps:
+        price += gap * toward_worse
+        levels.append(ScriptedLevel(price, whole * increment + (Decimal("0.05") if with_fraction else 0)))
+    index, ticks = limit_at
+    limit = levels[min(index, len(levels) - 1)].price + ticks * toward_worse
+    takes = walk(side, limit, levels, units * increment, increment)
+    assert [(take.price, take.size) for take in takes] == reference_walk(side, limit, levels, units * increment,
+                                                                          increment)

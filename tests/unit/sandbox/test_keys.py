@@ -273,3 +273,89 @@ def test_the_sandbox_side_never_imports_the_client() -> None:
     probe = "import sys, gpt_trader.sandbox.keys; print(sorted(m for m in sys.modules if 'coinbase' in m))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[]"
+
+
+# -- claim forms other widely used clients sign, and replays ----------------------------------------
+
+
+def test_the_older_issuer_with_its_audience_is_accepted(store: KeyStore, client_key: CdpKey) -> None:
+    claims = documented_claims(client_key) | {"iss": "coinbase-cloud", "aud": ["retail_rest_api_proxy"]}
+    token = forged(client_key, claims, header={"nonce": "a1"})
+    assert store.verify_rest(token, "GET", HOST, ACCOUNTS) == client_key.key_name
+
+
+def test_a_uris_list_holding_the_one_uri_is_accepted(store: KeyStore, client_key: CdpKey) -> None:
+    claims = documented_claims(client_key)
+    claims["uris"] = [claims.pop("uri")]
+    token = forged(client_key, claims, header={"nonce": "b1"})
+    assert store.verify_rest(token, "GET", HOST, ACCOUNTS) == client_key.key_name
+
+
+@pytest.mark.parametrize(
+    ("uris", "reason"),
+    [
+        ([f"POST {HOST}{ACCOUNTS}"], "does not match the request"),
+        ([f"GET {HOST}{ACCOUNTS}", f"POST {HOST}/api/v3/brokerage/orders"], "does not match the request"),
+        (f"GET {HOST}{ACCOUNTS}", "does not match the request"),
+        ([], "does not match the request"),
+    ],
+    ids=["other-request", "two-requests", "not-a-list", "empty"],
+)
+def test_a_uris_list_for_anything_but_this_one_request_is_refused(
+    store: KeyStore, client_key: CdpKey, uris: Any, reason: str
+) -> None:
+    claims = {k: v for k, v in documented_claims(client_key).items() if k != "uri"} | {"uris": uris}
+    with pytest.raises(AuthError, match=reason):
+        store.verify_rest(forged(client_key, claims, header={"nonce": "c1"}), "GET", HOST, ACCOUNTS)
+
+
+def test_an_unknown_issuer_is_still_refused_whatever_its_audience(store: KeyStore, client_key: CdpKey) -> None:
+    claims = documented_claims(client_key) | {"iss": "coinbase", "aud": ["retail_rest_api_proxy"]}
+    with pytest.raises(AuthError, match="iss is 'coinbase'"):
+        store.verify_rest(forged(client_key, claims), "GET", HOST, ACCOUNTS)
+
+
+def test_a_rest_token_is_good_for_one_request_only(store: KeyStore, client_key: CdpKey) -> None:
+    token = client_key.rest_jwt("GET", HOST, ACCOUNTS, now=NOW)
+    assert store.verify_rest(token, "GET", HOST, ACCOUNTS) == client_key.key_name
+    with pytest.raises(AuthError, match=r"nonce '[0-9a-f]+' was already used"):
+        store.verify_rest(token, "GET", HOST, ACCOUNTS)
+    fresh = client_key.rest_jwt("GET", HOST, ACCOUNTS, now=NOW)
+    assert store.verify_rest(fresh, "GET", HOST, ACCOUNTS) == client_key.key_name
+
+
+def test_a_nonce_signed_again_is_a_replay_but_another_keys_nonce_is_not(
+    store: KeyStore, client_key: CdpKey, tmp_path: Path
+) -> None:
+    other = store.create_key(ed25519_key=client_key.algorithm == "EdDSA")
+    other_key = CdpKey.from_credentials(Credentials(other.key_name, other.private_key_pem))
+    first = forged(client_key, documented_claims(client_key), header={"nonce": "same"})
+    again = forged(client_key, documented_claims(client_key) | {"exp": NOW + 100}, header={"nonce": "same"})
+    theirs = forged(other_key, documented_claims(other_key), header={"nonce": "same"})
+    store.verify_rest(first, "GET", HOST, ACCOUNTS)
+    with pytest.raises(AuthError, match="already used"):
+        store.verify_rest(again, "GET", HOST, ACCOUNTS)
+    assert store.verify_rest(theirs, "GET", HOST, ACCOUNTS) == other.key_name
+
+
+def test_a_refused_token_does_not_use_up_its_nonce(store: KeyStore, client_key: CdpKey) -> None:
+    token = client_key.rest_jwt("GET", HOST, ACCOUNTS, now=NOW)
+    with pytest.raises(AuthError, match="does not match"):
+        store.verify_rest(token, "POST", HOST, ACCOUNTS)
+    assert store.verify_rest(token, "GET", HOST, ACCOUNTS) == client_key.key_name
+
+
+def test_remembered_nonces_are_forgotten_once_their_tokens_expire_and_stay_bounded(
+    tmp_path: Path, clock: Clock
+) -> None:
+    store = KeyStore(tmp_path, clock=clock, max_nonces_per_key=3)
+    created = store.create_key()
+    key = CdpKey.from_credentials(Credentials(created.key_name, created.private_key_pem))
+    tokens = [key.rest_jwt("GET", HOST, ACCOUNTS, now=NOW) for _ in range(5)]
+    for token in tokens:
+        store.verify_rest(token, "GET", HOST, ACCOUNTS)
+    assert store.remembered_nonces(created.key_name) == 3
+    clock.now = NOW + 200
+    later = key.rest_jwt("GET", HOST, ACCOUNTS, now=NOW + 200)
+    store.verify_rest(later, "GET", HOST, ACCOUNTS)
+    assert store.remembered_nonces(created.key_name) == 1

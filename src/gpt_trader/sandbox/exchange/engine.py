@@ -4,11 +4,13 @@ How orders meet the market (the replay is the rest of the world; our orders do n
 
 - A market order fills whole, at once, at the touch: a buy at the ask, a sell at the bid, paying the taker
   fee. A buy sized in quote spends at most `quote_size` including the fee, as on Coinbase.
-- A limit order whose price crosses the quote on arrival takes up to the size shown at the touch, at the
-  touch price, as taker. What is left rests (GTC, GTD) or is cancelled (IOC); a fill-or-kill order fills
-  whole or not at all. A post-only order that would cross is refused.
-- A resting order fills whole, as maker, at its own price, on the first quote whose opposite side reaches
-  that price (`on_quote`). A GTD order expires at its `end_time`.
+- A limit order whose price crosses the quote on arrival walks the book as taker: each level up to its
+  limit, at that level's price. What is left is cancelled (IOC) or stays (GTC, GTD); a fill-or-kill order
+  fills whole from the book within its limit or not at all. A post-only order that would cross is refused.
+- What stays never rests across the book: while each new quote still crosses its limit it keeps taking
+  the book (fresh with every quote) at the book's prices. Once a quote no longer crosses, it rests, and it
+  fills whole, as maker, at its own price, on the first quote whose opposite side comes back to that
+  price (`on_quote`). A GTD order expires at its `end_time`.
 
 Every state change (PENDING, OPEN, each fill, FILLED, CANCELLED, EXPIRED, FAILED) is published to the
 subscribers as the `user` channel's order. The engine is synchronous and single-threaded: the sandbox calls
@@ -29,7 +31,16 @@ from typing import Any
 
 from gpt_trader.sandbox.catalog import Catalog
 from gpt_trader.sandbox.exchange.ledger import DEFAULT_STARTING_BALANCES, Account, Ledger, stable_id
-from gpt_trader.sandbox.exchange.matching import Arrival, fill_cost, plan_arrival, reaches
+from gpt_trader.sandbox.exchange.matching import (
+    Arrival,
+    Take,
+    fill_cost,
+    plan_arrival,
+    reaches,
+    remaining_hold,
+    total_cost,
+    walk,
+)
 from gpt_trader.sandbox.exchange.model import (
     LIMIT_FOK,
     ZERO,
@@ -92,6 +103,29 @@ class Exchange:
         self._fills: list[Fill] = []
         self._listeners: list[OrderListener] = []
         self._sequence = itertools.count()
+        self.changes = 0
+        """Counts order changes (every fill and balance change comes with one): what a saver watches."""
+
+    # -- saving and restoring ---------------------------------------------------------------------
+
+    def records(self) -> tuple[list[Account], list[Order], list[Fill]]:
+        """Every account, order and fill, in the order they came (what `state.save_state` writes)."""
+        return self.ledger.every_account(), list(self._orders.values()), list(self._fills)
+
+    def restore(self, accounts: list[Account], orders: list[Order], fills: list[Fill]) -> None:
+        """Take back the records of an earlier run (on an exchange that has none yet): live orders rest
+        in the book again, GTD ones keep their expiry, client order ids keep their orders."""
+        self.ledger.restore(accounts)
+        self._fills = sorted(fills, key=lambda fill: fill.sequence)
+        for order in sorted(orders, key=lambda order: order.sequence):
+            self._orders[order.order_id] = order
+            self._by_client_id[(order.key_name, order.request.client_order_id)] = order
+            if order.status.is_live and order.request.rests and order.remaining_size > 0:
+                self._resting.setdefault(order.product.product_id, []).append(order)
+                if order.request.end_time is not None:
+                    heapq.heappush(self._expiries, (order.request.end_time, order.sequence, order))
+        last = max([order.sequence for order in orders] + [fill.sequence for fill in fills], default=-1)
+        self._sequence = itertools.count(last + 1)
 
     # -- subscribers ------------------------------------------------------------------------------
 
@@ -254,7 +288,8 @@ class Exchange:
     # -- the market -------------------------------------------------------------------------------
 
     def on_quote(self, product_id: str, quote: Quote) -> None:
-        """A new quote for `product_id`: fill, as maker, every resting order whose price it reaches."""
+        """A new quote for `product_id`: marketable orders take the book while it crosses their limit;
+        every resting order whose price the quote reaches fills, as maker."""
         resting = self._resting.get(product_id)
         if not resting and not self._expiries:
             return  # called on every trade of the replay: the usual case has nothing to do
@@ -264,7 +299,11 @@ class Exchange:
             return
         for order in list(resting):
             limit = order.request.limit_price or ZERO
-            if reaches(order.side, limit, quote):
+            if not reaches(order.side, limit, quote):
+                order.marketable = False
+            elif order.marketable:
+                self._take(order, now)
+            else:
                 # The whole remainder fills, so the order finishes and its hold is freed.
                 self._fill(order, order.remaining_size, limit, Liquidity.MAKER, now)
 
@@ -289,17 +328,42 @@ class Exchange:
                 "PREVIEW_INVALID_PRODUCT_ID",
                 f"{product.product_id} is in the catalogue but this sandbox's market does not trade it",
             ) from None
+        bids, asks = self.quotes.book(product.product_id)
         available = self.ledger.account(key_name, request.funding_currency).available
-        return quote, plan_arrival(request, quote, self.fees, available)
+        levels = asks if request.side is Side.BUY else bids
+        return quote, plan_arrival(request, quote, levels, self.fees, available)
+
+    def _take(self, order: Order, now: datetime) -> None:
+        """A marketable order takes the book up to its limit; what it still holds shrinks to what is left."""
+        bids, asks = self.quotes.book(order.product.product_id)
+        levels = asks if order.side is Side.BUY else bids
+        limit = order.request.limit_price or ZERO
+        for take in walk(order.side, limit, levels, order.remaining_size, order.product.base_increment):
+            held_before = order.hold
+            self._fill(order, take.size, take.price, Liquidity.TAKER, now)
+            if order.status.is_live:
+                self._rehold(order, held_before, take)
+
+    def _rehold(self, order: Order, held: Decimal, take: Take) -> None:
+        """After a taker fill of an order that holds funds: hold what the rest needs, never more than
+        was held less what the fill spent (so `available` can only grow)."""
+        if order.side is Side.SELL:
+            spent = take.size
+        else:
+            spent = total_cost(order.product, take.size, take.price, self.fees.taker)
+        needed = min(remaining_hold(order.request, order.remaining_size, self.fees), max(held - spent, ZERO))
+        self._release(order)
+        self._hold(order, needed)
 
     def _start(self, order: Order, arrival: Arrival, now: datetime) -> None:
         if arrival.rest_size > 0:
             self._hold(order, arrival.rest_hold)
         order.status = OrderStatus.OPEN
         self._emit(order)
-        if arrival.taker_size > 0:
-            self._fill(order, arrival.taker_size, arrival.taker_price, Liquidity.TAKER, now)
+        for take in arrival.takes:
+            self._fill(order, take.size, take.price, Liquidity.TAKER, now)
         if arrival.rest_size > 0:
+            order.marketable = arrival.marketable
             self._resting.setdefault(order.product.product_id, []).append(order)
             end_time = order.request.end_time
             if end_time is not None:
@@ -307,7 +371,7 @@ class Exchange:
         elif order.status.is_live:
             # Immediate-or-cancel and fill-or-kill: what did not fill on arrival is cancelled.
             order.cancel_message = (
-                "Fill-or-kill: the size shown at the touch could not fill the whole order"
+                "Fill-or-kill: the book within its limit could not fill the whole order"
                 if order.request.kind == LIMIT_FOK
                 else "Immediate-or-cancel: the remainder could not be filled on arrival"
             )
@@ -372,6 +436,7 @@ class Exchange:
         self._emit(order)
 
     def _emit(self, order: Order) -> None:
+        self.changes += 1
         if not self._listeners:
             return
         event = OrderEvent(order.key_name, user_order_payload(order))

@@ -61,6 +61,16 @@ class Ledger:
         self._accounts: dict[str, dict[str, Account]] = {}
         self._by_uuid: dict[str, Account] = {}
 
+    def every_account(self) -> list[Account]:
+        """Every key's accounts, in the order they were opened."""
+        return sorted(self._by_uuid.values(), key=lambda account: account.sequence)
+
+    def restore(self, accounts: Iterable[Account]) -> None:
+        """Take back accounts saved by an earlier run (on a ledger that has opened none yet)."""
+        for account in sorted(accounts, key=lambda account: account.sequence):
+            self._accounts.setdefault(account.key_name, {})[account.currency] = account
+            self._by_uuid[account.uuid] = account
+
     def accounts(self, key_name: str) -> list[Account]:
         """The key's accounts in a fixed order, opened with the starting balances on first use."""
         return list(self._book(key_name).values())
@@ -88,9 +98,11 @@ class Ledger:
         account.updated_at = self._clock()
 
     def _book(self, key_name: str) -> dict[str, Account]:
-        book = self._accounts.get(key_name)
-        if book is None:
-            book = self._accounts[key_name] = {c: self._open(key_name, c) for c in self._currencies}
+        book = self._accounts.setdefault(key_name, {})
+        for currency in self._currencies:
+            # A restored key may lack a currency the catalogue has gained since.
+            if currency not in book:
+                book[currency] = self._open(key_name, currency)
         return book
 
     def _open(self, key_name: str, currency: str) -> Account:

@@ -6,9 +6,11 @@ amounts of quote currency are rounded to the quote increment, once per fill.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -16,6 +18,8 @@ from gpt_trader.sandbox.catalog import ProductSpec
 
 ZERO = Decimal(0)
 _AVERAGE_PRECISION = Decimal("1e-10")
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,10})?")
+MAX_DECIMAL_CHARS = 64
 
 
 class Quote(Protocol):
@@ -34,11 +38,24 @@ class Quote(Protocol):
     def ask_size(self) -> Decimal: ...
 
 
+class Level(Protocol):
+    """One price level of a book: the size shown at a price."""
+
+    @property
+    def price(self) -> Decimal: ...
+
+    @property
+    def size(self) -> Decimal: ...
+
+
 class QuoteSource(Protocol):
-    """Where the engine reads the current quote of a product: None before the market has one; a
-    `LookupError` for a product the market does not trade at all."""
+    """Where the engine reads the market: a product's current quote (None before the market has one)
+    and its book, bids and asks each best first. Both raise `LookupError` for a product the market does
+    not trade at all."""
 
     def quote(self, product_id: str) -> Quote | None: ...
+
+    def book(self, product_id: str) -> tuple[Sequence[Level], Sequence[Level]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +115,20 @@ def floor_to(amount: Decimal, increment: Decimal) -> Decimal:
 
 
 def is_multiple(amount: Decimal, increment: Decimal) -> bool:
-    return amount % increment == 0
+    # Exactly, even for amounts with more digits than the default 28-digit context keeps.
+    with localcontext(prec=200):
+        return amount % increment == 0
+
+
+def strict_decimal(text: str) -> Decimal | None:
+    """`text` as a Decimal when it is a plain decimal number (`0.01`, `-5`, `1e-3`), else None.
+
+    Stricter than `Decimal(text)`, which also takes surrounding spaces, `_` between digits, non-ASCII
+    digits, `NaN` and `Infinity`; none of those is a number a client means to send.
+    """
+    if len(text) > MAX_DECIMAL_CHARS or not _DECIMAL_TEXT.fullmatch(text):
+        return None
+    return Decimal(text)
 
 
 def utc_now() -> datetime:
@@ -202,6 +232,9 @@ class Order:
     cancel_message: str = ""
     reject_reason: str = ""
     reject_message: str = ""
+    marketable: bool = False
+    """Still crossing the book after arrival: it keeps taking the book on each quote, as taker, until a
+    quote no longer crosses its limit; only then does it rest (and later fill as maker)."""
 
     @property
     def product(self) -> ProductSpec:

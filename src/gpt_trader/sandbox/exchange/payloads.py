@@ -172,9 +172,10 @@ def preview_payload(
         preview["errs"] = ["PREVIEW_INVALID_NO_LIQUIDITY"]
         return preview
     product = request.product
-    taker_value, taker_fee = fill_cost(product, arrival.taker_size, arrival.taker_price, fees.taker)
-    rest_value, rest_fee = fill_cost(product, arrival.rest_size, request.limit_price or ZERO, fees.maker)
-    value, commission = taker_value + rest_value, taker_fee + rest_fee
+    value, commission = fill_cost(product, arrival.rest_size, request.limit_price or ZERO, fees.maker)
+    for take in arrival.takes:
+        take_value, take_fee = fill_cost(product, take.size, take.price, fees.taker)
+        value, commission = value + take_value, commission + take_fee
     total = value + commission if request.side is Side.BUY else value - commission
     preview.update(
         order_total=decimal_text(total),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from gpt_trader.sandbox.catalog import Catalog, ProductSpec, decimal_text
@@ -21,9 +21,19 @@ from gpt_trader.sandbox.exchange.model import (
     OrderRequest,
     Side,
     is_multiple,
+    strict_decimal,
 )
 
 UNKNOWN_FAILURE = "UNKNOWN_FAILURE_REASON"
+MAX_MAGNITUDE = 18
+"""Sizes and prices must lie within 1e-18 and 1e18 (in absolute value) to be checked further: no product
+comes near either, and beyond them exact arithmetic (and writing the number out) costs without bound."""
+_OUT_OF_RANGE = {
+    "base_size": (UNKNOWN_FAILURE, "PREVIEW_INVALID_BASE_SIZE_TOO_LARGE", "PREVIEW_INVALID_BASE_SIZE_TOO_SMALL"),
+    "quote_size": (UNKNOWN_FAILURE, "PREVIEW_INVALID_QUOTE_SIZE_TOO_LARGE", "PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL"),
+    "limit_price": ("INVALID_LIMIT_PRICE", "PREVIEW_INVALID_LIMIT_PRICE", "PREVIEW_INVALID_LIMIT_PRICE"),
+}
+"""Per field: the error, and the preview reason for a value too large or too small (or negative) to check."""
 
 _MESSAGES = {
     "INSUFFICIENT_FUND": "Insufficient balance in source account",
@@ -107,8 +117,15 @@ def parse_order_request(
     if kind == MARKET_IOC:
         return _market_request(common, fields, product)
     base_size = _base_size(_required_decimal(fields, "base_size", kind), product)
-    limit_price = _limit_price(_required_decimal(fields, "limit_price", kind), product)
+    limit_price = _required_decimal(fields, "limit_price", kind)
+    if limit_price <= 0:
+        raise Rejection(
+            "INVALID_LIMIT_PRICE",
+            "PREVIEW_INVALID_LIMIT_PRICE",
+            f"limit_price {decimal_text(limit_price)} is not positive",
+        )
     _check_notional(base_size * limit_price, product)
+    _check_price_precision(limit_price, product)
     post_only = fields.get("post_only", False) if kind in (LIMIT_GTC, LIMIT_GTD) else False
     if not isinstance(post_only, bool):
         raise _unsupported(f"{kind}.post_only must be true or false, not {post_only!r}")
@@ -127,6 +144,7 @@ def _market_request(common: dict[str, Any], fields: dict[str, Any], product: Pro
         raise _unsupported("market_market_ioc takes exactly one of quote_size and base_size")
     if common["side"] is Side.SELL:
         raise _unsupported("a market SELL is sized by base_size, not quote_size")
+    _check_notional(quote_size, product, field="quote_size")
     if not is_multiple(quote_size, product.quote_increment):
         raise Rejection(
             "INVALID_SIZE_PRECISION",
@@ -134,7 +152,6 @@ def _market_request(common: dict[str, Any], fields: dict[str, Any], product: Pro
             f"quote_size {decimal_text(quote_size)} is not a multiple of {product.product_id}'s "
             f"quote_increment {decimal_text(product.quote_increment)}",
         )
-    _check_notional(quote_size, product, field="quote_size")
     return OrderRequest(**common, quote_size=quote_size)
 
 
@@ -149,24 +166,37 @@ def _optional_decimal(fields: dict[str, Any], name: str, kind: str) -> Decimal |
     raw = fields.get(name)
     if raw is None or raw == "":
         return None
-    if not isinstance(raw, str | int) or isinstance(raw, bool):
+    if not isinstance(raw, str):
         raise _unsupported(f"{kind}.{name} must be a decimal string such as \"0.01\", not {raw!r}")
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise _unsupported(f"{kind}.{name} {raw!r} is not a decimal number") from None
-    if not value.is_finite():
-        raise _unsupported(f"{kind}.{name} {raw!r} is not a finite number")
+    value = strict_decimal(raw)
+    if value is None:
+        raise _unsupported(f"{kind}.{name} {raw[:40]!r} is not a decimal number such as \"0.01\"")
+    if value and not -MAX_MAGNITUDE <= value.adjusted() <= MAX_MAGNITUDE:
+        error, too_large, too_small = _OUT_OF_RANGE[name]
+        raise Rejection(
+            error,
+            too_large if value > 1 else too_small,
+            f"{kind}.{name} {raw} is out of range: a positive number between 1e-{MAX_MAGNITUDE} and "
+            f"1e{MAX_MAGNITUDE} is expected",
+        )
     return value
 
 
 def _base_size(size: Decimal, product: ProductSpec) -> Decimal:
+    """`size` within the product's bounds (checked first: they say more than the precision does) and
+    on its base increment."""
     text = decimal_text(size)
     if size <= 0 or size < product.base_min_size:
         raise Rejection(
             UNKNOWN_FAILURE,
             "PREVIEW_INVALID_BASE_SIZE_TOO_SMALL",
             f"base_size {text} is below {product.product_id}'s base_min_size {decimal_text(product.base_min_size)}",
+        )
+    if size > product.base_max_size:
+        raise Rejection(
+            UNKNOWN_FAILURE,
+            "PREVIEW_INVALID_BASE_SIZE_TOO_LARGE",
+            f"base_size {text} is above {product.product_id}'s base_max_size {decimal_text(product.base_max_size)}",
         )
     if not is_multiple(size, product.base_increment):
         raise Rejection(
@@ -175,20 +205,10 @@ def _base_size(size: Decimal, product: ProductSpec) -> Decimal:
             f"base_size {text} is not a multiple of {product.product_id}'s base_increment "
             f"{decimal_text(product.base_increment)}",
         )
-    if size > product.base_max_size:
-        raise Rejection(
-            UNKNOWN_FAILURE,
-            "PREVIEW_INVALID_BASE_SIZE_TOO_LARGE",
-            f"base_size {text} is above {product.product_id}'s base_max_size {decimal_text(product.base_max_size)}",
-        )
     return size
 
 
-def _limit_price(price: Decimal, product: ProductSpec) -> Decimal:
-    if price <= 0:
-        raise Rejection(
-            "INVALID_LIMIT_PRICE", "PREVIEW_INVALID_LIMIT_PRICE", f"limit_price {decimal_text(price)} is not positive"
-        )
+def _check_price_precision(price: Decimal, product: ProductSpec) -> None:
     if not is_multiple(price, product.price_increment):
         raise Rejection(
             "INVALID_PRICE_PRECISION",
@@ -196,7 +216,6 @@ def _limit_price(price: Decimal, product: ProductSpec) -> Decimal:
             f"limit_price {decimal_text(price)} is not a multiple of {product.product_id}'s price_increment "
             f"{decimal_text(product.price_increment)}",
         )
-    return price
 
 
 def _check_notional(value: Decimal, product: ProductSpec, field: str = "order value (base_size × limit_price)") -> None:
