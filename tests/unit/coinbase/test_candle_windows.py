@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gpt_trader.coinbase.candles import candle_windows, listed_name, merge_candles
 from gpt_trader.coinbase.constants import MAX_CANDLES_PER_REQUEST
 from gpt_trader.coinbase.parse import Candle
 from gpt_trader.coinbase.rest import granularity_name
 from gpt_trader.market.granularity import Granularity
-from gpt_trader.market.sources.coinbase import candle_windows, listed_name, merge_candles
 
 
 @settings(max_examples=80, deadline=None)

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from gpt_trader.coinbase.candles import CoinbaseSource
 from gpt_trader.config import load_settings
 from gpt_trader.errors import UserError
 from gpt_trader.market.cache import cache_name
 from gpt_trader.market.load import to_unix_seconds
-from gpt_trader.market.sources import CoinbaseSource, FileSource, SyntheticSource, open_source
+from gpt_trader.market.sources import FileSource, SyntheticSource, open_source
 from gpt_trader.market.sources.local import LocalSource
 
 JAN_1 = 1_704_067_200  # 2024-01-01 00:00 UTC
