@@ -38,7 +38,7 @@ def test_the_quick_run_prints_summary_and_top_writes_files_and_records_the_run(t
     document = json.loads(json_path.read_text())
     assert len(document["results"]) == 25
     assert {row["product_id"] for row in document["results"]} == {
-        "BTC-USD", "ETH-USD", "SOL-USD", "LINK-USD", "MATIC-USD"
+        "BTC-USD", "ETH-USD", "SOL-USD", "LINK-USD", "POL-USD"
     }
     table = pd.read_csv(csv_path)
     assert len(table) == 25 and "sharpe" in table.columns

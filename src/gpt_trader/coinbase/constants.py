@@ -7,7 +7,7 @@ recorded payloads; facts marked "less certain" there are marked so here too.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import NamedTuple
+from pathlib import Path
 
 # Fees: the entry tier (under $10k of 30-day volume), 2024-2026. Higher tiers pay less;
 # GET /transaction_summary gives an account's real rates.
@@ -80,26 +80,10 @@ RENAMED_PRODUCTS = {"MATIC-USD": "POL-USD"}
 """Products that Coinbase lists under a new name: the token MATIC became POL (no MATIC-USD any more)."""
 
 
-class Increments(NamedTuple):
-    """A product's order grid: sizes are multiples of `base`, prices of `price`; orders of at least
-    `quote_min_size` quote currency."""
-
-    base: Decimal
-    price: Decimal
-    quote_min_size: Decimal
-
-
-# Increments of the usual USD pairs, from the real products list of 2026-08-09. The live list
-# (GET /market/products) is the authority; these serve offline runs.
-USD_PAIR_INCREMENTS = {
-    "BTC-USD": Increments(Decimal("0.00000001"), Decimal("0.01"), Decimal("1")),
-    "ETH-USD": Increments(Decimal("0.00000001"), Decimal("0.01"), Decimal("1")),
-    "SOL-USD": Increments(Decimal("0.00000001"), Decimal("0.01"), Decimal("1")),
-    "LTC-USD": Increments(Decimal("0.00000001"), Decimal("0.01"), Decimal("1")),
-    "LINK-USD": Increments(Decimal("0.01"), Decimal("0.001"), Decimal("1")),
-    "DOGE-USD": Increments(Decimal("0.1"), Decimal("0.00001"), Decimal("1")),
-    "POL-USD": Increments(Decimal("0.01"), Decimal("0.0001"), Decimal("1")),
-}
+USD_PAIRS_FILE = Path(__file__).with_name("usd_products_2026-08-09.json")
+"""The Product objects of the usual USD pairs (BTC, ETH, SOL, LTC, LINK, DOGE, POL) exactly as Coinbase listed
+them on 2026-08-09 (copied from the real products list): their increments, size limits and names. The live
+list (GET /market/products) is the authority; this recorded copy serves offline runs and seeds the sandbox."""
 
 # Authentication: the signing algorithm follows the key's kind. An Ed25519 secret is the base64 of
 # the 32-byte seed, or of the seed followed by the 32-byte public key.

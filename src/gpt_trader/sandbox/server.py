@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -148,7 +148,9 @@ def _quote_feed(exchange: Exchange) -> Callable[[MarketEvent], None]:
 def build_app(config: SandboxConfig) -> FastAPI:
     """Every part made from `config`, the bars loaded from its source, on one app."""
     catalog = Catalog.from_payload(config.catalog_file) if config.catalog_file else Catalog.default()
-    bars, start = load_market(config)
+    loaded, start = load_market(config)
+    # Data of a renamed product (MATIC-USD) is that market's history: replayed under the listed name (POL-USD).
+    bars = {catalog.listed_name(p): replace(b, product_id=catalog.listed_name(p)) for p, b in loaded.items()}
     missing = [product for product in bars if product not in catalog]
     if missing:
         raise UserError(

@@ -23,7 +23,7 @@ TICKS = {
     "ETH-USD": "0.01",
     "SOL-USD": "0.001",
     "LINK-USD": "0.001",
-    "MATIC-USD": "0.0001",
+    "POL-USD": "0.0001",
     "DOGE-USD": "0.00001",
     "LTC-USD": "0.01",
 }
