@@ -20,6 +20,9 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from gpt_trader.config import load_settings
+from gpt_trader.store import open_store
+
 SERVE = ("sandbox", "serve", "--port", "0", "--products", "BTC-USD,ETH-USD", "--days", "0.05", "--history-days", "0.05")
 
 
@@ -67,14 +70,16 @@ class Running:
         return self.process.returncode, "\n".join(self.lines), self.process.stderr.read()
 
 
-ENVIRONMENT = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+def environment() -> dict[str, str]:
+    """The test's environment (its own data, cache and config folders), with a wide, plain console."""
+    return {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
 
 
 @contextmanager
 def serve(*extra: str, flags: tuple[str, ...] = SERVE) -> Iterator[Running]:
     """`gpt-trader` with `flags` (a small, short sandbox by default) and `extra`, killed if still running."""
     process = subprocess.Popen(
-        command(*flags, *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENVIRONMENT
+        command(*flags, *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment()
     )
     try:
         yield Running(process)
@@ -157,7 +162,7 @@ def test_the_readme_sandbox_example_backtests_the_quick_set_against_the_sandbox(
         listed = [p["product_id"] for p in httpx.get(market, timeout=10).json()["products"]]
         by_old_name = httpx.get(market + "/MATIC-USD", timeout=10).json()
         pointed = {
-            **ENVIRONMENT,
+            **environment(),
             "GPT_TRADER_COINBASE_REST_URL": running.rest_url,
             "GPT_TRADER_COINBASE_WS_URL": running.ws_url,
         }
@@ -172,6 +177,24 @@ def test_the_readme_sandbox_example_backtests_the_quick_set_against_the_sandbox(
     said = (quick.stdout + quick.stderr).splitlines()
     assert [line for line in said if RAW_LOG_LINE.match(line) or "Traceback" in line] == []
     assert status == 0 and "Traceback" not in served_stderr
+    run_id = int(quick.stdout.rsplit("Recorded as run ", 1)[1].split(".")[0])
+    with open_store(load_settings().database) as store:
+        recorded = store.get_run(run_id)
+    assert recorded is not None and recorded.config["source_url"] == running.rest_url
+
+
+def test_a_backtest_asking_more_history_than_the_sandbox_serves_is_refused_saying_why(tmp_path: Path) -> None:
+    short = ("sandbox", "serve", "--port", "0", "--products", "BTC-USD", "--history-days", "2", "--days", "0.05")
+    with serve("--state-dir", str(tmp_path / "state"), flags=short) as running:
+        pointed = {**environment(), "GPT_TRADER_COINBASE_REST_URL": running.rest_url}
+        asked = subprocess.run(
+            command("backtest", "-s", "momentum", "-p", "BTC-USD", "-g", "1h", "--days", "5"),
+            capture_output=True, text=True, timeout=300, env=pointed,
+        )
+        running.stop(signal.SIGTERM)
+    assert asked.returncode == 2, asked.stdout + asked.stderr
+    assert "BTC-USD 1h candles from" in asked.stderr and "less history than asked" in asked.stderr
+    assert "Traceback" not in asked.stderr and "Recorded as run" not in asked.stdout
 
 
 def test_a_file_of_matic_usd_candles_is_replayed_as_pol_usd(tmp_path: Path) -> None:

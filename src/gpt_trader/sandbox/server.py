@@ -66,7 +66,7 @@ class SandboxConfig:
     speed: float = 60.0
     start: int | None = None
     granularity: str = "1m"
-    history_days: float = 14.0
+    history_days: float = 31.0  # the 30 days `backtest --quick` asks for, and a day to spare
     days: float = 30.0
     faults: FaultSchedule = field(default_factory=FaultSchedule)
     tls: bool = False

@@ -17,6 +17,7 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
+from urllib.parse import urlsplit, urlunsplit
 
 from gpt_trader.errors import UserError
 from gpt_trader.market.sources.base import Progress, Source
@@ -100,8 +101,14 @@ def source_url(spec: str, settings: Settings | None = None) -> str | None:
         return Path(argument).expanduser().resolve().as_uri()
     if kind in VENUE_SOURCES:
         url = getattr(open_source(kind, settings), "url", None)
-        return url if isinstance(url, str) else None
+        return _without_credentials(url) if isinstance(url, str) else None
     return None
+
+
+def _without_credentials(url: str) -> str:
+    """`url` without a user name, password or query string: what may be stored and shown."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 def _venue_opener(kind: str) -> VenueOpener:
