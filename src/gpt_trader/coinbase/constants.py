@@ -13,12 +13,12 @@ from pathlib import Path
 # GET /transaction_summary gives an account's real rates.
 TAKER_FEE_RATE = Decimal("0.006")
 MAKER_FEE_RATE = Decimal("0.004")
+"""What a resting order pays when it is matched: the paper broker's fee model charges it to maker fills."""
 
 # Hosts. Every REST path starts with API_PREFIX; the REST base URL is configurable (the sandbox).
 REST_URL = "https://api.coinbase.com"
 API_PREFIX = "/api/v3/brokerage"
 WS_MARKET_URL = "wss://advanced-trade-ws.coinbase.com"
-WS_USER_URL = "wss://advanced-trade-ws-user.coinbase.com"
 
 # Public market endpoints, relative to API_PREFIX.
 TIME_PATH = "/time"
@@ -28,19 +28,10 @@ PUBLIC_CANDLES_PATH = "/market/products/{product_id}/candles"
 PUBLIC_TICKER_PATH = "/market/products/{product_id}/ticker"
 PUBLIC_PRODUCT_BOOK_PATH = "/market/product_book"
 
-# Candles: the granularity names Coinbase accepts, in seconds. FOUR_HOUR is documented for the
-# authenticated endpoint only; UNKNOWN_GRANULARITY is refused.
-GRANULARITY_SECONDS = {
-    "ONE_MINUTE": 60,
-    "FIVE_MINUTE": 300,
-    "FIFTEEN_MINUTE": 900,
-    "THIRTY_MINUTE": 1800,
-    "ONE_HOUR": 3600,
-    "TWO_HOUR": 7200,
-    "FOUR_HOUR": 14400,
-    "SIX_HOUR": 21600,
-    "ONE_DAY": 86400,
-}
+# Candles: the public endpoint serves every `market.granularity.Granularity`, under the member's name
+# (ONE_MINUTE ... ONE_DAY: that enum is the one table of candle sizes); UNKNOWN_GRANULARITY is refused.
+AUTHENTICATED_ONLY_GRANULARITIES = frozenset({"FOUR_HOUR"})
+"""Granularities (here, four hours) that only the authenticated candles endpoint serves."""
 MAX_CANDLES_PER_REQUEST = 350
 """Both the default and the maximum `limit`; a request spanning more buckets is refused with 400."""
 
@@ -58,8 +49,6 @@ JWT_ISSUER = "cdp"
 JWT_LIFETIME_SECONDS = 120
 
 # WebSocket.
-WS_SUBSCRIBE_DEADLINE_SECONDS = 5
-"""The server closes a connection that has not subscribed within this time."""
 HEARTBEAT_INTERVAL_SECONDS = 1
 """The `heartbeats` channel sends one message per this interval."""
 
