@@ -21,11 +21,12 @@ from gpt_trader.coinbase.parse import (
     parse_server_time,
     parse_ticker,
 )
+from tests.support.fixtures import REST_FIXTURES
 
 
 @pytest.fixture(scope="module")
-def rest_dir(shared_dir: Path) -> Path:
-    return shared_dir / "data" / "real" / "rest"
+def rest_dir() -> Path:
+    return REST_FIXTURES
 
 
 def test_real_candles_keep_their_string_values_exactly(rest_dir: Path) -> None:

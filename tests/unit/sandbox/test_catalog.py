@@ -13,8 +13,8 @@ import pytest
 
 from gpt_trader.errors import DataError
 from gpt_trader.sandbox.catalog import Catalog, ProductSpec, UnknownProductError
+from tests.support.fixtures import REAL_PRODUCTS, REST_FIXTURES
 
-REAL_PRODUCTS = "data/real/rest/coinbase_advtrade_market_products_2026-08-09.json.gz"
 # The order grid and trading state: what the catalogue must reproduce exactly from a products file.
 GRID_FIELDS = (
     "product_id",
@@ -87,8 +87,8 @@ def test_an_old_name_still_listed_in_a_payload_is_its_own_product(tmp_path: Path
     assert catalog.get("MATIC-USD").base_currency == "MATIC" and catalog.listed_name("MATIC-USD") == "MATIC-USD"
 
 
-def test_the_default_catalogue_is_the_real_list_field_for_field(shared_dir: Path) -> None:
-    listing = json.loads(gzip.decompress((shared_dir / REAL_PRODUCTS).read_bytes()))["products"]
+def test_the_default_catalogue_is_the_real_list_field_for_field() -> None:
+    listing = json.loads(gzip.decompress(REAL_PRODUCTS.read_bytes()))["products"]
     real = {product["product_id"]: product for product in listing}
     for spec in Catalog.default():
         written = spec.to_payload()
@@ -111,9 +111,9 @@ def test_a_payload_reads_back_as_the_same_product() -> None:
         assert ProductSpec.from_payload(spec.to_payload()) == spec
 
 
-def test_the_real_products_list_is_read_field_for_field(shared_dir: Path) -> None:
-    real = json.loads(gzip.decompress((shared_dir / REAL_PRODUCTS).read_bytes()))["products"]
-    catalog = Catalog.from_payload(shared_dir / REAL_PRODUCTS)
+def test_the_real_products_list_is_read_field_for_field() -> None:
+    real = json.loads(gzip.decompress(REAL_PRODUCTS.read_bytes()))["products"]
+    catalog = Catalog.from_payload(REAL_PRODUCTS)
 
     assert len(catalog) == len(real), "every listed product, and no other"
     for entry in real:
@@ -124,8 +124,8 @@ def test_the_real_products_list_is_read_field_for_field(shared_dir: Path) -> Non
     assert delisted and not any(spec.accepts_new_orders for spec in delisted)
 
 
-def test_the_nautilus_products_fixture_and_a_bare_list_are_read(shared_dir: Path, tmp_path: Path) -> None:
-    fixture = shared_dir / "data/real/rest/http_products.json"
+def test_the_nautilus_products_fixture_and_a_bare_list_are_read(tmp_path: Path) -> None:
+    fixture = REST_FIXTURES / "http_products.json"
     assert Catalog.from_payload(fixture).product_ids == ["BTC-USD", "BTC-USDC"]
     bare = tmp_path / "bare.json"
     bare.write_text(json.dumps(json.loads(fixture.read_text())["products"]))
