@@ -2,8 +2,9 @@
 
 The sandbox impersonates Coinbase, so it reads the Product shape (section 4 of the Coinbase facts) with its
 own code rather than the client's: a test that pits client against sandbox only proves something if each
-follows the facts on its own. `Catalog.default()` reads the usual USD pairs as Coinbase listed them on
-2026-08-09 (the recorded payload `coinbase.constants.USD_PAIRS_FILE`, the one copy of those facts);
+follows the facts on its own. The facts themselves are written once, in `coinbase.constants`: `Catalog.default()`
+reads the usual USD pairs as Coinbase listed them on 2026-08-09 (the recorded payload `USD_PAIRS_FILE`), and
+renamed products follow `RENAMED_PRODUCTS`; tests hold both to the real products list.
 `Catalog.from_payload()` reads any recorded products list, such as the real one.
 
 Like Coinbase, the catalogue lists a renamed product under its new name only (POL-USD) and accepts the old
@@ -20,11 +21,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from gpt_trader.coinbase.constants import USD_PAIRS_FILE
+from gpt_trader.coinbase.constants import RENAMED_PRODUCTS, USD_PAIRS_FILE
 from gpt_trader.errors import DataError
-
-RENAMED_PRODUCTS = {"MATIC-USD": "POL-USD"}
-"""Old name -> the name the product is listed under now: the token MATIC became POL."""
 
 
 def decimal_text(value: Decimal) -> str:
