@@ -63,7 +63,8 @@ def test_a_parameter_sweep_and_a_users_strategy_file() -> None:
 def test_imported_candles_feed_the_backtest(shared_dir: Path) -> None:
     imported = gpt_trader("data", "import", str(shared_dir / "bench" / "ohlcv_1m.parquet"))
     assert imported.returncode == 0, imported.stderr
-    run = gpt_trader("backtest", "--quick", "--source", "local", "--fill", "close", "--no-record")
+    bench_products = "BTC-USD,ETH-USD,SOL-USD,LINK-USD,MATIC-USD"  # the file names POL-USD by its old name
+    run = gpt_trader("backtest", "--quick", "-p", bench_products, "--source", "local", "--fill", "close", "--no-record")
     assert run.returncode == 0, run.stderr
     assert "25 backtests (5 strategies × 5 products, 15m candles)" in run.stdout
 
