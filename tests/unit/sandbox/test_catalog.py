@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from gpt_trader.errors import DataError
+from gpt_trader.market.products import QUICK_PRODUCTS
+from gpt_trader.market.sources.synthetic import SyntheticSource
 from gpt_trader.sandbox.catalog import Catalog, ProductSpec, UnknownProductError
 from tests.support.fixtures import REAL_PRODUCTS, REST_FIXTURES
 
@@ -78,6 +80,14 @@ def test_pol_is_listed_and_its_old_name_matic_finds_it() -> None:
     assert catalog.get("MATIC-USD") is catalog.get("POL-USD") and "MATIC-USD" in catalog
     assert catalog.listed_name("MATIC-USD") == "POL-USD" and catalog.listed_name("BTC-USD") == "BTC-USD"
     assert catalog.currencies() == ["BTC", "DOGE", "ETH", "LINK", "LTC", "POL", "SOL", "USD"]
+
+
+def test_the_quick_products_are_listed_by_coinbase_the_sandbox_and_the_synthetic_market() -> None:
+    listed_by_coinbase = {p["product_id"] for p in json.loads(gzip.decompress(REAL_PRODUCTS.read_bytes()))["products"]}
+    sandbox, synthetic = Catalog.default(), SyntheticSource()
+    for product_id in QUICK_PRODUCTS:
+        assert product_id in listed_by_coinbase and product_id in sandbox.product_ids, product_id
+        assert product_id in synthetic.products(), product_id
 
 
 def test_an_old_name_still_listed_in_a_payload_is_its_own_product(tmp_path: Path) -> None:
