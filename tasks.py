@@ -60,8 +60,8 @@ def what_is_installed() -> str:
     tools = [requirement_name(r) for r in project["optional-dependencies"]["dev"] if requirement_name(r) not in runtime]
     return (
         f"Installing GPT-Trader into {VENV.name}/ (once; again only when pyproject.toml changes), with its "
-        f"{len(runtime)} dependencies ({', '.join(runtime)}), {len(tools)} development tools ({', '.join(tools)}) "
-        "and what those need in turn. On a fresh machine pip downloads them all: a few minutes."
+        f"{len(runtime)} dependencies ({', '.join(runtime)}), {len(tools)} packages for tests and development "
+        f"({', '.join(tools)}) and what those need in turn. On a fresh machine pip downloads them all: a few minutes."
     )
 
 
