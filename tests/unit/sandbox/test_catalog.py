@@ -13,7 +13,7 @@ import pytest
 
 from gpt_trader.errors import DataError
 from gpt_trader.market.products import QUICK_PRODUCTS
-from gpt_trader.market.sources.synthetic import SyntheticSource
+from gpt_trader.market.sources.synthetic import DEFAULT_PRODUCTS, SyntheticSource
 from gpt_trader.sandbox.catalog import Catalog, ProductSpec, UnknownProductError
 from tests.support.fixtures import REAL_PRODUCTS, REST_FIXTURES
 
@@ -88,6 +88,13 @@ def test_the_quick_products_are_listed_by_coinbase_the_sandbox_and_the_synthetic
     for product_id in QUICK_PRODUCTS:
         assert product_id in listed_by_coinbase and product_id in sandbox.product_ids, product_id
         assert product_id in synthetic.products(), product_id
+
+
+def test_the_synthetic_market_trades_on_coinbases_price_grid() -> None:
+    """The sandbox replays the synthetic market on the catalogue's grid, so its prices must already sit there."""
+    sandbox = Catalog.default()
+    for product_id, product in DEFAULT_PRODUCTS.items():
+        assert Decimal(str(product.tick)) == sandbox.get(product_id).price_increment, product_id
 
 
 def test_an_old_name_still_listed_in_a_payload_is_its_own_product(tmp_path: Path) -> None:
