@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
+import time
 import venv
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -42,9 +45,66 @@ def setup() -> None:
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text().strip() == wanted:
         return
-    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    run(PYTHON, "-m", "pip", "install", "--quiet", "-e", ".[dev]")
+    print(what_is_installed(), flush=True)
+    pip_install("pip itself, to its newest version", "--upgrade", "pip")
+    pip_install("GPT-Trader and its dependencies", "-e", ".[dev]")
     STAMP.write_text(wanted)
+
+
+def what_is_installed() -> str:
+    """One paragraph naming the packages the install brings, read from pyproject.toml."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = [requirement_name(r) for r in project["dependencies"]]
+    tools = [requirement_name(r) for r in project["optional-dependencies"]["dev"] if requirement_name(r) not in runtime]
+    return (
+        f"Installing GPT-Trader into {VENV.name}/ (once; again only when pyproject.toml changes), with its "
+        f"{len(runtime)} dependencies ({', '.join(runtime)}), {len(tools)} packages for tests and development "
+        f"({', '.join(tools)}) and what those need in turn. On a fresh machine pip downloads them all: a few minutes."
+    )
+
+
+def pip_install(what: str, *args: str) -> None:
+    """`pip install args`, printing a line per package instead of pip's log; the whole log if it fails."""
+    print(f"Installing {what}:", flush=True)
+    started = time.monotonic()
+    command = [str(PYTHON), "-m", "pip", "install", "--progress-bar", "off", *args]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    log = list(report_progress(process.stdout, lambda line: print(line, flush=True)))
+    if process.wait() != 0:
+        print("".join(log), end="", file=sys.stderr)
+        sys.exit(f"Installing {what} failed (pip's messages above); fix the cause and run this command again.")
+    print(f"  done in {time.monotonic() - started:.0f} s", flush=True)
+
+
+def report_progress(pip_output: Iterable[str], say: Callable[[str], None]) -> Iterable[str]:
+    """Pass pip's output lines through, saying one short line per package fetched and per install step."""
+    fetched = 0
+    for line in pip_output:
+        if line.startswith(("Collecting ", "Processing ")):
+            fetched += 1
+            say(f"  [{fetched:3}] fetching {package_name(line.split()[1])}")
+        elif line.startswith("Obtaining file:"):
+            say("  [   ] GPT-Trader itself (editable: your changes to src/ take effect without reinstalling)")
+        elif line.startswith("Installing collected packages:"):
+            count = len(line.split(":", 1)[1].split(","))
+            say(f"  unpacking and installing {count} package{'s' if count != 1 else ''} (the longest step) ...")
+        yield line
+
+
+def requirement_name(requirement: str) -> str:
+    """The package a requirement names: `numba` of `numba>=0.61,<0.70`, `psycopg` of `psycopg[binary]>=3.2`."""
+    return re.split(r"[\s\[<>=!~;@]", requirement.strip(), maxsplit=1)[0]
+
+
+def package_name(requirement_or_file: str) -> str:
+    """The package of a requirement, or of a wheel or archive file pip processes (`pyjwt-2.15.1-py3-none-any.whl`)."""
+    name = requirement_or_file.rsplit("/", 1)[-1]
+    if name.endswith((".whl", ".tar.gz", ".zip")):
+        return name.split("-", 1)[0]
+    return requirement_name(name)
 
 
 def demo() -> None:

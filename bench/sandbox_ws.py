@@ -28,7 +28,7 @@ import msgspec
 import websockets
 
 TARGET = 5_000
-PRODUCTS = "BTC-USD,ETH-USD,SOL-USD,LINK-USD,DOGE-USD,LTC-USD,MATIC-USD"
+PRODUCTS = "BTC-USD,ETH-USD,SOL-USD,LINK-USD,DOGE-USD,LTC-USD,POL-USD"
 CHANNELS = ("heartbeats", "ticker", "level2", "market_trades")
 WARM_UP = 2.0
 

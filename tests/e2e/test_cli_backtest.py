@@ -38,7 +38,7 @@ def test_the_quick_run_prints_summary_and_top_writes_files_and_records_the_run(t
     document = json.loads(json_path.read_text())
     assert len(document["results"]) == 25
     assert {row["product_id"] for row in document["results"]} == {
-        "BTC-USD", "ETH-USD", "SOL-USD", "LINK-USD", "MATIC-USD"
+        "BTC-USD", "ETH-USD", "SOL-USD", "LINK-USD", "POL-USD"
     }
     table = pd.read_csv(csv_path)
     assert len(table) == 25 and "sharpe" in table.columns
@@ -63,7 +63,8 @@ def test_a_parameter_sweep_and_a_users_strategy_file() -> None:
 def test_imported_candles_feed_the_backtest(shared_dir: Path) -> None:
     imported = gpt_trader("data", "import", str(shared_dir / "bench" / "ohlcv_1m.parquet"))
     assert imported.returncode == 0, imported.stderr
-    run = gpt_trader("backtest", "--quick", "--source", "local", "--fill", "close", "--no-record")
+    bench_products = "BTC-USD,ETH-USD,SOL-USD,LINK-USD,MATIC-USD"  # the file names POL-USD by its old name
+    run = gpt_trader("backtest", "--quick", "-p", bench_products, "--source", "local", "--fill", "close", "--no-record")
     assert run.returncode == 0, run.stderr
     assert "25 backtests (5 strategies × 5 products, 15m candles)" in run.stdout
 

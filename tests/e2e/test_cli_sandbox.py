@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import ssl
 import subprocess
@@ -18,6 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 from websockets.sync.client import connect
+
+from gpt_trader.config import load_settings
+from gpt_trader.store import open_store
 
 SERVE = ("sandbox", "serve", "--port", "0", "--products", "BTC-USD,ETH-USD", "--days", "0.05", "--history-days", "0.05")
 
@@ -66,11 +70,16 @@ class Running:
         return self.process.returncode, "\n".join(self.lines), self.process.stderr.read()
 
 
+def environment() -> dict[str, str]:
+    """The test's environment (its own data, cache and config folders), with a wide, plain console."""
+    return {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+
+
 @contextmanager
-def serve(*extra: str) -> Iterator[Running]:
-    environment = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+def serve(*extra: str, flags: tuple[str, ...] = SERVE) -> Iterator[Running]:
+    """`gpt-trader` with `flags` (a small, short sandbox by default) and `extra`, killed if still running."""
     process = subprocess.Popen(
-        command(*SERVE, *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
+        command(*flags, *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment()
     )
     try:
         yield Running(process)
@@ -140,3 +149,71 @@ def test_serve_refuses_bad_flags_with_a_message(tmp_path: Path, flags: tuple[str
         command(*SERVE, "--state-dir", str(tmp_path), *flags), capture_output=True, text=True, timeout=60
     )
     assert refused.returncode == 2 and complaint in refused.stderr and "Traceback" not in refused.stderr
+
+
+RAW_LOG_LINE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} [A-Z]+ gpt_trader")
+
+
+def test_the_readme_sandbox_example_backtests_the_quick_set_against_the_sandbox(tmp_path: Path) -> None:
+    """README: `sandbox serve`, the two exports, `backtest --quick`: every product served, no log noise."""
+    readme_serve = ("sandbox", "serve", "--port", "0")
+    with serve("--state-dir", str(tmp_path / "state"), flags=readme_serve) as running:
+        market = running.rest_url + "/api/v3/brokerage/market/products"
+        listed = [p["product_id"] for p in httpx.get(market, timeout=10).json()["products"]]
+        by_old_name = httpx.get(market + "/MATIC-USD", timeout=10).json()
+        pointed = {
+            **environment(),
+            "GPT_TRADER_COINBASE_REST_URL": running.rest_url,
+            "GPT_TRADER_COINBASE_WS_URL": running.ws_url,
+        }
+        quick = subprocess.run(
+            command("backtest", "--quick"), capture_output=True, text=True, timeout=600, env=pointed
+        )
+        status, _, served_stderr = running.stop(signal.SIGTERM)
+    assert "POL-USD" in listed and "MATIC-USD" not in listed, "listed as Coinbase lists it"
+    assert by_old_name["product_id"] == "POL-USD", "the old name is accepted and answers with the listed product"
+    assert quick.returncode == 0, quick.stderr
+    assert "25 backtests (5 strategies × 5 products" in quick.stdout
+    said = (quick.stdout + quick.stderr).splitlines()
+    assert [line for line in said if RAW_LOG_LINE.match(line) or "Traceback" in line] == []
+    assert status == 0 and "Traceback" not in served_stderr
+    run_id = int(quick.stdout.rsplit("Recorded as run ", 1)[1].split(".")[0])
+    with open_store(load_settings().database) as store:
+        recorded = store.get_run(run_id)
+    assert recorded is not None and recorded.config["source_url"] == running.rest_url
+
+
+def test_a_backtest_asking_more_history_than_the_sandbox_serves_is_refused_saying_why(tmp_path: Path) -> None:
+    short = ("sandbox", "serve", "--port", "0", "--products", "BTC-USD", "--history-days", "2", "--days", "0.05")
+    with serve("--state-dir", str(tmp_path / "state"), flags=short) as running:
+        pointed = {**environment(), "GPT_TRADER_COINBASE_REST_URL": running.rest_url}
+        asked = subprocess.run(
+            command("backtest", "-s", "momentum", "-p", "BTC-USD", "-g", "1h", "--days", "5"),
+            capture_output=True, text=True, timeout=300, env=pointed,
+        )
+        running.stop(signal.SIGTERM)
+    assert asked.returncode == 2, asked.stdout + asked.stderr
+    assert "BTC-USD 1h candles from" in asked.stderr and "less history than asked" in asked.stderr
+    assert "Traceback" not in asked.stderr and "Recorded as run" not in asked.stdout
+
+
+def test_a_file_of_matic_usd_candles_is_replayed_as_pol_usd(tmp_path: Path) -> None:
+    """Older data names the market MATIC-USD; the sandbox serves its history under the listed name."""
+    start = 1_722_470_400  # 2024-08-01 00:00 UTC
+    rows = ["time,product_id,open,high,low,close,volume"]
+    rows += [f"{start + 60 * minute},MATIC-USD,0.5,0.5012,0.4991,0.5003,1200" for minute in range(120)]
+    candles = tmp_path / "matic.csv"
+    candles.write_text("\n".join(rows) + "\n")
+    flags = ("sandbox", "serve", "--port", "0", "--source", f"file:{candles}", "--start", str(start + 3600))
+    with serve("--state-dir", str(tmp_path / "state"), flags=flags) as running:
+        market = running.rest_url + "/api/v3/brokerage/market/products"
+        listed = [p["product_id"] for p in httpx.get(market, timeout=10).json()["products"]]
+        candles_of = httpx.get(
+            market + "/POL-USD/candles",
+            params={"start": str(start), "end": str(start + 3600), "granularity": "ONE_MINUTE"},
+            timeout=10,
+        ).json()["candles"]
+        status, _, stderr = running.stop(signal.SIGTERM)
+    assert listed == ["POL-USD"]
+    assert len(candles_of) == 60 and candles_of[-1]["open"] == "0.5"
+    assert status == 0 and "Traceback" not in stderr

@@ -29,6 +29,7 @@ from gpt_trader.errors import UserError
 from gpt_trader.market.bars import Bars
 from gpt_trader.market.granularity import Granularity
 from gpt_trader.market.load import Instant, LoadProgress, load_bars, parse_granularity, to_unix_seconds
+from gpt_trader.market.products import QUICK_PRODUCTS
 from gpt_trader.strategies.base import ParamValue, Strategy, checked_signals
 from gpt_trader.strategies.registry import get_strategy
 
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from gpt_trader.config import Settings
 
 BUILTIN_STRATEGIES = ("momentum", "mean_reversion", "breakout", "ma_crossover", "volatility")
-QUICK_PRODUCTS = ("BTC-USD", "ETH-USD", "SOL-USD", "LINK-USD", "MATIC-USD")
 DEFAULT_DAYS = 30
 WARM_UP_BARS = 64
 DAY = 86400

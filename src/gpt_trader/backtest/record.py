@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from gpt_trader.config import Settings, load_settings
+from gpt_trader.market.sources import source_url
 from gpt_trader.store import METRIC_COLUMNS, RunKind, RunStatus, open_store
 
 if TYPE_CHECKING:
@@ -23,8 +24,13 @@ def record_sweep(
     data_range: tuple[datetime, datetime],
     settings: Settings | None = None,
 ) -> int:
-    """Store the run and every result row; returns the run id."""
+    """Store the run and every result row; returns the run id.
+
+    The config gains `source_url`, the address the candles of its `source` came from (a sandbox or Coinbase).
+    """
     settings = settings or load_settings()
+    source = config.get("source")
+    config = {**config, "source_url": source_url(source, settings) if isinstance(source, str) else None}
     granularity = next(iter(result.bars.values())).granularity
     table = result.table
     rows = [

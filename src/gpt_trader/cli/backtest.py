@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from gpt_trader.errors import UserError
+from gpt_trader.market.products import QUICK_PRODUCTS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from gpt_trader.backtest.settings import SimulationSettings
 
 BUILTINS = "momentum,mean_reversion,breakout,ma_crossover,volatility"
-QUICK = "BTC-USD,ETH-USD,SOL-USD,LINK-USD,MATIC-USD"
+QUICK = ",".join(QUICK_PRODUCTS)
 WORKERS_HELP = "Processes to use (default: every core for big runs, this one for small)."
 
 

@@ -59,9 +59,10 @@ def fetch(
     ttl_seconds: Annotated[int | None, typer.Option(min=0, help=TTL_HELP, show_default=False)] = None,
 ) -> None:
     """Fetch candles into the cache (only what is missing) and print bars, range and gaps per product."""
+    from gpt_trader.coinbase.candles import CoinbaseSource
     from gpt_trader.market.cache import CandleCache
     from gpt_trader.market.load import load_bars, parse_granularity, to_unix_seconds
-    from gpt_trader.market.sources import CoinbaseSource, SyntheticSource, open_source
+    from gpt_trader.market.sources import SyntheticSource, open_source
 
     settings = _settings(cache_dir, ttl_seconds)
     size = parse_granularity(granularity)

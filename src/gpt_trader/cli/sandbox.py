@@ -50,7 +50,7 @@ def serve(
     ] = None,
     granularity: Annotated[str, typer.Option("--granularity", "-g", help="Bars the ticks are made from.")] = "1m",
     days: Annotated[float, typer.Option(min=0.01, help="Days of market loaded after the start.")] = 30.0,
-    history_days: Annotated[float, typer.Option(min=0, help="Days of candles served before the start.")] = 14.0,
+    history_days: Annotated[float, typer.Option(min=0, help="Days of candles served before the start.")] = 31.0,
     faults: Annotated[
         str | None,
         typer.Option(

@@ -7,12 +7,13 @@ recorded payloads; facts marked "less certain" there are marked so here too.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import NamedTuple
+from pathlib import Path
 
 # Fees: the entry tier (under $10k of 30-day volume), 2024-2026. Higher tiers pay less;
 # GET /transaction_summary gives an account's real rates.
 TAKER_FEE_RATE = Decimal("0.006")
 MAKER_FEE_RATE = Decimal("0.004")
+"""What a resting order pays when it is matched: the paper broker's fee model charges it to maker fills."""
 FEE_TIERS = (
     (Decimal(0), TAKER_FEE_RATE, MAKER_FEE_RATE),
     (Decimal(10_000), Decimal("0.004"), Decimal("0.0025")),
@@ -32,7 +33,6 @@ change without notice."""
 REST_URL = "https://api.coinbase.com"
 API_PREFIX = "/api/v3/brokerage"
 WS_MARKET_URL = "wss://advanced-trade-ws.coinbase.com"
-WS_USER_URL = "wss://advanced-trade-ws-user.coinbase.com"
 
 # Public market endpoints, relative to API_PREFIX.
 TIME_PATH = "/time"
@@ -42,19 +42,10 @@ PUBLIC_CANDLES_PATH = "/market/products/{product_id}/candles"
 PUBLIC_TICKER_PATH = "/market/products/{product_id}/ticker"
 PUBLIC_PRODUCT_BOOK_PATH = "/market/product_book"
 
-# Candles: the granularity names Coinbase accepts, in seconds. FOUR_HOUR is documented for the
-# authenticated endpoint only; UNKNOWN_GRANULARITY is refused.
-GRANULARITY_SECONDS = {
-    "ONE_MINUTE": 60,
-    "FIVE_MINUTE": 300,
-    "FIFTEEN_MINUTE": 900,
-    "THIRTY_MINUTE": 1800,
-    "ONE_HOUR": 3600,
-    "TWO_HOUR": 7200,
-    "FOUR_HOUR": 14400,
-    "SIX_HOUR": 21600,
-    "ONE_DAY": 86400,
-}
+# Candles: the public endpoint serves every `market.granularity.Granularity`, under the member's name
+# (ONE_MINUTE ... ONE_DAY: that enum is the one table of candle sizes); UNKNOWN_GRANULARITY is refused.
+AUTHENTICATED_ONLY_GRANULARITIES = frozenset({"FOUR_HOUR"})
+"""Granularities (here, four hours) that only the authenticated candles endpoint serves."""
 MAX_CANDLES_PER_REQUEST = 350
 """Both the default and the maximum `limit`; a request spanning more buckets is refused with 400."""
 
@@ -72,8 +63,6 @@ JWT_ISSUER = "cdp"
 JWT_LIFETIME_SECONDS = 120
 
 # WebSocket.
-WS_SUBSCRIBE_DEADLINE_SECONDS = 5
-"""The server closes a connection that has not subscribed within this time."""
 HEARTBEAT_INTERVAL_SECONDS = 1
 """The `heartbeats` channel sends one message per this interval."""
 
@@ -94,26 +83,10 @@ RENAMED_PRODUCTS = {"MATIC-USD": "POL-USD"}
 """Products that Coinbase lists under a new name: the token MATIC became POL (no MATIC-USD any more)."""
 
 
-class Increments(NamedTuple):
-    """A product's order grid: sizes are multiples of `base`, prices of `price`; orders of at least
-    `quote_min_size` quote currency."""
-
-    base: Decimal
-    price: Decimal
-    quote_min_size: Decimal
-
-
-# Increments of the usual USD pairs, from the real products list of 2026-08-09. The live list
-# (GET /market/products) is the authority; these serve offline runs.
-USD_PAIR_INCREMENTS = {
-    "BTC-USD": Increments(Decimal("0.00000001"), Decimal("0.01"), Decimal("1")),
-    "ETH-USD": Increments(Decimal("0.00000001"), Decimal("0.01"), Decimal("1")),
-    "SOL-USD": Increments(Decimal("0.00000001"), Decimal("0.01"), Decimal("1")),
-    "LTC-USD": Increments(Decimal("0.00000001"), Decimal("0.01"), Decimal("1")),
-    "LINK-USD": Increments(Decimal("0.01"), Decimal("0.001"), Decimal("1")),
-    "DOGE-USD": Increments(Decimal("0.1"), Decimal("0.00001"), Decimal("1")),
-    "POL-USD": Increments(Decimal("0.01"), Decimal("0.0001"), Decimal("1")),
-}
+USD_PAIRS_FILE = Path(__file__).with_name("usd_products_2026-08-09.json")
+"""The Product objects of the usual USD pairs (BTC, ETH, SOL, LTC, LINK, DOGE, POL) exactly as Coinbase listed
+them on 2026-08-09 (copied from the real products list): their increments, size limits and names. The live
+list (GET /market/products) is the authority; this recorded copy serves offline runs and seeds the sandbox."""
 
 # Authentication: the signing algorithm follows the key's kind. An Ed25519 secret is the base64 of
 # the 32-byte seed, or of the seed followed by the 32-byte public key.

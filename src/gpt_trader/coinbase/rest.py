@@ -116,14 +116,11 @@ def api_root(base_url: str) -> str:
 
 def granularity_name(granularity: Granularity | str) -> str:
     """Coinbase's enum name for a granularity (`ONE_HOUR`); a name given as text passes through."""
-    if isinstance(granularity, str):
-        if granularity not in constants.GRANULARITY_SECONDS:
-            raise ValueError(f"Coinbase has no granularity {granularity!r}")
-        return granularity
-    for name, seconds in constants.GRANULARITY_SECONDS.items():
-        if seconds == granularity.seconds:
-            return name
-    raise ValueError(f"Coinbase has no granularity of {granularity.seconds} seconds")
+    if isinstance(granularity, Granularity):
+        return granularity.name
+    if granularity not in Granularity.__members__ and granularity not in constants.AUTHENTICATED_ONLY_GRANULARITIES:
+        raise ValueError(f"Coinbase has no granularity {granularity!r}")
+    return granularity
 
 
 class CoinbaseRestClient:

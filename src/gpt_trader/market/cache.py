@@ -9,6 +9,9 @@ A candle can still change while its bucket forms and shortly after it closes. So
 just closed at fetch time and every later one are *unsettled*: fetched again once older than the TTL, and
 whenever the covered range grows forwards. Everything before them is final and never fetched twice. Files
 are replaced atomically; a file that cannot be read is moved aside with a warning and fetched again.
+
+A source whose oldest bars begin more than a day after the start asked for holds less history than asked:
+that is a `DataError` naming what it holds, and nothing is cached, so asking again once it holds more works.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gpt_trader.errors import DataError, UserError
-from gpt_trader.market.bars import COLUMNS, Bars
+from gpt_trader.market.bars import COLUMNS, Bars, iso_time
 from gpt_trader.market.granularity import Granularity
 from gpt_trader.market.sources.base import Progress, Source
 
@@ -40,6 +43,9 @@ _UNREADABLE = (OSError, ValueError, KeyError, TypeError, pa.ArrowException)
 _METADATA_KEY = b"gpt_trader.candles"
 _FORMAT_VERSION = 1
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+SHORT_HISTORY_SLACK_SECONDS = 86_400
+"""How long the oldest bars asked for may be absent before the answer counts as short: a market may be quiet
+for hours, but a day without a single candle at the start of a range means the source has no such history."""
 LOCAL_SOURCE = "local"
 """The source name of imported candles (`sources.local.LocalSource`): the cache is their only copy."""
 # Parquet has no seconds unit for timestamps: bar times are stored in milliseconds.
@@ -137,12 +143,13 @@ class CandleCache:
 
         pieces = []
         if head is not None:
-            pieces.append(_fetch(source, product_id, granularity, head, progress))
+            pieces.append(_oldest(source, _fetch(source, product_id, granularity, head, progress), head[0]))
         if stored is not None:
             keep_end = stored.covered_end if tail is None else tail[0]
             pieces.append(stored.bars.slice(stored.covered_start, keep_end))
         if tail is not None:
-            pieces.append(_fetch(source, product_id, granularity, tail, progress))
+            fetched = _fetch(source, product_id, granularity, tail, progress)
+            pieces.append(fetched if stored is not None else _oldest(source, fetched, tail[0]))
         merged = _concat(product_id, granularity, pieces)
         covered_start = start if stored is None else min(start, stored.covered_start)
         covered_end = end if stored is None else max(end, stored.covered_end)
@@ -355,6 +362,26 @@ def _fetch(
     # misorders bars or returns some beyond what was asked.
     fetched = source.fetch(product_id, granularity, window[0], window[1], progress)
     return _ordered(fetched, cache_name(source)).slice(*window)
+
+
+def _oldest(source: Source, fetched: Bars, start: int) -> Bars:
+    """`fetched`, the oldest bars a source was asked for, unless they begin too late to be a quiet market.
+
+    Bars that begin long after `start` mean the source holds no older history (a sandbox serving a few days,
+    a product listed later): an error, before the cache could remember the empty stretch as covered.
+    """
+    if not len(fetched):
+        return fetched
+    late = fetched.start - start
+    if late <= max(SHORT_HISTORY_SLACK_SECONDS, fetched.granularity.seconds):
+        return fetched
+    first = iso_time(fetched.start)
+    raise DataError(
+        f"the {cache_name(source)} source has {fetched.product_id} {fetched.granularity.short} candles from "
+        f"{first} on, {late / 86_400:.1f} days after the start asked for ({iso_time(start)}): it holds less "
+        f"history than asked (a sandbox serves --history-days of it; a product has none before its listing). "
+        f"Ask for less: --start {first[:10]} or fewer --days"
+    )
 
 
 def _ordered(bars: Bars, source: str) -> Bars:

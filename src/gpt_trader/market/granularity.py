@@ -1,4 +1,8 @@
-"""Candle granularities: the set Coinbase serves, and parsing of the names users type."""
+"""Candle granularities: the set Coinbase serves, and parsing of the names users type.
+
+`Granularity` is the one table of candle sizes: each member is named as Coinbase's candles endpoint names it
+(`coinbase/` sends `granularity.name` as it is) and its value is its length in seconds.
+"""
 
 from __future__ import annotations
 

@@ -1,9 +1,14 @@
 """The sandbox's product catalogue: which products it trades and on which order grid.
 
-The sandbox impersonates Coinbase, so it keeps its own copy of the Product shape (section 4 of the Coinbase
-facts) rather than borrowing the client's: a test that pits client against sandbox only proves something if
-each follows the facts on its own. `Catalog.default()` is a built-in set of the usual USD pairs with the real
-increments of 2026-08-09; `Catalog.from_payload()` reads a recorded products list such as the real one.
+The sandbox impersonates Coinbase, so it reads the Product shape (section 4 of the Coinbase facts) with its
+own code rather than the client's: a test that pits client against sandbox only proves something if each
+follows the facts on its own. The facts themselves are written once, in `coinbase.constants`: `Catalog.default()`
+reads the usual USD pairs as Coinbase listed them on 2026-08-09 (the recorded payload `USD_PAIRS_FILE`), and
+renamed products follow `RENAMED_PRODUCTS`; tests hold both to the real products list.
+`Catalog.from_payload()` reads any recorded products list, such as the real one.
+
+Like Coinbase, the catalogue lists a renamed product under its new name only (POL-USD) and accepts the old
+name (MATIC-USD) wherever a product is looked up, answering with the product as listed.
 """
 
 from __future__ import annotations
@@ -11,15 +16,13 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from gpt_trader.coinbase.constants import RENAMED_PRODUCTS, USD_PAIRS_FILE
 from gpt_trader.errors import DataError
-
-LEGACY_NAMES = {"MATIC-USD": "POL-USD"}
-"""Products our data still names by a retired ticker (MATIC became POL), served on the new product's grid."""
 
 
 def decimal_text(value: Decimal) -> str:
@@ -170,40 +173,11 @@ class ProductSpec:
         )
 
 
-def _usd_pair(
-    base: str, name: str, base_increment: str, price_increment: str, base_max: str, quote_max: str
-) -> ProductSpec:
-    return ProductSpec(
-        product_id=f"{base}-USD",
-        base_currency=base,
-        quote_currency="USD",
-        base_increment=Decimal(base_increment),
-        quote_increment=Decimal(price_increment),
-        price_increment=Decimal(price_increment),
-        base_min_size=Decimal(base_increment),
-        base_max_size=Decimal(base_max),
-        quote_min_size=Decimal("1"),
-        quote_max_size=Decimal(quote_max),
-        base_name=name,
-        quote_name="US Dollar",
-        alias_to=(f"{base}-USDC",),
-    )
-
-
-# The usual USD pairs as listed by Coinbase on 2026-08-09 (the real products list).
-_DEFAULT_PRODUCTS = (
-    _usd_pair("BTC", "Bitcoin", "0.00000001", "0.01", "3400", "150000000"),
-    _usd_pair("ETH", "Ethereum", "0.00000001", "0.01", "42000", "150000000"),
-    _usd_pair("SOL", "Solana", "0.00000001", "0.01", "1274000", "25000000"),
-    _usd_pair("LTC", "Litecoin", "0.00000001", "0.01", "122300", "10000000"),
-    _usd_pair("LINK", "Chainlink", "0.01", "0.001", "1503100", "10000000"),
-    _usd_pair("DOGE", "Dogecoin", "0.1", "0.00001", "141834300", "10000000"),
-    _usd_pair("POL", "Polygon Ecosystem Token", "0.01", "0.0001", "26020434.1101275086295123", "10000000"),
-)
-
-
 class Catalog:
-    """The products the sandbox lists and trades, by product id, in listing order."""
+    """The products the sandbox lists and trades, by product id, in listing order.
+
+    A renamed product is listed under its new name; its old name finds it too (`find`, `get`, `in`).
+    """
 
     def __init__(self, products: Iterable[ProductSpec]) -> None:
         self._products: dict[str, ProductSpec] = {}
@@ -211,19 +185,18 @@ class Catalog:
             if product.product_id in self._products:
                 raise ValueError(f"product {product.product_id} is listed twice")
             self._products[product.product_id] = product
+        self._old_names = {
+            old: new for old, new in RENAMED_PRODUCTS.items() if new in self._products and old not in self._products
+        }
 
     @classmethod
     def default(cls) -> Catalog:
-        """The built-in USD pairs (BTC, ETH, SOL, LTC, LINK, DOGE, POL) plus MATIC-USD on POL's grid."""
-        return cls(_with_legacy_names(_DEFAULT_PRODUCTS))
+        """The usual USD pairs (BTC, ETH, SOL, LTC, LINK, DOGE, POL) as Coinbase listed them on 2026-08-09."""
+        return cls.from_payload(USD_PAIRS_FILE)
 
     @classmethod
     def from_payload(cls, path: Path | str) -> Catalog:
-        """Read a products payload (`{"products": [...]}` or a bare list; `.gz` or plain JSON).
-
-        A retired name our data still uses (MATIC-USD) is added on its successor's grid when the payload has
-        the successor but not the old name, so replays of older data can still trade.
-        """
+        """Read a products payload (`{"products": [...]}` or a bare list; `.gz` or plain JSON)."""
         source = Path(path)
         try:
             raw = gzip.decompress(source.read_bytes()) if source.suffix == ".gz" else source.read_bytes()
@@ -247,22 +220,28 @@ class Catalog:
                 name = entry.get("product_id", "?") if isinstance(entry, Mapping) else "?"
                 raise DataError(f"products file {source}: product #{index} ({name}): {error}") from None
         try:
-            return cls(_with_legacy_names(products))
+            return cls(products)
         except ValueError as error:
             raise DataError(f"products file {source}: {error}") from None
 
+    def listed_name(self, product_id: str) -> str:
+        """The id `product_id` is listed under: its new name if it was renamed (MATIC-USD -> POL-USD)."""
+        return self._old_names.get(product_id, product_id)
+
     def get(self, product_id: str) -> ProductSpec:
-        """The product of that id; raises `UnknownProductError`."""
-        try:
-            return self._products[product_id]
-        except KeyError:
-            raise UnknownProductError(product_id) from None
+        """The product of that id (or old name); raises `UnknownProductError`."""
+        spec = self.find(product_id)
+        if spec is None:
+            raise UnknownProductError(product_id)
+        return spec
 
     def find(self, product_id: str) -> ProductSpec | None:
-        return self._products.get(product_id)
+        """The product of that id (or old name), or None."""
+        return self._products.get(self.listed_name(product_id))
 
     @property
     def product_ids(self) -> list[str]:
+        """The listed ids, in listing order (no old names)."""
         return list(self._products)
 
     def currencies(self) -> list[str]:
@@ -270,21 +249,10 @@ class Catalog:
         return sorted({p.base_currency for p in self} | {p.quote_currency for p in self})
 
     def __contains__(self, product_id: object) -> bool:
-        return product_id in self._products
+        return isinstance(product_id, str) and self.find(product_id) is not None
 
     def __iter__(self) -> Iterator[ProductSpec]:
         return iter(self._products.values())
 
     def __len__(self) -> int:
         return len(self._products)
-
-
-def _with_legacy_names(products: Iterable[ProductSpec]) -> list[ProductSpec]:
-    listed = list(products)
-    by_id = {product.product_id: product for product in listed}
-    for old_name, new_name in LEGACY_NAMES.items():
-        successor = by_id.get(new_name)
-        if successor is not None and old_name not in by_id:
-            old_base = old_name.split("-")[0]
-            listed.append(replace(successor, product_id=old_name, base_currency=old_base, alias="", alias_to=()))
-    return listed

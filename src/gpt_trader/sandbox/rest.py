@@ -400,7 +400,7 @@ def _listed_products(request: Request) -> list[ProductSpec]:
 
 def _listed(request: Request, product_id: str) -> ProductSpec:
     spec: ProductSpec | None = request.app.state.catalog.find(product_id)
-    if spec is None or product_id not in _replay(request).products():
+    if spec is None or spec.product_id not in _replay(request).products():
         raise ApiError(404, "NOT_FOUND", f"ProductID {product_id} could not be found")
     return spec
 

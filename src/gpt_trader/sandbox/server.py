@@ -78,7 +78,7 @@ class SandboxConfig:
     speed: float = 60.0
     start: int | None = None
     granularity: str = "1m"
-    history_days: float = 14.0
+    history_days: float = 31.0  # the 30 days `backtest --quick` asks for, and a day to spare
     days: float = 30.0
     faults: FaultSchedule = field(default_factory=FaultSchedule)
     tls: bool = False
@@ -180,7 +180,9 @@ def build_app(config: SandboxConfig) -> FastAPI:
     saved = load_state(state_file, catalog)
     if saved is not None and config.start is None:
         config = replace(config, start=math.floor(saved.market_time))
-    bars, start = load_market(config)
+    loaded, start = load_market(config)
+    # Data of a renamed product (MATIC-USD) is that market's history: replayed under the listed name (POL-USD).
+    bars = {catalog.listed_name(p): replace(b, product_id=catalog.listed_name(p)) for p, b in loaded.items()}
     missing = [product for product in bars if product not in catalog]
     if missing:
         raise UserError(

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from gpt_trader.coinbase import candles as coinbase_source
+from gpt_trader.coinbase.candles import CoinbaseSource
 from gpt_trader.coinbase.errors import CoinbaseError
 from gpt_trader.coinbase.rest import CoinbaseRestClient
 from gpt_trader.coinbase.retry import RetryPolicy
 from gpt_trader.market.bars import Bars
 from gpt_trader.market.granularity import Granularity
-from gpt_trader.market.sources import coinbase as coinbase_source
-from gpt_trader.market.sources.coinbase import CoinbaseSource
 from tests.support.coinbase_server import CoinbaseCandleServer
 
 MINUTE = 60

@@ -8,12 +8,12 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
+from gpt_trader.coinbase.candles import CoinbaseSource
 from gpt_trader.coinbase.errors import CoinbaseError, CoinbaseUnavailable
 from gpt_trader.coinbase.rest import CoinbaseRestClient
 from gpt_trader.coinbase.retry import RetryPolicy
 from gpt_trader.market.bars import Bars
 from gpt_trader.market.granularity import Granularity
-from gpt_trader.market.sources.coinbase import CoinbaseSource
 from tests.support.coinbase_server import CoinbaseCandleServer
 from tests.support.loopback_http import free_port
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gpt_trader.coinbase.candles import CoinbaseSource
 from gpt_trader.coinbase.errors import CoinbaseError
 from gpt_trader.coinbase.retry import RetryPolicy
 from gpt_trader.market.bars import Bars
 from gpt_trader.market.cache import CandleCache
 from gpt_trader.market.granularity import Granularity
 from gpt_trader.market.load import load_bars
-from gpt_trader.market.sources import CoinbaseSource
 from tests.support.coinbase_server import CoinbaseCandleServer
 
 H1 = Granularity.ONE_HOUR

@@ -11,7 +11,7 @@ from gpt_trader.coinbase.retry import RetryPolicy
 from gpt_trader.coinbase.ws import CoinbaseWebSocket
 from gpt_trader.market.feed import FeedHealth, HealthKind
 from tests.integration.sandbox.conftest import PRODUCTS, RunningSandbox
-from tests.integration.sandbox.test_ws_faults import inject
+from tests.support.sandbox_faults import inject
 
 STALE_AFTER = 1.5
 

@@ -10,9 +10,9 @@ import httpx
 import numpy as np
 import pytest
 
+from gpt_trader.coinbase.candles import CoinbaseSource
 from gpt_trader.coinbase.rest import CoinbaseRestClient
 from gpt_trader.market.granularity import Granularity
-from gpt_trader.market.sources.coinbase import CoinbaseSource
 from gpt_trader.sandbox.ratelimit import RateLimits
 from tests.integration.sandbox.conftest import START, RunningSandbox, StartSandbox
 

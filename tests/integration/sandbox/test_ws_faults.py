@@ -6,21 +6,13 @@ import asyncio
 import itertools
 import json
 import time
-from typing import Any
 
 import httpx
 import pytest
 import websockets
 
 from tests.integration.sandbox.conftest import RunningSandbox, StartSandbox, collect, connect, subscribe
-
-
-async def inject(sandbox: RunningSandbox, kind: str, size: float | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"kind": kind} if size is None else {"kind": kind, "size": size}
-    async with httpx.AsyncClient(base_url=sandbox.url, timeout=10) as client:
-        answer = await client.post("/sandbox/faults", json=body)
-    assert answer.status_code == 200, answer.text
-    return dict(answer.json())
+from tests.support.sandbox_faults import inject
 
 
 async def test_a_gap_skips_exactly_the_asked_sequence_numbers(start_sandbox: StartSandbox) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from gpt_trader.errors import UserError
 from gpt_trader.strategies import StrategyPluginWarning, get_strategy, list_strategies
-from tests.unit.strategies.synthetic import tick_walk_bars
+from tests.support.synthetic_bars import tick_walk_bars
 
 PLUGIN = """
 from typing import ClassVar

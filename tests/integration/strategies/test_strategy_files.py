@@ -12,7 +12,7 @@ import pytest
 from gpt_trader.errors import UserError
 from gpt_trader.strategies import check_lookahead, get_strategy, load_spec, load_strategy_file
 from gpt_trader.strategies.indicators import rsi
-from tests.unit.strategies.synthetic import tick_walk_bars
+from tests.support.synthetic_bars import tick_walk_bars
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "docs" / "examples" / "rsi_strategy.py"
 BARS = tick_walk_bars(2_000, seed=21, steps=(-40, -5, 0, 5, 40))

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from gpt_trader.backtest.settings import SimulationSettings
 from gpt_trader.backtest.simulation import run_simulation
 from gpt_trader.market.bars import Bars
-from tests.unit.backtest.test_reference import markets, signal_arrays, simulation_cases, simulation_settings
+from tests.support.simulation_cases import markets, signal_arrays, simulation_cases, simulation_settings
 
 
 @settings(max_examples=250, deadline=None)

@@ -6,7 +6,6 @@ import copy
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,15 +28,16 @@ from gpt_trader.coinbase.orders import (
     parse_transaction_summary,
 )
 from gpt_trader.errors import UserError
+from tests.support.fixtures import REST_FIXTURES
 
 
-def fixture(shared_dir: Path, name: str) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((shared_dir / "data" / "real" / "rest" / name).read_text())
+def fixture(name: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((REST_FIXTURES / name).read_text())
     return document
 
 
-def test_the_accounts_fixture_reads_as_exact_balances(shared_dir: Path) -> None:
-    page = parse_accounts(fixture(shared_dir, "http_accounts.json"))
+def test_the_accounts_fixture_reads_as_exact_balances() -> None:
+    page = parse_accounts(fixture("http_accounts.json"))
     assert (page.has_next, page.cursor, page.size) == (False, "", 2)
     btc, usd = page.accounts
     assert (btc.currency, btc.available_balance.value, btc.hold and btc.hold.value) == (
@@ -48,12 +48,12 @@ def test_the_accounts_fixture_reads_as_exact_balances(shared_dir: Path) -> None:
     )
     assert (usd.is_fiat, btc.is_fiat, btc.type) == (True, False, ACCOUNT_TYPE_CRYPTO)
     assert btc.created_at == datetime(2021, 5, 31, 9, 59, 59, tzinfo=UTC)
-    single = parse_account({"account": fixture(shared_dir, "http_accounts.json")["accounts"][1]})
+    single = parse_account({"account": fixture("http_accounts.json")["accounts"][1]})
     assert single == usd
 
 
-def test_the_order_fixture_reads_with_decimals_counts_and_times(shared_dir: Path) -> None:
-    order = parse_order(fixture(shared_dir, "http_order.json"))
+def test_the_order_fixture_reads_with_decimals_counts_and_times() -> None:
+    order = parse_order(fixture("http_order.json"))
     assert (order.order_id, order.client_order_id, order.side, order.status) == (
         "0000-000000-000000", "11111-000000-000000", "BUY", "OPEN"
     )
@@ -65,8 +65,8 @@ def test_the_order_fixture_reads_with_decimals_counts_and_times(shared_dir: Path
     assert order.last_fill_time == datetime(2021, 5, 31, 10, 30, tzinfo=UTC)
 
 
-def test_the_fills_fixture_reads_commissions_and_liquidity(shared_dir: Path) -> None:
-    page = parse_fills(fixture(shared_dir, "http_fills.json"))
+def test_the_fills_fixture_reads_commissions_and_liquidity() -> None:
+    page = parse_fills(fixture("http_fills.json"))
     assert page.cursor == ""
     maker, taker = page.fills
     assert (maker.price, maker.size, maker.commission, maker.liquidity_indicator) == (
@@ -76,8 +76,8 @@ def test_the_fills_fixture_reads_commissions_and_liquidity(shared_dir: Path) -> 
     assert taker.sequence_timestamp == datetime(2024, 1, 15, 10, 5, 0, 987654, tzinfo=UTC)
 
 
-def test_the_recorded_extract_reads_pages_and_an_empty_fee(shared_dir: Path) -> None:
-    extract = fixture(shared_dir, "coinbase_advanced_rest_extract.json")
+def test_the_recorded_extract_reads_pages_and_an_empty_fee() -> None:
+    extract = fixture("coinbase_advanced_rest_extract.json")
     fills = parse_fills(extract["fetchMyTrades_spot"]["httpResponse"])
     assert fills.cursor == "114994851" and fills.fills[0].commission == Decimal("0.03136")
     swap = parse_fills(extract["fetchMyTrades_swap"]["httpResponse"])
@@ -91,8 +91,8 @@ def test_the_recorded_extract_reads_pages_and_an_empty_fee(shared_dir: Path) -> 
     assert order.created_time == datetime(2023, 11, 26, 10, 19, 47, 423220, tzinfo=UTC)
 
 
-def test_new_fields_and_new_enumeration_values_pass_through(shared_dir: Path) -> None:
-    document = copy.deepcopy(fixture(shared_dir, "http_order.json"))
+def test_new_fields_and_new_enumeration_values_pass_through() -> None:
+    document = copy.deepcopy(fixture("http_order.json"))
     document["order"] |= {"status": "PARTIALLY_AMENDED", "order_type": "TWAP", "brand_new_field": {"a": [1]}}
     document["order"]["created_time"] = "2026-08-09T21:05:48.298032046Z"
     order = parse_order(document)
@@ -108,8 +108,8 @@ def test_new_fields_and_new_enumeration_values_pass_through(shared_dir: Path) ->
         (lambda order: order.update(created_time="yesterday"), "created_time"),
     ],
 )
-def test_a_malformed_order_names_the_field(shared_dir: Path, spoil: Any, names: str) -> None:
-    document = copy.deepcopy(fixture(shared_dir, "http_order.json"))
+def test_a_malformed_order_names_the_field(spoil: Any, names: str) -> None:
+    document = copy.deepcopy(fixture("http_order.json"))
     spoil(document["order"])
     with pytest.raises(MalformedResponse) as malformed:
         parse_order(document)

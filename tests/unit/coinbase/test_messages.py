@@ -28,6 +28,7 @@ from gpt_trader.coinbase.messages import (
     UserMessage,
     parse,
 )
+from tests.support.fixtures import WS_FIXTURES
 
 CAPTURE = "data/real/coinbase_advtrade_ws_BTC-ETH_2026-08-09.jsonl.gz"
 
@@ -99,8 +100,8 @@ def _fields(struct: Any) -> dict[str, Any]:
     return {name: getattr(struct, name) for name in struct.__struct_fields__}
 
 
-def test_the_user_channel_fixture_reads_with_exact_decimals(shared_dir: Path) -> None:
-    message = parse((shared_dir / "data/real/rest/ws_user.json").read_bytes())
+def test_the_user_channel_fixture_reads_with_exact_decimals() -> None:
+    message = parse((WS_FIXTURES / "ws_user.json").read_bytes())
     assert isinstance(message, UserMessage) and message.sequence_num == 1
     (event,) = message.events
     (order,) = event.orders

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-import gzip
 import json
-from pathlib import Path
 from typing import Any, get_args
 
 import pytest
@@ -13,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpt_trader.coinbase.messages import Malformed, Message, MessageParser, parse
+from tests.support.fixtures import WS_FRAMES
 
-CAPTURE = "data/real/coinbase_advtrade_ws_BTC-ETH_2026-08-09.jsonl.gz"
 MESSAGE_TYPES = get_args(Message)
 FUZZ = settings(max_examples=150, deadline=None)
 
@@ -26,10 +24,10 @@ json_values = st.recursive(
 
 
 @pytest.fixture(scope="module")
-def frames(shared_dir: Path) -> list[bytes]:
+def frames() -> list[bytes]:
     """One small frame of each channel and event type of the real capture (snapshots of books are megabytes)."""
     chosen: dict[tuple[str, str], bytes] = {}
-    for frame in gzip.decompress((shared_dir / CAPTURE).read_bytes()).splitlines():
+    for frame in WS_FRAMES.read_bytes().splitlines():
         document = json.loads(frame)
         kind = (document["channel"], document["events"][0].get("type", ""))
         if len(frame) < 4000 and kind not in chosen:

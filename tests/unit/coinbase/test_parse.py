@@ -21,11 +21,12 @@ from gpt_trader.coinbase.parse import (
     parse_server_time,
     parse_ticker,
 )
+from tests.support.fixtures import REST_FIXTURES
 
 
 @pytest.fixture(scope="module")
-def rest_dir(shared_dir: Path) -> Path:
-    return shared_dir / "data" / "real" / "rest"
+def rest_dir() -> Path:
+    return REST_FIXTURES
 
 
 def test_real_candles_keep_their_string_values_exactly(rest_dir: Path) -> None:
@@ -59,16 +60,17 @@ def test_futures_products_decode_with_their_empty_fields(rest_dir: Path) -> None
     assert all(p.base_currency_id == "" or p.base_currency_id.isupper() for p in products)
 
 
-def test_the_recorded_full_list_matches_our_increments_and_has_pol_not_matic(rest_dir: Path) -> None:
+def test_the_recorded_full_list_matches_our_offline_copy_and_has_pol_not_matic(rest_dir: Path) -> None:
     path = rest_dir / "coinbase_advtrade_market_products_2026-08-09.json.gz"
     products = {p.product_id: p for p in parse_products(json.loads(gzip.decompress(path.read_bytes())))}
     assert len(products) == 920
     assert "POL-USD" in products and "MATIC-USD" not in products
     assert constants.RENAMED_PRODUCTS["MATIC-USD"] in products
-    for product_id, increments in constants.USD_PAIR_INCREMENTS.items():
-        listed = products[product_id]
-        grid = (listed.base_increment, listed.price_increment, listed.quote_min_size)
-        assert grid == increments, product_id
+    offline = parse_products(json.loads(constants.USD_PAIRS_FILE.read_text()))
+    usual = ["BTC-USD", "ETH-USD", "SOL-USD", "LTC-USD", "LINK-USD", "DOGE-USD", "POL-USD"]
+    assert [product.product_id for product in offline] == usual
+    for product in offline:
+        assert product == products[product.product_id], "the offline copy is the real listing, field for field"
     no_volume = [p for p in products.values() if p.volume_24h is None]
     assert no_volume, "the real list has products with an empty volume_24h, read as None"
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from gpt_trader.coinbase.candles import CoinbaseSource
 from gpt_trader.coinbase.rest import venue_name
-from gpt_trader.market.sources.coinbase import CoinbaseSource
 
 
 def test_coinbase_itself_is_coinbase_and_any_other_server_is_named_by_host_and_port() -> None:

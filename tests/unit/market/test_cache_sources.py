@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from gpt_trader.coinbase.candles import CoinbaseSource
 from gpt_trader.config import load_settings
 from gpt_trader.errors import UserError
 from gpt_trader.market.cache import cache_name
 from gpt_trader.market.load import to_unix_seconds
-from gpt_trader.market.sources import CoinbaseSource, FileSource, SyntheticSource, open_source
+from gpt_trader.market.sources import FileSource, SyntheticSource, open_source, source_url
 from gpt_trader.market.sources.local import LocalSource
 
 JAN_1 = 1_704_067_200  # 2024-01-01 00:00 UTC
@@ -33,6 +34,16 @@ def test_each_spec_opens_its_source(tmp_path: Path) -> None:
 
     local = open_source("local", settings)
     assert isinstance(local, LocalSource) and local.cache.root == tmp_path / "candles"
+
+
+def test_the_url_of_a_source_names_the_server_or_file_and_never_a_credential(tmp_path: Path) -> None:
+    sandbox = load_settings(coinbase_rest_url="http://127.0.0.1:8765")
+    assert source_url("coinbase", sandbox) == "http://127.0.0.1:8765"
+    assert source_url("coinbase", load_settings()) == "https://api.coinbase.com"
+    with_password = load_settings(coinbase_rest_url="https://user:secret@proxy.example:8443/base?token=abc")
+    assert source_url("coinbase", with_password) == "https://proxy.example:8443/base"
+    assert source_url(f"file:{tmp_path}/btc.csv") == (tmp_path / "btc.csv").as_uri()
+    assert source_url("synthetic:3") is None and source_url("local") is None
 
 
 def test_local_and_coinbase_read_the_settings_when_none_are_given() -> None:

@@ -21,9 +21,9 @@ JAN_1_2024 = 1_704_067_200
 TICKS = {
     "BTC-USD": "0.01",
     "ETH-USD": "0.01",
-    "SOL-USD": "0.001",
+    "SOL-USD": "0.01",
     "LINK-USD": "0.001",
-    "MATIC-USD": "0.0001",
+    "POL-USD": "0.0001",
     "DOGE-USD": "0.00001",
     "LTC-USD": "0.01",
 }

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Callable
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,11 @@ from typing import Any
 import pytest
 
 from gpt_trader.errors import DataError
+from gpt_trader.market.products import QUICK_PRODUCTS
+from gpt_trader.market.sources.synthetic import DEFAULT_PRODUCTS, SyntheticSource
 from gpt_trader.sandbox.catalog import Catalog, ProductSpec, UnknownProductError
+from tests.support.fixtures import REAL_PRODUCTS, REST_FIXTURES
 
-REAL_PRODUCTS = "data/real/rest/coinbase_advtrade_market_products_2026-08-09.json.gz"
 # The order grid and trading state: what the catalogue must reproduce exactly from a products file.
 GRID_FIELDS = (
     "product_id",
@@ -59,7 +60,6 @@ DOCUMENTED_FIELDS = {
         ("LINK-USD", "0.01", "0.001"),
         ("DOGE-USD", "0.1", "0.00001"),
         ("POL-USD", "0.01", "0.0001"),
-        ("MATIC-USD", "0.01", "0.0001"),
     ],
 )
 def test_the_default_catalogue_has_the_documented_increments(
@@ -74,11 +74,43 @@ def test_the_default_catalogue_has_the_documented_increments(
     assert spec.accepts_new_orders
 
 
-def test_matic_is_served_on_pols_grid_under_its_old_name() -> None:
+def test_pol_is_listed_and_its_old_name_matic_finds_it() -> None:
     catalog = Catalog.default()
-    matic, pol = catalog.get("MATIC-USD"), catalog.get("POL-USD")
-    assert replace(matic, product_id="POL-USD", base_currency="POL", alias_to=pol.alias_to) == pol
-    assert catalog.currencies() == ["BTC", "DOGE", "ETH", "LINK", "LTC", "MATIC", "POL", "SOL", "USD"]
+    assert catalog.product_ids == ["BTC-USD", "ETH-USD", "SOL-USD", "LTC-USD", "LINK-USD", "DOGE-USD", "POL-USD"]
+    assert catalog.get("MATIC-USD") is catalog.get("POL-USD") and "MATIC-USD" in catalog
+    assert catalog.listed_name("MATIC-USD") == "POL-USD" and catalog.listed_name("BTC-USD") == "BTC-USD"
+    assert catalog.currencies() == ["BTC", "DOGE", "ETH", "LINK", "LTC", "POL", "SOL", "USD"]
+
+
+def test_the_quick_products_are_listed_by_coinbase_the_sandbox_and_the_synthetic_market() -> None:
+    listed_by_coinbase = {p["product_id"] for p in json.loads(gzip.decompress(REAL_PRODUCTS.read_bytes()))["products"]}
+    sandbox, synthetic = Catalog.default(), SyntheticSource()
+    for product_id in QUICK_PRODUCTS:
+        assert product_id in listed_by_coinbase and product_id in sandbox.product_ids, product_id
+        assert product_id in synthetic.products(), product_id
+
+
+def test_the_synthetic_market_trades_on_coinbases_price_grid() -> None:
+    """The sandbox replays the synthetic market on the catalogue's grid, so its prices must already sit there."""
+    sandbox = Catalog.default()
+    for product_id, product in DEFAULT_PRODUCTS.items():
+        assert Decimal(str(product.tick)) == sandbox.get(product_id).price_increment, product_id
+
+
+def test_an_old_name_still_listed_in_a_payload_is_its_own_product(tmp_path: Path) -> None:
+    pol = Catalog.default().get("POL-USD").to_payload()
+    matic = {**pol, "product_id": "MATIC-USD", "base_currency_id": "MATIC"}
+    catalog = Catalog.from_payload(_write_products(tmp_path / "both.json", [pol, matic]))
+    assert catalog.get("MATIC-USD").base_currency == "MATIC" and catalog.listed_name("MATIC-USD") == "MATIC-USD"
+
+
+def test_the_default_catalogue_is_the_real_list_field_for_field() -> None:
+    listing = json.loads(gzip.decompress(REAL_PRODUCTS.read_bytes()))["products"]
+    real = {product["product_id"]: product for product in listing}
+    for spec in Catalog.default():
+        written = spec.to_payload()
+        listed = real[spec.product_id]
+        assert {field: written[field] for field in GRID_FIELDS} == {field: listed[field] for field in GRID_FIELDS}
 
 
 def test_the_product_payload_writes_every_decimal_as_a_plain_string() -> None:
@@ -96,21 +128,21 @@ def test_a_payload_reads_back_as_the_same_product() -> None:
         assert ProductSpec.from_payload(spec.to_payload()) == spec
 
 
-def test_the_real_products_list_is_read_field_for_field(shared_dir: Path) -> None:
-    real = json.loads(gzip.decompress((shared_dir / REAL_PRODUCTS).read_bytes()))["products"]
-    catalog = Catalog.from_payload(shared_dir / REAL_PRODUCTS)
+def test_the_real_products_list_is_read_field_for_field() -> None:
+    real = json.loads(gzip.decompress(REAL_PRODUCTS.read_bytes()))["products"]
+    catalog = Catalog.from_payload(REAL_PRODUCTS)
 
-    assert len(catalog) == len(real) + 1, "every listed product, plus MATIC-USD on POL-USD's grid"
+    assert len(catalog) == len(real), "every listed product, and no other"
     for entry in real:
         written = catalog.get(entry["product_id"]).to_payload()
         assert {field: written[field] for field in GRID_FIELDS} == {field: entry[field] for field in GRID_FIELDS}
-    assert catalog.get("MATIC-USD").price_increment == catalog.get("POL-USD").price_increment
+    assert "MATIC-USD" not in catalog.product_ids and catalog.get("MATIC-USD").product_id == "POL-USD"
     delisted = [spec for spec in catalog if spec.status == "delisted"]
     assert delisted and not any(spec.accepts_new_orders for spec in delisted)
 
 
-def test_the_nautilus_products_fixture_and_a_bare_list_are_read(shared_dir: Path, tmp_path: Path) -> None:
-    fixture = shared_dir / "data/real/rest/http_products.json"
+def test_the_nautilus_products_fixture_and_a_bare_list_are_read(tmp_path: Path) -> None:
+    fixture = REST_FIXTURES / "http_products.json"
     assert Catalog.from_payload(fixture).product_ids == ["BTC-USD", "BTC-USDC"]
     bare = tmp_path / "bare.json"
     bare.write_text(json.dumps(json.loads(fixture.read_text())["products"]))

@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,9 +18,9 @@ from gpt_trader.sandbox.exchange import (
     fill_payload,
     order_payload,
 )
+from tests.support.fixtures import REST_FIXTURES, WS_FIXTURES
 
 KEY = "organizations/org/apiKeys/shapes"
-REST = "data/real/rest"
 
 
 @dataclass(frozen=True)
@@ -65,8 +64,8 @@ def traded() -> tuple[Exchange, list[OrderEvent]]:
     return exchange, events
 
 
-def load(shared_dir: Path, name: str) -> Any:
-    return json.loads((shared_dir / REST / name).read_text())
+def load(name: str) -> Any:
+    return json.loads((REST_FIXTURES / name).read_text())
 
 
 def assert_like(ours: dict[str, Any], recorded: dict[str, Any]) -> None:
@@ -78,12 +77,12 @@ def assert_like(ours: dict[str, Any], recorded: dict[str, Any]) -> None:
             assert type(ours[field]) is type(value), f"{field}: {ours[field]!r} vs recorded {value!r}"
 
 
-def test_the_order_has_every_field_of_the_recorded_order(shared_dir: Path, traded: tuple[Exchange, Any]) -> None:
+def test_the_order_has_every_field_of_the_recorded_order(traded: tuple[Exchange, Any]) -> None:
     exchange, _ = traded
     (order,) = exchange.list_orders(KEY)
     payload = order_payload(order)
-    assert_like(payload, load(shared_dir, "http_order.json")["order"])
-    recorded = load(shared_dir, "coinbase_advanced_rest_extract.json")["fetchClosedOrders_spot"]["httpResponse"]
+    assert_like(payload, load("http_order.json")["order"])
+    recorded = load("coinbase_advanced_rest_extract.json")["fetchClosedOrders_spot"]["httpResponse"]
     assert_like(payload, {k: v for k, v in recorded["orders"][0].items() if k != "cursor"})
     assert (payload["filled_size"], payload["number_of_fills"], payload["status"]) == ("0.3", "1", "OPEN")
     assert payload["completion_percentage"] == "60.00" and payload["average_filled_price"] == "65000.00"
@@ -91,22 +90,20 @@ def test_the_order_has_every_field_of_the_recorded_order(shared_dir: Path, trade
     assert payload["created_time"] == "2026-08-09T21:05:48.298032Z"
 
 
-def test_the_fill_has_every_field_of_the_recorded_fills(shared_dir: Path, traded: tuple[Exchange, Any]) -> None:
+def test_the_fill_has_every_field_of_the_recorded_fills(traded: tuple[Exchange, Any]) -> None:
     exchange, _ = traded
     (fill,) = exchange.list_fills(KEY)
     payload = fill_payload(fill)
-    for recorded in load(shared_dir, "http_fills.json")["fills"]:
+    for recorded in load("http_fills.json")["fills"]:
         assert_like(payload, recorded)
     assert (payload["price"], payload["size"], payload["commission"]) == ("65000.00", "0.3", "117.00")
     assert payload["liquidity_indicator"] == "TAKER" and payload["trade_type"] == "FILL"
 
 
-def test_the_account_has_every_field_of_the_recorded_accounts(
-    shared_dir: Path, traded: tuple[Exchange, Any]
-) -> None:
+def test_the_account_has_every_field_of_the_recorded_accounts(traded: tuple[Exchange, Any]) -> None:
     exchange, _ = traded
     usd = account_payload(exchange.accounts(KEY)[0])
-    for recorded in load(shared_dir, "http_accounts.json")["accounts"]:
+    for recorded in load("http_accounts.json")["accounts"]:
         assert_like(usd, recorded)
     # 100000 - (19500.00 + 117.00) spent - 13020.00 + 78.12 held for the resting 0.2.
     assert usd["available_balance"] == {"value": "67284.88", "currency": "USD"}
@@ -114,10 +111,10 @@ def test_the_account_has_every_field_of_the_recorded_accounts(
 
 
 def test_the_user_channel_order_has_every_field_of_the_recorded_snapshot(
-    shared_dir: Path, traded: tuple[Exchange, list[OrderEvent]]
+    traded: tuple[Exchange, list[OrderEvent]]
 ) -> None:
     exchange, events = traded
-    recorded = load(shared_dir, "ws_user.json")["events"][0]["orders"][0]
+    recorded = json.loads((WS_FIXTURES / "ws_user.json").read_text())["events"][0]["orders"][0]
     (snapshot_order,) = exchange.user_snapshot(KEY)
     assert_like(snapshot_order, recorded)
     assert snapshot_order == events[-1].order, "the snapshot shows the order as its last update did"

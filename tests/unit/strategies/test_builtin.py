@@ -15,7 +15,7 @@ from gpt_trader.market.bars import Bars
 from gpt_trader.strategies.base import IndicatorCache
 from gpt_trader.strategies.reference import reference_signals
 from gpt_trader.strategies.registry import builtin_strategies, get_strategy
-from tests.unit.strategies.synthetic import off_grid_bars, tick_walk_bars
+from tests.support.synthetic_bars import off_grid_bars, tick_walk_bars
 
 CALM = tick_walk_bars(3_000, seed=7, steps=(-1, 0, 0, 0, 1))
 """Cents on a 100-dollar price moving a tick at most: SMAs tie on many bars."""

@@ -20,7 +20,7 @@ from gpt_trader.strategies import (
 )
 from gpt_trader.strategies.indicators import sma
 from gpt_trader.strategies.registry import builtin_strategies
-from tests.unit.strategies.synthetic import tick_walk_bars
+from tests.support.synthetic_bars import tick_walk_bars
 
 BARS = tick_walk_bars(1_500, seed=11, tick=0.001, start_ticks=20_000, steps=(-300, -20, -1, 0, 1, 20, 300))
 SMALL_WINDOWS: dict[str, dict[str, Any]] = {

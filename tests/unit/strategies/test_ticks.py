@@ -12,7 +12,7 @@ from numpy.testing import assert_array_equal
 
 from gpt_trader.strategies.base import IndicatorCache
 from gpt_trader.strategies.ticks import MAX_TICKS, infer_tick, prefix_sum, price_ticks, to_ticks
-from tests.unit.strategies.synthetic import off_grid_bars, tick_walk_bars
+from tests.support.synthetic_bars import off_grid_bars, tick_walk_bars
 
 
 @pytest.mark.parametrize(

@@ -69,9 +69,9 @@ class SyntheticProduct:
 DEFAULT_PRODUCTS: Mapping[str, SyntheticProduct] = {
     "BTC-USD": SyntheticProduct(40_000.0, 0.60, 0.01, 0.90, 15_000.0),
     "ETH-USD": SyntheticProduct(2_500.0, 0.75, 0.01, 0.88, 200_000.0),
-    "SOL-USD": SyntheticProduct(100.0, 1.10, 0.001, 0.75, 2_000_000.0),
+    "SOL-USD": SyntheticProduct(100.0, 1.10, 0.01, 0.75, 2_000_000.0),
     "LINK-USD": SyntheticProduct(15.0, 0.95, 0.001, 0.75, 2_000_000.0),
-    "MATIC-USD": SyntheticProduct(0.8, 1.00, 0.0001, 0.70, 30_000_000.0),
+    "POL-USD": SyntheticProduct(0.8, 1.00, 0.0001, 0.70, 30_000_000.0),
     "DOGE-USD": SyntheticProduct(0.1, 1.00, 0.00001, 0.60, 500_000_000.0),
     "LTC-USD": SyntheticProduct(80.0, 0.80, 0.01, 0.80, 300_000.0),
 }

@@ -1,4 +1,8 @@
-"""Candles from Coinbase Advanced Trade's public REST endpoint, paged and merged into Bars."""
+"""Candles from Coinbase Advanced Trade's public REST endpoint, paged and merged into Bars.
+
+`market.sources.open_source("coinbase")` opens this source through `open_coinbase_source`, which it finds by
+module path: the venue-neutral `market/` package never imports `coinbase/`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +24,9 @@ from gpt_trader.coinbase.retry import RetryPolicy
 from gpt_trader.market.bars import Bars
 from gpt_trader.market.granularity import Granularity
 from gpt_trader.market.sources.base import Progress
+
+if TYPE_CHECKING:
+    from gpt_trader.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +53,9 @@ class CoinbaseSource:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.rest_url = rest_url
-        self.name = venue_name(rest_url_in_force(rest_url))
+        self.url = rest_url_in_force(rest_url)
+        """The REST base URL candles are fetched from."""
+        self.name = venue_name(self.url)
         """`coinbase`, or `coinbase-HOST-PORT` for another server (a sandbox), so their caches never mix."""
         self.retry = retry
         self.limiter = limiter or TokenBucket(constants.PUBLIC_REQUESTS_PER_SECOND)
@@ -127,6 +137,11 @@ class CoinbaseSource:
 
     def _client(self) -> CoinbaseRestClient:
         return CoinbaseRestClient(self.rest_url, limiter=self.limiter, retry=self.retry)
+
+
+def open_coinbase_source(settings: Settings) -> CoinbaseSource:
+    """The `coinbase` source of `--source coinbase`, at the `coinbase_rest_url` setting (else production)."""
+    return CoinbaseSource(rest_url=settings.coinbase_rest_url)
 
 
 def candle_windows(first: int, stop: int, seconds: int) -> list[tuple[int, int]]:
