@@ -19,7 +19,7 @@ from typing import ClassVar
 import numpy as np
 
 from gpt_trader.market.bars import Bars
-from gpt_trader.strategies import HOLD, LONG, SHORT, IndicatorCache, Param, Params, Strategy
+from gpt_trader.strategies import HOLD, LONG, SHORT, IndicatorCache, Param, Params, Strategy, indicator_cache
 from gpt_trader.strategies.indicators import rsi
 
 
@@ -44,7 +44,7 @@ class RsiReversal(Strategy):
 
     def signals(self, bars: Bars, params: Params, cache: IndicatorCache | None = None) -> np.ndarray:
         window = int(params["window"])
-        cache = IndicatorCache() if cache is None else cache
+        cache = indicator_cache(bars, cache)
         # A sweep over oversold/overbought computes the RSI once per window and shares it.
         strength = cache.get(("rsi", window), lambda: rsi(bars.close, window))
         out = np.full(len(bars), HOLD, dtype=np.int8)

@@ -67,13 +67,30 @@ class Param:
 class IndicatorCache:
     """Indicator arrays of one product's bars, shared by every parameter combination of a sweep.
 
-    Keys name the indicator and its inputs, e.g. ("sma", 20); `get` computes on first use.
+    Keys name the indicator and its inputs, e.g. ("sma", 20); `get` computes on first use. A cache
+    belongs to the bars it was filled from: `bind(bars)` (which `indicator_cache` and `checked_signals`
+    call) empties it when handed other bars, so a cache reused on each view of a growing buffer never
+    returns the arrays of an earlier, shorter view. Bars are told apart by identity: a new Bars object,
+    even one with equal values, starts afresh.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, bars: Bars | None = None) -> None:
         self._arrays: dict[Hashable, Any] = {}
+        self._bars = bars
         self.hits = 0
         self.misses = 0
+
+    @property
+    def bars(self) -> Bars | None:
+        """The bars the cached arrays were computed from (None until bound)."""
+        return self._bars
+
+    def bind(self, bars: Bars) -> IndicatorCache:
+        """This cache, holding only arrays of `bars`: emptied first if it was filled from other bars."""
+        if self._bars is not bars:
+            self._arrays.clear()
+            self._bars = bars
+        return self
 
     def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         try:
@@ -84,6 +101,11 @@ class IndicatorCache:
             return value
         self.hits += 1
         return value
+
+
+def indicator_cache(bars: Bars, cache: IndicatorCache | None) -> IndicatorCache:
+    """The cache a strategy's `signals` should use for `bars`: `cache` bound to them, or a new one."""
+    return IndicatorCache(bars) if cache is None else cache.bind(bars)
 
 
 class Strategy(ABC):
@@ -152,5 +174,7 @@ def checked_signals(
     """`strategy.signals(...)` held to the contract (see `valid_signals`).
 
     For code that runs strategies it did not write (a user's file, a plugin): the error names the strategy.
+    `cache` is bound to `bars` first, so a strategy that never binds it cannot read another's arrays.
     """
-    return valid_signals(strategy.signals(bars, params, cache), len(bars), f"strategy {strategy.name}")
+    bound = None if cache is None else cache.bind(bars)
+    return valid_signals(strategy.signals(bars, params, bound), len(bars), f"strategy {strategy.name}")
