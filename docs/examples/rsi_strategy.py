@@ -9,7 +9,9 @@ Nothing needs installing: wherever a strategy is asked for, give the file as
 A strategy file defines one or more subclasses of `Strategy`: a `name`, its tunable `params` (default
 and the range a sweep may explore), how many bars its signal depends on (`lookback`), and `signals`,
 one int8 per bar: LONG (+1) to buy, SHORT (-1) to sell, HOLD (0) to do nothing. The signal at bar i
-may read bars 0..i only; `gpt_trader.strategies.check_lookahead` verifies that.
+may read bars 0..i only, and the trailing `lookback` bars must give the same signal as the whole
+history (paper trading evaluates just those): `check_lookahead` and `check_lookback` verify both on
+every bar.
 """
 
 from __future__ import annotations
@@ -39,8 +41,10 @@ class RsiReversal(Strategy):
             raise ValueError("oversold must be below overbought")
 
     def lookback(self, params: Params) -> int:
-        # Wilder smoothing never forgets entirely; ten periods make the remainder negligible.
-        return 10 * int(params["window"])
+        # Wilder smoothing never forgets: after n bars the start still weighs (1 - 1/window)**n. After
+        # ten periods that is e**-10, enough to move an RSI sitting next to a threshold across it; after
+        # fifty it is e**-50 ~ 2e-22, below float64 resolution, and the RSI comes out to the bit.
+        return 50 * int(params["window"])
 
     def signals(self, bars: Bars, params: Params, cache: IndicatorCache | None = None) -> np.ndarray:
         window = int(params["window"])

@@ -1,13 +1,17 @@
-"""Checks that a strategy is causal and that its `lookback` is long enough.
+"""Checks that a strategy is causal and that its `lookback` is long enough, on every bar.
 
-* `check_lookahead`: the signals computed on the history truncated after bar i must equal the
-  full-history signals at every bar up to i. A strategy that peeks at a later bar (`close[i + 1]`,
-  a centred window, a `shift(-1)`) changes its signals when the future is hidden, and the report names
-  the first bar where that happened.
-* `check_lookback`: the signal at bar i computed from only the trailing `lookback(params)` bars must
-  equal the full-history one, as the event engine and paper trading evaluate it.
+* `check_lookahead`: at every bar i, the signal computed with the bars after i hidden must equal the
+  full-history signal at i. A strategy that peeks at a later bar (`close[i + 1]`, a centred window, a
+  `shift(-1)`) changes its signal when the future is hidden, and the report names the first such bar.
+* `check_lookback`: at every bar i, the signal computed from only the trailing `lookback(params)` bars
+  (all bars so far, while there are fewer) must equal the full-history one: what the event engine and
+  paper trading act on when they evaluate a growing buffer each closed bar.
 
-Each truncation runs with a fresh IndicatorCache, so cached indicators cannot carry the future over.
+Neither samples: a strategy that disagrees at one bar in twenty thousand fails. Evaluating every
+prefix would cost O(n²), so `check_lookahead` first evaluates the trailing `lookback` bars, which
+already proves the bar causal when it agrees (that window holds no later bar), and widens the window
+toward the whole prefix only at the bars where it does not. Each evaluation runs with a fresh
+IndicatorCache, so cached indicators cannot carry the future over.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from gpt_trader.errors import UserError
 from gpt_trader.market.bars import Bars
 from gpt_trader.strategies.base import IndicatorCache, ParamValue, Strategy, checked_signals
 
+WIDENING = 4
+"""How much `check_lookahead` widens a window whose last signal disagrees, up to the whole prefix."""
+
 
 @dataclass(frozen=True)
 class LookaheadReport:
@@ -31,12 +38,11 @@ class LookaheadReport:
     strategy: str
     params: dict[str, ParamValue]
     bar_count: int
-    truncations: tuple[int, ...]
-    """Index of the last bar kept by each truncation that was evaluated."""
+    """Bars compared: every bar of the history, unless one differed first."""
     first_mismatch: int | None = None
     """Earliest bar whose signal differed from the full-history signal."""
     truncated_at: int | None = None
-    """Last bar kept by the truncation that showed the difference."""
+    """Last bar kept by the evaluation that showed the difference (the mismatching bar itself)."""
     full_signal: int = 0
     truncated_signal: int = 0
     mismatch_time: int | None = None
@@ -51,8 +57,7 @@ class LookaheadReport:
         settings = ", ".join(f"{name}={value}" for name, value in self.params.items())
         subject = f"{self.strategy}({settings})"
         if self.passed:
-            evaluated = f"{len(self.truncations)} truncations of {self.bar_count} bars"
-            return f"{subject}: {self.check} check passed ({evaluated})"
+            return f"{subject}: {self.check} check passed (every one of {self.bar_count} bars)"
         when = f" ({np.datetime64(self.mismatch_time, 's')}Z)" if self.mismatch_time is not None else ""
         seen = (
             f"with bars after {self.truncated_at} hidden"
@@ -70,47 +75,46 @@ class LookaheadReport:
         )
 
 
-def check_lookahead(
-    strategy: Strategy, bars: Bars, params: Mapping[str, Any] | None = None, checkpoints: int = 20
-) -> LookaheadReport:
-    """Compare full-history signals with those of `checkpoints` truncated histories (spread over the
-    bars, plus the last few, where peeking one bar ahead shows most plainly)."""
+def check_lookahead(strategy: Strategy, bars: Bars, params: Mapping[str, Any] | None = None) -> LookaheadReport:
+    """Compare the full-history signal at every bar with the one computed from the bars up to it."""
     resolved = strategy.resolve(params)
     full = _full_signals(strategy, bars, resolved)
-    count = len(bars)
-    spread = np.linspace(0, count - 2, max(checkpoints, 1)).round().astype(int).tolist()
-    ends = sorted({*spread, count - 4, count - 3, count - 2} & set(range(count - 1)))
-    mismatch: tuple[int, int, int, int] | None = None
-    for end in ends:
-        part = checked_signals(strategy, bars[: end + 1], resolved, IndicatorCache())
-        differing = np.flatnonzero(part != full[: end + 1])
-        if differing.size and (mismatch is None or differing[0] < mismatch[0]):
-            bar = int(differing[0])
-            mismatch = (bar, end, int(full[bar]), int(part[bar]))
-    return _report("lookahead", strategy, bars, resolved, tuple(ends), mismatch)
+    window = _lookback(strategy, resolved)
+    for end in range(len(bars)):
+        span = window
+        while True:
+            start = max(end - span + 1, 0)
+            last = _last_signal(strategy, bars, resolved, start, end)
+            if last == full[end]:
+                break
+            if start == 0:
+                return _report("lookahead", strategy, bars, resolved, (end, end, int(full[end]), last))
+            span *= WIDENING
+    return _report("lookahead", strategy, bars, resolved, None)
 
 
-def check_lookback(
-    strategy: Strategy, bars: Bars, params: Mapping[str, Any] | None = None, checkpoints: int = 20
-) -> LookaheadReport:
-    """Compare full-history signals with the last signal of the trailing `lookback` bars, at
-    `checkpoints` bars spread over the history (plus the last one)."""
+def check_lookback(strategy: Strategy, bars: Bars, params: Mapping[str, Any] | None = None) -> LookaheadReport:
+    """Compare the full-history signal at every bar with the last signal of the trailing `lookback` bars."""
     resolved = strategy.resolve(params)
     full = _full_signals(strategy, bars, resolved)
-    window = strategy.lookback(resolved)
+    window = _lookback(strategy, resolved)
+    for end in range(len(bars)):
+        last = _last_signal(strategy, bars, resolved, max(end - window + 1, 0), end)
+        if last != full[end]:
+            return _report("lookback", strategy, bars, resolved, (end, end, int(full[end]), last))
+    return _report("lookback", strategy, bars, resolved, None)
+
+
+def _lookback(strategy: Strategy, params: Mapping[str, ParamValue]) -> int:
+    window = strategy.lookback(params)
     if window < 1:
         raise UserError(f"strategy {strategy.name}: lookback() must be at least 1 bar, got {window}")
-    count = len(bars)
-    first = min(window - 1, count - 1)
-    spread = np.linspace(first, count - 1, max(checkpoints, 1)).round().astype(int).tolist()
-    ends = sorted({*spread, count - 1})
-    mismatch: tuple[int, int, int, int] | None = None
-    for end in ends:
-        part = checked_signals(strategy, bars[max(end - window + 1, 0) : end + 1], resolved, IndicatorCache())
-        if part[-1] != full[end]:
-            mismatch = (end, end, int(full[end]), int(part[-1]))
-            break
-    return _report("lookback", strategy, bars, resolved, tuple(ends), mismatch)
+    return window
+
+
+def _last_signal(strategy: Strategy, bars: Bars, params: Mapping[str, ParamValue], start: int, end: int) -> int:
+    """The signal at bar `end` computed from bars start..end alone."""
+    return int(checked_signals(strategy, bars[start : end + 1], params, IndicatorCache())[-1])
 
 
 def _full_signals(strategy: Strategy, bars: Bars, params: Mapping[str, ParamValue]) -> np.ndarray:
@@ -124,10 +128,9 @@ def _report(
     strategy: Strategy,
     bars: Bars,
     params: dict[str, ParamValue],
-    truncations: tuple[int, ...],
     mismatch: tuple[int, int, int, int] | None,
 ) -> LookaheadReport:
-    report = LookaheadReport(check, strategy.name, params, len(bars), truncations)
+    report = LookaheadReport(check, strategy.name, params, len(bars))
     if mismatch is None:
         return report
     bar, end, full_signal, truncated_signal = mismatch

@@ -22,9 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from gpt_trader.errors import DataError
-from gpt_trader.market.bars import MAX_TICKS, Bars, iso_time
+from gpt_trader.market.bars import GRID_TOLERANCE, MAX_TICKS, Bars, iso_time
 from gpt_trader.strategies.base import IndicatorCache
 
 
@@ -37,6 +38,22 @@ def to_ticks(prices: np.ndarray, tick: float) -> np.ndarray:
     if not tick > 0:
         raise ValueError(f"tick must be positive, got {tick}")
     return np.rint(np.asarray(prices, dtype=np.float64) / tick).astype(np.int64)
+
+
+@njit(cache=True, nogil=True)
+def _ticks_on_grid(prices: np.ndarray, tick: float) -> tuple[np.ndarray, bool]:
+    """`to_ticks` and `market.bars.on_grid` in one pass: (ticks, whether every price is on the grid)."""
+    ticks = np.empty(prices.size, np.int64)
+    on_grid = True
+    for i in range(prices.size):
+        scaled = prices[i] / tick
+        nearest = np.rint(scaled)
+        # Written so that NaN fails both comparisons.
+        if not (abs(scaled) <= MAX_TICKS and abs(scaled - nearest) <= GRID_TOLERANCE * abs(scaled)):
+            on_grid = False
+            nearest = 0.0
+        ticks[i] = np.int64(nearest)
+    return ticks, on_grid
 
 
 def prefix_sum(ticks: np.ndarray) -> np.ndarray:
@@ -71,7 +88,10 @@ def price_ticks(bars: Bars, cache: IndicatorCache) -> PriceTicks | None:
 def _price_ticks(bars: Bars) -> PriceTicks:
     tick = bars.price_increment
     assert tick is not None
-    off = bars.first_off_grid()
+    (high, high_ok), (low, low_ok), (close, close_ok) = (
+        _ticks_on_grid(column, tick) for column in (bars.high, bars.low, bars.close)
+    )
+    off = None if high_ok and low_ok and close_ok else bars.first_off_grid()
     if off is not None:
         bar, column = off
         price = float(getattr(bars, column)[bar])
@@ -81,5 +101,4 @@ def _price_ticks(bars: Bars) -> PriceTicks:
             "or give the bars no price increment (`bars.with_price_increment(None)`) to compare prices as "
             "floats on every bar"
         )
-    close = to_ticks(bars.close, tick)
-    return PriceTicks(tick, to_ticks(bars.high, tick), to_ticks(bars.low, tick), close, prefix_sum(close))
+    return PriceTicks(tick, high, low, close, prefix_sum(close))
