@@ -15,7 +15,7 @@ from numpy.testing import assert_array_equal
 
 from gpt_trader.market.bars import Bars
 from gpt_trader.market.sources.file import FileSource
-from gpt_trader.strategies import check_lookahead, get_strategy
+from gpt_trader.strategies import check_lookahead, check_lookback, get_strategy
 from gpt_trader.strategies.ticks import OffGridPrice
 
 BUILTINS = ("momentum", "mean_reversion", "breakout", "ma_crossover", "volatility")
@@ -80,3 +80,15 @@ def test_an_on_grid_bar_after_real_eth_hours_changes_no_earlier_exact_signal(eth
     for price in (0.01, 226.29, 9_999_999.99):
         longer = with_bar(eth_hours, price).with_price_increment(eth_hours.price_increment)
         assert_array_equal(strategy.signals(longer, strategy.defaults())[:-1], before, err_msg=f"{name} {price}")
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_every_builtin_gives_its_backtest_signal_from_its_lookback_on_every_real_hour(
+    eth_hours: Bars, name: str
+) -> None:
+    """What the engine relies on: the trailing lookback bars (with the increment) give the backtest's
+    signal at each of the 18,401 hours; a window ending at the bar holds no later one, so this also
+    proves every hour causal."""
+    report = check_lookback(get_strategy(name), eth_hours)
+    assert report.passed, report.summary()
+    assert report.bar_count == 18_401
