@@ -8,7 +8,9 @@ A strategy turns Bars into one signal per bar (`int8`):
 
 Signals must be causal: the signal at bar i may read only bars 0..i (see `check_lookahead`).
 The event engine evaluates the same `signals` on the trailing `lookback` bars and acts on the
-last one, so one definition serves every clock.
+last one, so one definition serves every clock. Those bars must carry the same `price_increment`
+as the backtest's (the product's, from its metadata): it decides whether prices are compared
+exactly in ticks or as floats (see `strategies.ticks`).
 """
 
 from __future__ import annotations
@@ -140,9 +142,11 @@ class Strategy(ABC):
         """Bars the signal at a bar depends on, that bar included.
 
         Evaluating `signals` on the trailing `lookback(params)` bars must give the same last signal as
-        the full history (the event engine relies on it; `check_lookback` verifies it). For a
-        crossover of SMA(10) and SMA(30) that is 31: both averages on this bar and the one before.
-        Indicators with unbounded memory (EMA, Wilder RSI) should ask for several periods more.
+        the full history (the event engine relies on it; `check_lookback` verifies it on every bar).
+        For a crossover of SMA(10) and SMA(30) that is 31: both averages on this bar and the one
+        before. Indicators with unbounded memory (EMA, Wilder RSI) never forget their start; ask for
+        enough bars that its weight, (1 - alpha)**n, falls below float64 resolution (about e**-50:
+        fifty periods of Wilder's smoothing, twenty-five of an EMA's), or the signal can differ.
         """
 
     @abstractmethod

@@ -14,7 +14,7 @@ NaN inputs, such as another indicator's warm-up, are handled the way a chain of 
 Moving sums carry a compensation term (Neumaier; `rolling_std` re-centres instead), and a window whose
 values are all equal gives exactly that value (standard deviation exactly 0), so flat stretches of
 prices do not turn into rounding noise.
-Exact comparisons of moving averages on a tick grid live in `ticks`.
+Exact comparisons of moving averages in ticks of the bars' price increment live in `ticks`.
 """
 
 from __future__ import annotations
