@@ -17,6 +17,7 @@ from gpt_trader.strategies.base import (
     Strategy,
     checked_signals,
     indicator_cache,
+    trailing_signal,
 )
 from gpt_trader.strategies.lookahead import LookaheadReport, check_lookahead, check_lookback
 from gpt_trader.strategies.registry import (
@@ -46,4 +47,5 @@ __all__ = [
     "list_strategies",
     "load_spec",
     "load_strategy_file",
+    "trailing_signal",
 ]

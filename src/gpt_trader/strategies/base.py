@@ -154,6 +154,28 @@ class Strategy(ABC):
         """One int8 signal per bar (LONG, SHORT or HOLD), computed from bars 0..i for bar i."""
 
 
+def trailing_signal(strategy: Strategy, bars: Bars, params: Params) -> int:
+    """The signal at the last of `bars`, computed as the event engine does on each closed bar: from
+    the trailing `strategy.lookback(params)` bars alone (all of them while there are fewer).
+
+    It equals the full-history backtest's signal at that bar when `bars` carry the backtest's price
+    increment; `check_lookback` holds the two equal on every bar of a history.
+    """
+    window = declared_lookback(strategy, params)
+    if len(bars) == 0:
+        raise UserError(f"strategy {strategy.name}: no bars to compute a signal from")
+    recent = bars if len(bars) <= window else bars[-window:]
+    return int(checked_signals(strategy, recent, params)[-1])
+
+
+def declared_lookback(strategy: Strategy, params: Params) -> int:
+    """`strategy.lookback(params)`, or a UserError naming the strategy when it is not at least 1."""
+    window = strategy.lookback(params)
+    if window < 1:
+        raise UserError(f"strategy {strategy.name}: lookback() must be at least 1 bar, got {window}")
+    return window
+
+
 class InvalidSignals(UserError, ValueError):
     """Signals that break the contract: not one integer -1, 0 or 1 per bar."""
 

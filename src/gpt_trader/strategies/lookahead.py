@@ -11,7 +11,8 @@ Neither samples: a strategy that disagrees at one bar in twenty thousand fails. 
 prefix would cost O(n²), so `check_lookahead` first evaluates the trailing `lookback` bars, which
 already proves the bar causal when it agrees (that window holds no later bar), and widens the window
 toward the whole prefix only at the bars where it does not. Each evaluation runs with a fresh
-IndicatorCache, so cached indicators cannot carry the future over.
+IndicatorCache, so cached indicators cannot carry the future over, and `check_lookback` evaluates
+through `trailing_signal`, the very call the engine makes.
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ import numpy as np
 
 from gpt_trader.errors import UserError
 from gpt_trader.market.bars import Bars
-from gpt_trader.strategies.base import IndicatorCache, ParamValue, Strategy, checked_signals
+from gpt_trader.strategies.base import (
+    ParamValue,
+    Strategy,
+    checked_signals,
+    declared_lookback,
+    trailing_signal,
+)
 
 WIDENING = 4
 """How much `check_lookahead` widens a window whose last signal disagrees, up to the whole prefix."""
@@ -79,12 +86,12 @@ def check_lookahead(strategy: Strategy, bars: Bars, params: Mapping[str, Any] | 
     """Compare the full-history signal at every bar with the one computed from the bars up to it."""
     resolved = strategy.resolve(params)
     full = _full_signals(strategy, bars, resolved)
-    window = _lookback(strategy, resolved)
+    window = declared_lookback(strategy, resolved)
     for end in range(len(bars)):
         span = window
         while True:
             start = max(end - span + 1, 0)
-            last = _last_signal(strategy, bars, resolved, start, end)
+            last = int(checked_signals(strategy, bars[start : end + 1], resolved)[-1])
             if last == full[end]:
                 break
             if start == 0:
@@ -97,30 +104,18 @@ def check_lookback(strategy: Strategy, bars: Bars, params: Mapping[str, Any] | N
     """Compare the full-history signal at every bar with the last signal of the trailing `lookback` bars."""
     resolved = strategy.resolve(params)
     full = _full_signals(strategy, bars, resolved)
-    window = _lookback(strategy, resolved)
+    window = declared_lookback(strategy, resolved)
     for end in range(len(bars)):
-        last = _last_signal(strategy, bars, resolved, max(end - window + 1, 0), end)
+        last = trailing_signal(strategy, bars[max(end - window + 1, 0) : end + 1], resolved)
         if last != full[end]:
             return _report("lookback", strategy, bars, resolved, (end, end, int(full[end]), last))
     return _report("lookback", strategy, bars, resolved, None)
 
 
-def _lookback(strategy: Strategy, params: Mapping[str, ParamValue]) -> int:
-    window = strategy.lookback(params)
-    if window < 1:
-        raise UserError(f"strategy {strategy.name}: lookback() must be at least 1 bar, got {window}")
-    return window
-
-
-def _last_signal(strategy: Strategy, bars: Bars, params: Mapping[str, ParamValue], start: int, end: int) -> int:
-    """The signal at bar `end` computed from bars start..end alone."""
-    return int(checked_signals(strategy, bars[start : end + 1], params, IndicatorCache())[-1])
-
-
 def _full_signals(strategy: Strategy, bars: Bars, params: Mapping[str, ParamValue]) -> np.ndarray:
     if len(bars) < 2:
         raise UserError(f"checking strategy {strategy.name} needs at least 2 bars, got {len(bars)}")
-    return checked_signals(strategy, bars, params, IndicatorCache())
+    return checked_signals(strategy, bars, params)
 
 
 def _report(

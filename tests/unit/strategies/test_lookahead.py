@@ -17,6 +17,7 @@ from gpt_trader.strategies import (
     check_lookahead,
     check_lookback,
     checked_signals,
+    trailing_signal,
 )
 from gpt_trader.strategies.indicators import sma
 from gpt_trader.strategies.registry import builtin_strategies
@@ -191,3 +192,24 @@ def test_signals_breaking_the_contract_are_named(output: Any, message: str) -> N
 def test_other_dtypes_with_valid_values_become_int8() -> None:
     signals = checked_signals(Broken(np.array([1, 0, -1] * 3 + [0])), BARS[:10], {})
     assert signals.dtype == np.int8 and signals[:3].tolist() == [1, 0, -1]
+
+
+@pytest.mark.parametrize("strategy", builtin_strategies(), ids=lambda s: s.name)
+def test_the_engines_trailing_signal_on_a_growing_buffer_is_the_backtests(strategy: Strategy) -> None:
+    params = strategy.resolve(SMALL_WINDOWS[strategy.name])
+    full = strategy.signals(BARS, params)
+    assert [trailing_signal(strategy, BARS[: end + 1], params) for end in range(len(BARS))] == full.tolist()
+
+
+def test_trailing_signal_names_what_it_cannot_work_with() -> None:
+    with pytest.raises(UserError, match="peeks_ahead: no bars to compute a signal from"):
+        trailing_signal(PeeksAhead(), BARS[:0], {})
+
+    class NoMemory(PeeksAhead):
+        def lookback(self, params: Params) -> int:
+            return 0
+
+    with pytest.raises(UserError, match=r"lookback\(\) must be at least 1 bar, got 0"):
+        trailing_signal(NoMemory(), BARS, {})
+    with pytest.raises(UserError, match=r"lookback\(\) must be at least 1 bar, got 0"):
+        check_lookahead(NoMemory(), BARS)
