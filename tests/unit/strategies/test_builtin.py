@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
 from gpt_trader.market.bars import Bars
+from gpt_trader.strategies import check_lookback
 from gpt_trader.strategies.base import IndicatorCache
 from gpt_trader.strategies.reference import reference_signals
 from gpt_trader.strategies.registry import builtin_strategies, get_strategy
@@ -120,6 +122,23 @@ def test_mean_reversion_equals_the_reference_on_any_walk(seed: int, window: int,
     params = {"window": window, "num_std": num_std}
     expected = reference_signals("mean_reversion", bars, params)
     assert_array_equal(get_strategy("mean_reversion").signals(bars, params), expected)
+
+
+def test_mean_reversion_stays_exact_beside_a_window_too_wide_for_integer_sums() -> None:
+    """A spike of 10**9 ticks makes the windows holding it too wide for int64 sums (they use float
+    bands); every other window, before and after, is still decided exactly, bar for bar as the
+    reference, and the trailing window agrees with the full history everywhere."""
+    calm = tick_walk_bars(400, seed=5, tick=0.001, steps=(-1, 0, 0, 1))
+    close = calm.close.copy()
+    close[200:203] = 1_000_000.0
+    spiked = replace(calm, close=close, high=np.maximum(calm.high, close))
+    params = {"window": 12, "num_std": 1.5}
+    strategy = get_strategy("mean_reversion")
+    signals = strategy.signals(spiked, params)
+    expected = reference_signals("mean_reversion", spiked, params)
+    exact_bars = np.r_[11:200, 214:400]
+    assert_array_equal(signals[exact_bars], expected[exact_bars])
+    assert check_lookback(strategy, spiked, params).passed
 
 
 def float_reference(name: str, bars: Bars, params: dict[str, Any]) -> np.ndarray:

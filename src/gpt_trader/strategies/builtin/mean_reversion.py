@@ -18,7 +18,7 @@ _SAFE_WINDOW_DEVIATION = 2**31
 
 @njit(cache=True, nogil=True)
 def _band_signals_exact(
-    close: np.ndarray, highest: np.ndarray, lowest: np.ndarray, window: int, num_std_squared: float
+    close: np.ndarray, ranges: np.ndarray, window: int, num_std_squared: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decide close < mid − k·σ and close > mid + k·σ from integer tick sums; (signals, exact).
 
@@ -40,7 +40,7 @@ def _band_signals_exact(
     base = 0
     centred_at = -window
     for i in range(window - 1, size):
-        if window * (highest[i] - lowest[i]) >= _SAFE_WINDOW_DEVIATION:
+        if window * ranges[i] >= _SAFE_WINDOW_DEVIATION:
             centred_at = -window
             continue
         exact[i] = True
@@ -78,6 +78,19 @@ def _band_signals_float(
     return out
 
 
+def _window_ranges(close: np.ndarray, window: int) -> np.ndarray:
+    """max − min of the `window` closes (in ticks) ending at each bar; NaN before the first full window.
+
+    All zeros when the whole series' range already keeps every window safe: each window's range is
+    at most that, so the kernel decides every bar exactly either way, and the common case skips two
+    passes. Tick counts below 2**31 are exact in float64, and so are their differences.
+    """
+    if close.size == 0 or window * (int(close.max()) - int(close.min())) < _SAFE_WINDOW_DEVIATION:
+        return np.zeros(close.size)
+    as_float = close.astype(np.float64)
+    return rolling_max(as_float, window) - rolling_min(as_float, window)
+
+
 class MeanReversion(Strategy):
     """LONG when the close is below SMA − num_std·σ, SHORT when above SMA + num_std·σ (σ: population).
 
@@ -104,11 +117,8 @@ class MeanReversion(Strategy):
         ticks = price_ticks(bars, cache)
         if ticks is None:
             return self._float_signals(bars, cache, window, num_std)
-        # Tick counts below 2**31 are exact in float64, so the windows' close ranges are exact too.
-        close_ticks = cache.get(("float", "close_ticks"), lambda: ticks.close.astype(np.float64))
-        highest = cache.get(("max", "close_ticks", window), lambda: rolling_max(close_ticks, window))
-        lowest = cache.get(("min", "close_ticks", window), lambda: rolling_min(close_ticks, window))
-        signals, exact = _band_signals_exact(ticks.close, highest, lowest, window, num_std * num_std)
+        ranges = cache.get(("range", "close_ticks", window), lambda: _window_ranges(ticks.close, window))
+        signals, exact = _band_signals_exact(ticks.close, ranges, window, num_std * num_std)
         if not exact[window - 1 :].all():
             fallback = self._float_signals(bars, cache, window, num_std)
             signals[~exact] = fallback[~exact]
