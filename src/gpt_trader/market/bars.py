@@ -118,18 +118,29 @@ class Bars:
     def __getitem__(self, index: builtins.slice) -> Bars:
         if not isinstance(index, builtins.slice):
             raise TypeError("Bars can be sliced by position (bars[a:b]); use to_frame() for single rows")
-        return Bars(
-            self.product_id,
-            self.granularity,
-            self.time[index],
-            self.open[index],
-            self.high[index],
-            self.low[index],
-            self.close[index],
-            self.volume[index],
-            None if self.synthetic is None else self.synthetic[index],
-            self.price_increment,
-        )
+        if index.step not in (None, 1):
+            return Bars(
+                self.product_id,
+                self.granularity,
+                self.time[index],
+                self.open[index],
+                self.high[index],
+                self.low[index],
+                self.close[index],
+                self.volume[index],
+                None if self.synthetic is None else self.synthetic[index],
+                self.price_increment,
+            )
+        # A run of rows of checked columns is contiguous, writeable and of one length already: skip
+        # __post_init__, which costs several times the slicing (the engine cuts a window every bar).
+        window = object.__new__(Bars)
+        for name in ("product_id", "granularity", "price_increment"):
+            object.__setattr__(window, name, getattr(self, name))
+        for name in COLUMNS:
+            object.__setattr__(window, name, getattr(self, name)[index])
+        flags = None if self.synthetic is None else self.synthetic[index]
+        object.__setattr__(window, "synthetic", flags if flags is not None and flags.any() else None)
+        return window
 
     def with_price_increment(self, increment: float | None) -> Bars:
         """These bars with `increment` as their price grid (None: prices are compared as floats)."""
