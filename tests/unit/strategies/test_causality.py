@@ -1,4 +1,5 @@
-"""Causality: appending any bar (on or off the grid, any size) never changes an earlier signal of a built-in.
+"""Causality: appending any bar (on or off the grid, any size) never changes an earlier signal of a built-in,
+and the trailing `lookback` bars give the full history's signal at every bar.
 
 With a price increment, a bar off it is an OffGridPrice naming that very bar (strategies that compare
 prices in ticks cannot take it); without one, prices are floats from the first bar to the last.
@@ -9,12 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
 from gpt_trader.market.bars import MAX_TICKS, Bars
-from gpt_trader.strategies import get_strategy
+from gpt_trader.strategies import check_lookback, get_strategy
 from gpt_trader.strategies.ticks import OffGridPrice
 from tests.unit.strategies.synthetic import tick_walk_bars
 
@@ -100,3 +101,17 @@ def test_appending_any_bar_never_changes_an_earlier_signal(
         assert f"of bar {len(series)} " in str(error)
         return
     assert_array_equal(after[:-1], before, err_msg=f"{name}{params} after appending {prices}")
+
+
+@settings(max_examples=60, deadline=None)
+@given(series_and_bar(), st.sampled_from(CASES), st.booleans())
+def test_the_trailing_lookback_window_gives_the_full_history_signal_on_every_bar(
+    drawn: tuple[Bars, list[float]], case: tuple[str, dict[str, Any]], floats: bool
+) -> None:
+    series, _ = drawn
+    if floats:
+        series = series.with_price_increment(None)
+    name, params = case
+    assume(len(series) >= 2)
+    report = check_lookback(get_strategy(name), series, params)
+    assert report.passed, report.summary()
