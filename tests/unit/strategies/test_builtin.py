@@ -217,3 +217,13 @@ def test_w1_defaults_are_the_documented_ones() -> None:
         "ma_crossover": {"fast": 10, "slow": 30},
         "volatility": {"atr_window": 14, "quantile_window": 100, "quantile": 0.3, "sma_window": 10},
     }
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mean_reversion_in_floats_decides_each_window_alone(seed: int) -> None:
+    """Cents without a price increment: bands at an exact decimal tie are float noise, but the same
+    noise from a trailing window as from the full history (running sums re-centred on a schedule of
+    absolute bar numbers gave other bits, and another signal, at a few bars of each of these walks)."""
+    bars = tick_walk_bars(3_000, seed=30 + seed, steps=(-1, 0, 0, 0, 1)).with_price_increment(None)
+    report = check_lookback(get_strategy("mean_reversion"), bars, {"window": 4, "num_std": 1.0})
+    assert report.passed, report.summary()

@@ -9,7 +9,7 @@ from numba import njit
 
 from gpt_trader.market.bars import Bars
 from gpt_trader.strategies.base import IndicatorCache, Param, Params, Strategy, indicator_cache
-from gpt_trader.strategies.indicators import rolling_max, rolling_min, rolling_std, sma
+from gpt_trader.strategies.indicators import rolling_max, rolling_mean_std, rolling_min
 from gpt_trader.strategies.ticks import price_ticks
 
 _SAFE_WINDOW_DEVIATION = 2**31
@@ -126,6 +126,6 @@ class MeanReversion(Strategy):
 
     @staticmethod
     def _float_signals(bars: Bars, cache: IndicatorCache, window: int, num_std: float) -> np.ndarray:
-        middle = cache.get(("sma", "close", window), lambda: sma(bars.close, window))
-        deviation = cache.get(("std", "close", window), lambda: rolling_std(bars.close, window))
+        # Each window's mean and σ on their own, so a trailing window decides as the full history.
+        middle, deviation = cache.get(("mean_std", "close", window), lambda: rolling_mean_std(bars.close, window))
         return _band_signals_float(bars.close, middle, deviation, num_std)
