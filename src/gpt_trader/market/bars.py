@@ -147,7 +147,7 @@ class Bars:
         return replace(self, price_increment=increment)
 
     def first_off_grid(self) -> tuple[int, str] | None:
-        """(bar, column) of the first high, low or close off the price increment, or None.
+        """(bar, column) of the first price (open, high, low or close) off the price increment, or None.
 
         A missing (NaN) price and one above `MAX_TICKS` increments count as off the grid: exact
         arithmetic cannot take them. Bars without an increment have no grid and give None.
@@ -155,7 +155,7 @@ class Bars:
         if self.price_increment is None:
             return None
         worst: tuple[int, str] | None = None
-        for name in ("high", "low", "close"):
+        for name in PRICE_COLUMNS:
             bad = np.flatnonzero(~on_grid(getattr(self, name), self.price_increment))
             if bad.size and (worst is None or bad[0] < worst[0]):
                 worst = (int(bad[0]), name)

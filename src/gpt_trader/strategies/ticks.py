@@ -77,8 +77,8 @@ class PriceTicks:
 def price_ticks(bars: Bars, cache: IndicatorCache) -> PriceTicks | None:
     """The bars' prices in ticks of their price increment (cached), or None when they carry none.
 
-    Raises `OffGridPrice` naming the first bar whose high, low or close is off the increment (or
-    missing, or beyond `MAX_TICKS` ticks), since exact arithmetic cannot take it.
+    Raises `OffGridPrice` naming the first bar with a price off the increment (or missing, or beyond
+    `MAX_TICKS` ticks): the bars break the grid they claim, and exact arithmetic cannot take it.
     """
     if bars.price_increment is None:
         return None
@@ -88,10 +88,10 @@ def price_ticks(bars: Bars, cache: IndicatorCache) -> PriceTicks | None:
 def _price_ticks(bars: Bars) -> PriceTicks:
     tick = bars.price_increment
     assert tick is not None
-    (high, high_ok), (low, low_ok), (close, close_ok) = (
-        _ticks_on_grid(column, tick) for column in (bars.high, bars.low, bars.close)
+    (_, open_ok), (high, high_ok), (low, low_ok), (close, close_ok) = (
+        _ticks_on_grid(column, tick) for column in (bars.open, bars.high, bars.low, bars.close)
     )
-    off = None if high_ok and low_ok and close_ok else bars.first_off_grid()
+    off = None if open_ok and high_ok and low_ok and close_ok else bars.first_off_grid()
     if off is not None:
         bar, column = off
         price = float(getattr(bars, column)[bar])

@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 
 from gpt_trader.config import load_settings
+from gpt_trader.errors import DataError
 from gpt_trader.market.bars import Bars
 from gpt_trader.market.cache import CandleCache
 from gpt_trader.market.gaps import apply_gap_policy
 from gpt_trader.market.granularity import Granularity
 from gpt_trader.market.load import load_bars
 from gpt_trader.market.sources import FileSource
+from gpt_trader.market.validation import ProblemKind, check, validate
 
 INCREMENTS = {"BTC-USD": 0.01, "ETH-USD": 0.01, "SOL-USD": 0.001, "LINK-USD": 0.001, "MATIC-USD": 0.0001}
 
@@ -63,6 +65,22 @@ def test_the_increment_survives_slices_frames_and_refuses_nonsense() -> None:
     assert Bars.from_frame(on_halves.to_frame()).price_increment == 0.5
     # Without an increment the fingerprint is the one such bars always had; with one it differs.
     assert bars.fingerprint() != on_halves.fingerprint() == on_halves[:].fingerprint()
-    assert bars.with_price_increment(1.0).first_off_grid() == (0, "high")
+    assert bars.with_price_increment(1.0).first_off_grid() == (0, "open")
     with pytest.raises(ValueError, match=r"X-USD: price increment must be a positive number, got 0\.0"):
         bars.with_price_increment(0.0)
+
+
+def test_validation_names_a_price_off_the_increment() -> None:
+    prices = np.array([10.25, 10.5, 10.75, 11.0])
+    highs = np.array([10.25, 10.6, 10.75, 11.0])
+    bars = Bars("ETH-USD", Granularity.ONE_HOUR, np.arange(4) * 3600, prices, highs, prices, prices, prices, None, 0.25)
+    [problem] = validate(bars)
+    assert (problem.kind, problem.row, problem.rows) == (ProblemKind.PRICE_OFF_INCREMENT, 1, 1)
+    assert str(problem) == (
+        "row 1 (1970-01-01T01:00:00Z) high 10.6 not a whole number of the price increment 0.25 "
+        "(at most 2,147,483,647 of them)"
+    )
+    assert validate(bars.with_price_increment(0.05)) == []
+    assert validate(bars.with_price_increment(None)) == []
+    with pytest.raises(DataError, match=r"ETH-USD: 1 problem: row 1 .* high 10\.6 not a whole number"):
+        check(bars)

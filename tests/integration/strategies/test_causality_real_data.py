@@ -69,7 +69,7 @@ def test_the_import_fixes_the_cent_increment_and_an_off_grid_bar_is_named(eth_ho
     longer = with_bar(eth_hours, off_grid_price(eth_hours)).with_price_increment(eth_hours.price_increment)
     for name in EXACT:
         strategy = get_strategy(name)
-        with pytest.raises(OffGridPrice, match=r"ETH-USD: high 226\.29000025962333 of bar 18401 \(2019-08-07T04:00"):
+        with pytest.raises(OffGridPrice, match=r"ETH-USD: open 226\.29000025962333 of bar 18401 \(2019-08-07T04:00"):
             strategy.signals(longer, strategy.defaults())
 
 
