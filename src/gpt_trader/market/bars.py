@@ -154,12 +154,12 @@ class Bars:
         """
         if self.price_increment is None:
             return None
-        worst: tuple[int, str] | None = None
+        first: tuple[int, str] | None = None
         for name in PRICE_COLUMNS:
             bad = np.flatnonzero(~on_grid(getattr(self, name), self.price_increment))
-            if bad.size and (worst is None or bad[0] < worst[0]):
-                worst = (int(bad[0]), name)
-        return worst
+            if bad.size and (first is None or bad[0] < first[0]):
+                first = (int(bad[0]), name)
+        return first
 
     def fingerprint(self) -> str:
         """A short SHA-256 of the product, granularity and every value: equal data, equal fingerprint."""

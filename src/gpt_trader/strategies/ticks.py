@@ -33,16 +33,10 @@ class OffGridPrice(DataError):
     """A price of bars that carry a price increment is not a whole number of that increment."""
 
 
-def to_ticks(prices: np.ndarray, tick: float) -> np.ndarray:
-    """Prices as int64 multiples of `tick` (rounded to the nearest; the caller vouches for the grid)."""
-    if not tick > 0:
-        raise ValueError(f"tick must be positive, got {tick}")
-    return np.rint(np.asarray(prices, dtype=np.float64) / tick).astype(np.int64)
-
-
 @njit(cache=True, nogil=True)
 def _ticks_on_grid(prices: np.ndarray, tick: float) -> tuple[np.ndarray, bool]:
-    """`to_ticks` and `market.bars.on_grid` in one pass: (ticks, whether every price is on the grid)."""
+    """Prices as int64 multiples of `tick` (rounded to the nearest) and, in the same pass, whether every
+    one is on the grid as `market.bars.on_grid` has it: (ticks, all on the grid)."""
     ticks = np.empty(prices.size, np.int64)
     on_grid = True
     for i in range(prices.size):

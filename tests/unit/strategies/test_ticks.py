@@ -14,7 +14,7 @@ from numpy.testing import assert_array_equal
 from gpt_trader.market.bars import MAX_TICKS, Bars, infer_price_increment
 from gpt_trader.market.granularity import Granularity
 from gpt_trader.strategies.base import IndicatorCache
-from gpt_trader.strategies.ticks import OffGridPrice, prefix_sum, price_ticks, to_ticks
+from gpt_trader.strategies.ticks import OffGridPrice, prefix_sum, price_ticks
 from tests.unit.strategies.synthetic import off_grid_bars, tick_walk_bars
 
 
@@ -54,16 +54,14 @@ def test_infer_price_increment_is_none_without_a_usable_grid(prices: list[float]
 )
 def test_prices_printed_on_a_grid_convert_back_to_their_ticks(ticks: list[int], decimals: int) -> None:
     prices = np.round(np.array(ticks, dtype=np.int64) * 10.0**-decimals, decimals)
-    tick = infer_price_increment(closes(prices.tolist()))
+    bars = closes(prices.tolist())
+    tick = infer_price_increment(bars)
     assert tick is not None and tick >= 10.0**-decimals - 1e-30
-    recovered = to_ticks(prices, tick)
+    converted = price_ticks(bars.with_price_increment(tick), IndicatorCache())
+    assert converted is not None
+    recovered = converted.close
     scale = round(tick / 10.0**-decimals)
     assert_array_equal(recovered * scale, np.array(ticks))
-
-
-def test_to_ticks_refuses_a_non_positive_tick() -> None:
-    with pytest.raises(ValueError, match="tick"):
-        to_ticks(np.array([1.0]), 0.0)
 
 
 def test_prefix_sums_give_exact_window_sums() -> None:
