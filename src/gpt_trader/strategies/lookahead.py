@@ -45,11 +45,9 @@ class LookaheadReport:
     strategy: str
     params: dict[str, ParamValue]
     bar_count: int
-    """Bars compared: every bar of the history, unless one differed first."""
+    """Bars in the history; each is compared, in order, until one differs."""
     first_mismatch: int | None = None
     """Earliest bar whose signal differed from the full-history signal."""
-    truncated_at: int | None = None
-    """Last bar kept by the evaluation that showed the difference (the mismatching bar itself)."""
     full_signal: int = 0
     truncated_signal: int = 0
     mismatch_time: int | None = None
@@ -67,9 +65,9 @@ class LookaheadReport:
             return f"{subject}: {self.check} check passed (every one of {self.bar_count} bars)"
         when = f" ({np.datetime64(self.mismatch_time, 's')}Z)" if self.mismatch_time is not None else ""
         seen = (
-            f"with bars after {self.truncated_at} hidden"
+            "with the bars after it hidden"
             if self.check == "lookahead"
-            else f"from only the trailing bars up to {self.truncated_at}"
+            else "from only the trailing lookback() bars up to it"
         )
         cause = (
             "the signal at a bar reads later bars"
@@ -95,7 +93,7 @@ def check_lookahead(strategy: Strategy, bars: Bars, params: Mapping[str, Any] | 
             if last == full[end]:
                 break
             if start == 0:
-                return _report("lookahead", strategy, bars, resolved, (end, end, int(full[end]), last))
+                return _report("lookahead", strategy, bars, resolved, (end, int(full[end]), last))
             span *= WIDENING
     return _report("lookahead", strategy, bars, resolved, None)
 
@@ -108,7 +106,7 @@ def check_lookback(strategy: Strategy, bars: Bars, params: Mapping[str, Any] | N
     for end in range(len(bars)):
         last = trailing_signal(strategy, bars[max(end - window + 1, 0) : end + 1], resolved)
         if last != full[end]:
-            return _report("lookback", strategy, bars, resolved, (end, end, int(full[end]), last))
+            return _report("lookback", strategy, bars, resolved, (end, int(full[end]), last))
     return _report("lookback", strategy, bars, resolved, None)
 
 
@@ -123,16 +121,15 @@ def _report(
     strategy: Strategy,
     bars: Bars,
     params: dict[str, ParamValue],
-    mismatch: tuple[int, int, int, int] | None,
+    mismatch: tuple[int, int, int] | None,
 ) -> LookaheadReport:
     report = LookaheadReport(check, strategy.name, params, len(bars))
     if mismatch is None:
         return report
-    bar, end, full_signal, truncated_signal = mismatch
+    bar, full_signal, truncated_signal = mismatch
     return replace(
         report,
         first_mismatch=bar,
-        truncated_at=end,
         full_signal=full_signal,
         truncated_signal=truncated_signal,
         mismatch_time=int(bars.time[bar]),
