@@ -20,7 +20,8 @@ def tick_walk_bars(
     """Closes move by a few ticks per bar (often not at all), so window sums collide all the time.
 
     Prices are formed as integer ticks times the tick and rounded to its decimals, the way an exchange
-    prints them; highs and lows reach a few ticks beyond open and close.
+    prints them; highs and lows reach a few ticks beyond open and close. The tick is the bars' price
+    increment, as product metadata would give it.
     """
     rng = np.random.default_rng(seed)
     close_ticks = start_ticks + np.cumsum(rng.choice(np.asarray(steps), size=count))
@@ -41,11 +42,12 @@ def tick_walk_bars(
         prices(low_ticks),
         prices(close_ticks),
         rng.uniform(1, 10, count),
+        price_increment=tick,
     )
 
 
 def off_grid_bars(count: int, *, seed: int = 0) -> Bars:
-    """A geometric random walk with full float precision: on no decimal grid."""
+    """A geometric random walk with full float precision: on no decimal grid, so without a price increment."""
     rng = np.random.default_rng(seed)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, count)))
     opens = np.concatenate(([100.0], close[:-1]))

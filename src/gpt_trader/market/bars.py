@@ -1,10 +1,18 @@
-"""`Bars`: one product's candles as columns of NumPy arrays, the form every kernel reads."""
+"""`Bars`: one product's candles as columns of NumPy arrays, the form every kernel reads.
+
+Bars may carry the product's price increment (the grid every price sits on: 0.01 for BTC-USD), a fact
+known before the first bar: from the exchange's product metadata, or fixed once when a file is imported
+(`infer_price_increment`). Strategies then compare prices exactly as whole numbers of increments
+(`strategies.ticks`); without one they use float arithmetic on every bar. Either way the choice never
+depends on which bars happen to be in the array, so a trailing window and the full history agree.
+"""
 
 from __future__ import annotations
 
 import builtins
 import hashlib
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,6 +24,15 @@ if TYPE_CHECKING:
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 COLUMNS = ("time", *PRICE_COLUMNS, "volume")
+MAX_DECIMALS = 12
+"""The finest price increment `infer_price_increment` looks for is 10**-MAX_DECIMALS."""
+MAX_TICKS = 2**31 - 1
+"""The largest price, in increments, that exact arithmetic takes (BTC at $1,000,000 on a cent grid is
+1e8): window sums of such prices times a window stay far inside int64."""
+GRID_TOLERANCE = 1e-12
+"""How far a price may stray from the grid, relative to its size in increments: float noise such as
+0.1 + 0.2 = 0.30000000000000004 is ~1e-16 relative, while a price off the grid is a sizeable fraction
+of an increment away (0.00001234 is 1.2e-5 of a whole-number increment: all of itself)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -24,7 +41,9 @@ class Bars:
 
     `time` holds each bar's open time in Unix seconds (int64); prices and volume are float64.
     `synthetic` marks bars that a gap policy invented (`fill-flat`); it is None when there are none.
-    Construction checks only shapes and dtypes; `market.validation.validate` checks the values.
+    `price_increment` is the product's price grid when it is known up front (see the module doc).
+    Construction checks only shapes and dtypes; `market.validation.validate` checks the values, and
+    `first_off_grid` finds a price off the increment.
     """
 
     product_id: str
@@ -36,9 +55,15 @@ class Bars:
     close: np.ndarray
     volume: np.ndarray
     synthetic: np.ndarray | None = field(default=None)
+    price_increment: float | None = field(default=None)
 
     def __post_init__(self) -> None:
         n = len(self.time)
+        if self.price_increment is not None:
+            increment = float(self.price_increment)
+            if not (math.isfinite(increment) and increment > 0):
+                raise ValueError(f"{self.product_id}: price increment must be a positive number, got {increment}")
+            object.__setattr__(self, "price_increment", increment)
         coerce = object.__setattr__
         time = np.ascontiguousarray(self.time, dtype=np.int64)
         coerce(self, "time", time if time.flags.writeable else time.copy())
@@ -56,6 +81,12 @@ class Bars:
             if len(flags) != n:
                 raise ValueError(f"{self.product_id}: synthetic flags have {len(flags)} rows, time has {n}")
             coerce(self, "synthetic", flags if flags.any() else None)
+
+    @classmethod
+    def empty(cls, product_id: str, granularity: Granularity, price_increment: float | None = None) -> Bars:
+        """No bars of `product_id` at `granularity`."""
+        none = np.empty(0)
+        return cls(product_id, granularity, none, none, none, none, none, none, None, price_increment)
 
     def __len__(self) -> int:
         return len(self.time)
@@ -87,23 +118,57 @@ class Bars:
     def __getitem__(self, index: builtins.slice) -> Bars:
         if not isinstance(index, builtins.slice):
             raise TypeError("Bars can be sliced by position (bars[a:b]); use to_frame() for single rows")
-        return Bars(
-            self.product_id,
-            self.granularity,
-            self.time[index],
-            self.open[index],
-            self.high[index],
-            self.low[index],
-            self.close[index],
-            self.volume[index],
-            None if self.synthetic is None else self.synthetic[index],
-        )
+        if index.step not in (None, 1):
+            return Bars(
+                self.product_id,
+                self.granularity,
+                self.time[index],
+                self.open[index],
+                self.high[index],
+                self.low[index],
+                self.close[index],
+                self.volume[index],
+                None if self.synthetic is None else self.synthetic[index],
+                self.price_increment,
+            )
+        # A run of rows of checked columns is contiguous, writeable and of one length already: skip
+        # __post_init__, which costs several times the slicing (the engine cuts a window every bar).
+        window = object.__new__(Bars)
+        for name in ("product_id", "granularity", "price_increment"):
+            object.__setattr__(window, name, getattr(self, name))
+        for name in COLUMNS:
+            object.__setattr__(window, name, getattr(self, name)[index])
+        flags = None if self.synthetic is None else self.synthetic[index]
+        object.__setattr__(window, "synthetic", flags if flags is not None and flags.any() else None)
+        return window
+
+    def with_price_increment(self, increment: float | None) -> Bars:
+        """These bars with `increment` as their price grid (None: prices are compared as floats)."""
+        return replace(self, price_increment=increment)
+
+    def first_off_grid(self) -> tuple[int, str] | None:
+        """(bar, column) of the first price (open, high, low or close) off the price increment, or None.
+
+        A missing (NaN) price and one above `MAX_TICKS` increments count as off the grid: exact
+        arithmetic cannot take them. Bars without an increment have no grid and give None.
+        """
+        if self.price_increment is None:
+            return None
+        first: tuple[int, str] | None = None
+        for name in PRICE_COLUMNS:
+            bad = np.flatnonzero(~on_grid(getattr(self, name), self.price_increment))
+            if bad.size and (first is None or bad[0] < first[0]):
+                first = (int(bad[0]), name)
+        return first
 
     def fingerprint(self) -> str:
         """A short SHA-256 of the product, granularity and every value: equal data, equal fingerprint."""
         digest = hashlib.sha256(f"{self.product_id}|{self.granularity.seconds}".encode())
         for name in COLUMNS:
             digest.update(getattr(self, name).tobytes())
+        # Bars without an increment keep the fingerprint they always had.
+        if self.price_increment is not None:
+            digest.update(f"|{self.price_increment!r}".encode())
         return digest.hexdigest()[:16]
 
     def to_frame(self) -> pd.DataFrame:
@@ -118,6 +183,8 @@ class Bars:
             frame["synthetic"] = self.synthetic
         frame.attrs["product_id"] = self.product_id
         frame.attrs["granularity"] = self.granularity.short
+        if self.price_increment is not None:
+            frame.attrs["price_increment"] = self.price_increment
         return frame
 
     @classmethod
@@ -126,11 +193,12 @@ class Bars:
         frame: pd.DataFrame,
         product_id: str | None = None,
         granularity: Granularity | str | None = None,
+        price_increment: float | None = None,
     ) -> Bars:
         """Build Bars from a DataFrame with open/high/low/close/volume columns and a time index or column.
 
-        Times may be datetimes (naive ones are read as UTC) or Unix seconds. The product id and
-        granularity default to the frame's `attrs` (as `to_frame` sets them).
+        Times may be datetimes (naive ones are read as UTC) or Unix seconds. The product id, granularity
+        and price increment default to the frame's `attrs` (as `to_frame` sets them).
         """
         import pandas as pd
 
@@ -158,7 +226,32 @@ class Bars:
             frame["close"].to_numpy(),
             frame["volume"].to_numpy(),
             synthetic,
+            price_increment if price_increment is not None else frame.attrs.get("price_increment"),
         )
+
+
+def on_grid(prices: np.ndarray, increment: float) -> np.ndarray:
+    """Per price: whether it is a whole number of `increment`s (within float noise, see
+    `GRID_TOLERANCE`) and at most `MAX_TICKS` of them. NaN and infinities are not on any grid."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = np.asarray(prices, dtype=np.float64) / increment
+        return (np.abs(scaled) <= MAX_TICKS) & (np.abs(scaled - np.rint(scaled)) <= GRID_TOLERANCE * np.abs(scaled))
+
+
+def infer_price_increment(bars: Bars) -> float | None:
+    """The coarsest decimal grid (1, 0.1, ..., 1e-12) every high, low and close sits on, or None.
+
+    For fixing a product's increment once, when a whole file is imported; never for deciding
+    arithmetic from the bars a strategy happens to see. Robust to float noise (see `GRID_TOLERANCE`);
+    None also covers NaN, infinities and prices above `MAX_TICKS` increments. A grid coarser than the
+    exchange's (all prices whole dollars) is still a grid: exactness only needs *a* common step.
+    """
+    prices = np.concatenate([bars.high, bars.low, bars.close])
+    for decimals in range(MAX_DECIMALS + 1):
+        increment = 10.0**-decimals
+        if bool(on_grid(prices, increment).all()):
+            return increment
+    return None
 
 
 def iso_time(seconds: int | np.integer) -> str:

@@ -282,6 +282,7 @@ class CandleCache:
             "covered_start": stored.covered_start,
             "covered_end": stored.covered_end,
             "fetched_at": stored.fetched_at,
+            "price_increment": bars.price_increment,
         }
         arrays = [pa.array(bars.time * 1000, type=_SCHEMA.field("time").type)]
         arrays += [pa.array(getattr(bars, name)) for name in COLUMNS[1:]]
@@ -347,7 +348,8 @@ def _load(path: Path, product_id: str, granularity: Granularity) -> CachedBars:
         raise ValueError("bar times out of order or outside the covered range")
     open_, high, low, close, volume = (table.column(name).to_numpy() for name in COLUMNS[1:])
     synthetic = table.column("synthetic").to_numpy() if flagged else None
-    bars = Bars(product_id, granularity, times, open_, high, low, close, volume, synthetic)
+    increment = metadata.get("price_increment")
+    bars = Bars(product_id, granularity, times, open_, high, low, close, volume, synthetic, increment)
     return CachedBars(bars, covered_start, covered_end, fetched_at)
 
 
@@ -399,11 +401,12 @@ def _concat(product_id: str, granularity: Granularity, pieces: list[Bars]) -> Ba
         synthetic = np.concatenate(
             [np.zeros(len(p), bool) if p.synthetic is None else p.synthetic for p in pieces]
         )
-    return Bars(product_id, granularity, time, open_, high, low, close, volume, synthetic)
+    increment = next((p.price_increment for p in reversed(pieces) if p.price_increment is not None), None)
+    return Bars(product_id, granularity, time, open_, high, low, close, volume, synthetic, increment)
 
 
 def _empty(product_id: str, granularity: Granularity) -> Bars:
-    return Bars(product_id, granularity, *(np.empty(0) for _ in COLUMNS))
+    return Bars.empty(product_id, granularity)
 
 
 def _granularity_of(path: Path) -> Granularity | None:

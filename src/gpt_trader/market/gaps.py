@@ -151,4 +151,5 @@ def _fill_flat(bars: Bars) -> Bars:
         close,
         column(bars.volume, 0.0),
         np.where(present, inherited, True),
+        bars.price_increment,
     )

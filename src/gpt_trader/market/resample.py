@@ -52,4 +52,5 @@ def resample(bars: Bars, granularity: Granularity | str) -> Bars:
         bars.close[ends],
         np.add.reduceat(bars.volume, starts),
         None if bars.synthetic is None else np.logical_and.reduceat(bars.synthetic, starts),
+        bars.price_increment,
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpt_trader.errors import DataError
-from gpt_trader.market.bars import PRICE_COLUMNS, Bars, iso_time
+from gpt_trader.market.bars import MAX_TICKS, PRICE_COLUMNS, Bars, iso_time, on_grid
 
 __all__ = ["Problem", "ProblemKind", "check", "iso_time", "validate"]
 
@@ -33,6 +33,7 @@ class ProblemKind(enum.Enum):
     UNSORTED = "unsorted"
     DUPLICATE_TIME = "duplicate-time"
     OFF_GRID = "off-grid"
+    PRICE_OFF_INCREMENT = "price-off-increment"
 
 
 Finding = tuple[ProblemKind, np.ndarray, str] | None
@@ -146,7 +147,22 @@ def _value_problems(bars: Bars, finite: np.ndarray) -> list[Finding]:
             finite & (bars.volume < 0),
             lambda i: f"volume {_num(bars.volume[i])} is negative",
         ),
+        _off_increment(bars, finite),
     ]
+
+
+def _off_increment(bars: Bars, finite: np.ndarray) -> Finding:
+    increment = bars.price_increment
+    if increment is None:
+        return None
+    off = {name: ~on_grid(getattr(bars, name), increment) for name in PRICE_COLUMNS}
+
+    def describe(row: int) -> str:
+        names = [name for name in PRICE_COLUMNS if off[name][row]]
+        prices = ", ".join(f"{name} {_num(getattr(bars, name)[row])}" for name in names)
+        return f"{prices} not a whole number of the price increment {increment!r} (at most {MAX_TICKS:,} of them)"
+
+    return _flag(ProblemKind.PRICE_OFF_INCREMENT, finite & np.logical_or.reduce(list(off.values())), describe)
 
 
 def _time_problems(bars: Bars) -> list[Finding]:

@@ -16,6 +16,8 @@ from gpt_trader.strategies.base import (
     ParamValue,
     Strategy,
     checked_signals,
+    indicator_cache,
+    trailing_signal,
 )
 from gpt_trader.strategies.lookahead import LookaheadReport, check_lookahead, check_lookback
 from gpt_trader.strategies.registry import (
@@ -41,7 +43,9 @@ __all__ = [
     "check_lookback",
     "checked_signals",
     "get_strategy",
+    "indicator_cache",
     "list_strategies",
     "load_spec",
     "load_strategy_file",
+    "trailing_signal",
 ]

@@ -8,7 +8,9 @@ A strategy turns Bars into one signal per bar (`int8`):
 
 Signals must be causal: the signal at bar i may read only bars 0..i (see `check_lookahead`).
 The event engine evaluates the same `signals` on the trailing `lookback` bars and acts on the
-last one, so one definition serves every clock.
+last one, so one definition serves every clock. Those bars must carry the same `price_increment`
+as the backtest's (the product's, from its metadata): it decides whether prices are compared
+exactly in ticks or as floats (see `strategies.ticks`).
 """
 
 from __future__ import annotations
@@ -67,13 +69,30 @@ class Param:
 class IndicatorCache:
     """Indicator arrays of one product's bars, shared by every parameter combination of a sweep.
 
-    Keys name the indicator and its inputs, e.g. ("sma", 20); `get` computes on first use.
+    Keys name the indicator and its inputs, e.g. ("sma", 20); `get` computes on first use. A cache
+    belongs to the bars it was filled from: `bind(bars)` (which `indicator_cache` and `checked_signals`
+    call) empties it when handed other bars, so a cache reused on each view of a growing buffer never
+    returns the arrays of an earlier, shorter view. Bars are told apart by identity: a new Bars object,
+    even one with equal values, starts afresh.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, bars: Bars | None = None) -> None:
         self._arrays: dict[Hashable, Any] = {}
+        self._bars = bars
         self.hits = 0
         self.misses = 0
+
+    @property
+    def bars(self) -> Bars | None:
+        """The bars the cached arrays were computed from (None until bound)."""
+        return self._bars
+
+    def bind(self, bars: Bars) -> IndicatorCache:
+        """This cache, holding only arrays of `bars`: emptied first if it was filled from other bars."""
+        if self._bars is not bars:
+            self._arrays.clear()
+            self._bars = bars
+        return self
 
     def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         try:
@@ -84,6 +103,11 @@ class IndicatorCache:
             return value
         self.hits += 1
         return value
+
+
+def indicator_cache(bars: Bars, cache: IndicatorCache | None) -> IndicatorCache:
+    """The cache a strategy's `signals` should use for `bars`: `cache` bound to them, or a new one."""
+    return IndicatorCache(bars) if cache is None else cache.bind(bars)
 
 
 class Strategy(ABC):
@@ -118,14 +142,38 @@ class Strategy(ABC):
         """Bars the signal at a bar depends on, that bar included.
 
         Evaluating `signals` on the trailing `lookback(params)` bars must give the same last signal as
-        the full history (the event engine relies on it; `check_lookback` verifies it). For a
-        crossover of SMA(10) and SMA(30) that is 31: both averages on this bar and the one before.
-        Indicators with unbounded memory (EMA, Wilder RSI) should ask for several periods more.
+        the full history (the event engine relies on it; `check_lookback` verifies it on every bar).
+        For a crossover of SMA(10) and SMA(30) that is 31: both averages on this bar and the one
+        before. Indicators with unbounded memory (EMA, Wilder RSI) never forget their start; ask for
+        enough bars that its weight, (1 - alpha)**n, falls below float64 resolution (about e**-50:
+        fifty periods of Wilder's smoothing, twenty-five of an EMA's), or the signal can differ.
         """
 
     @abstractmethod
     def signals(self, bars: Bars, params: Params, cache: IndicatorCache | None = None) -> np.ndarray:
         """One int8 signal per bar (LONG, SHORT or HOLD), computed from bars 0..i for bar i."""
+
+
+def trailing_signal(strategy: Strategy, bars: Bars, params: Params) -> int:
+    """The signal at the last of `bars`, computed as the event engine does on each closed bar: from
+    the trailing `strategy.lookback(params)` bars alone (all of them while there are fewer).
+
+    It equals the full-history backtest's signal at that bar when `bars` carry the backtest's price
+    increment; `check_lookback` holds the two equal on every bar of a history.
+    """
+    window = declared_lookback(strategy, params)
+    if len(bars) == 0:
+        raise UserError(f"strategy {strategy.name}: no bars to compute a signal from")
+    recent = bars if len(bars) <= window else bars[-window:]
+    return int(checked_signals(strategy, recent, params)[-1])
+
+
+def declared_lookback(strategy: Strategy, params: Params) -> int:
+    """`strategy.lookback(params)`, or a UserError naming the strategy when it is not at least 1."""
+    window = strategy.lookback(params)
+    if window < 1:
+        raise UserError(f"strategy {strategy.name}: lookback() must be at least 1 bar, got {window}")
+    return window
 
 
 class InvalidSignals(UserError, ValueError):
@@ -152,5 +200,7 @@ def checked_signals(
     """`strategy.signals(...)` held to the contract (see `valid_signals`).
 
     For code that runs strategies it did not write (a user's file, a plugin): the error names the strategy.
+    `cache` is bound to `bars` first, so a strategy that never binds it cannot read another's arrays.
     """
-    return valid_signals(strategy.signals(bars, params, cache), len(bars), f"strategy {strategy.name}")
+    bound = None if cache is None else cache.bind(bars)
+    return valid_signals(strategy.signals(bars, params, bound), len(bars), f"strategy {strategy.name}")

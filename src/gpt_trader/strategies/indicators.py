@@ -6,15 +6,16 @@ and friends already are); windows count bars and must be at least 1.
 
 NaN inputs, such as another indicator's warm-up, are handled the way a chain of indicators needs:
 
-* window indicators (`sma`, `rolling_std`, `rolling_max`, `rolling_min`, `rolling_quantile`) give NaN
+* window indicators (`sma`, `rolling_mean_std`, `rolling_std`, `rolling_max`, `rolling_min`,
+  `rolling_quantile`) give NaN
   for every window that holds a NaN, as pandas does with `min_periods=window`;
 * smoothed indicators (`ema`, `rsi`, Wilder `atr`) start over after a NaN: they wait for `window`
   finite values again and re-seed.
 
-Moving sums carry a compensation term (Neumaier; `rolling_std` re-centres instead), and a window whose
-values are all equal gives exactly that value (standard deviation exactly 0), so flat stretches of
-prices do not turn into rounding noise.
-Exact comparisons of moving averages on a tick grid live in `ticks`.
+Moving sums carry a compensation term (Neumaier; `rolling_mean_std` sums each window afresh instead), and
+a window whose values are all equal gives exactly that value (standard deviation exactly 0), so flat
+stretches of prices do not turn into rounding noise.
+Exact comparisons of moving averages in ticks of the bars' price increment live in `ticks`.
 """
 
 from __future__ import annotations
@@ -68,19 +69,17 @@ def sma(values: np.ndarray, window: int) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def rolling_std(values: np.ndarray, window: int) -> np.ndarray:
-    """Population standard deviation (ddof 0) of the `window` values ending at each bar.
+def rolling_mean_std(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population standard deviation (ddof 0) of the `window` values ending at each bar.
 
-    Running sums of deviations from a centre that is moved to the current value every `window` bars
-    (the window's sums are then recomputed): the deviations stay as small as the local price range, so
-    the sum-of-squares formula does not cancel catastrophically (prices near 40,000 moving by cents)
-    and rounding errors cannot drift over a long series. O(1) amortised per bar.
+    Each window is computed on its own, in two passes over its values (mean first, then squared
+    deviations from it): accurate even for prices near 40,000 moving by cents, and a function of the
+    window's values alone, so a trailing window gives the full history's bits (which running sums,
+    carrying the rounding of every earlier bar, do not). O(window) per bar.
     """
     _check_window(window)
-    out = np.full(values.size, np.nan)
-    centre = 0.0
-    total = 0.0
-    squares = 0.0
+    mean = np.full(values.size, np.nan)
+    deviation = np.full(values.size, np.nan)
     nans = 0
     run = 0
     for i in range(values.size):
@@ -89,37 +88,35 @@ def rolling_std(values: np.ndarray, window: int) -> np.ndarray:
             nans += 1
         if i >= window and np.isnan(values[i - window]):
             nans -= 1
-        if i % window == 0:
-            if not np.isnan(value):
-                centre = value
-            total = 0.0
-            squares = 0.0
-            for j in range(max(i - window + 1, 0), i + 1):
-                if not np.isnan(values[j]):
-                    deviation = values[j] - centre
-                    total += deviation
-                    squares += deviation * deviation
-        else:
-            if not np.isnan(value):
-                deviation = value - centre
-                total += deviation
-                squares += deviation * deviation
-            if i >= window and not np.isnan(values[i - window]):
-                deviation = values[i - window] - centre
-                total -= deviation
-                squares -= deviation * deviation
         run = run + 1 if i > 0 and value == values[i - 1] else 1
-        if i >= window - 1 and nans == 0:
-            mean = total / window
-            out[i] = 0.0 if run >= window else np.sqrt(max(squares / window - mean * mean, 0.0))
-    return out
+        if i < window - 1 or nans:
+            continue
+        if run >= window:
+            mean[i], deviation[i] = value, 0.0
+            continue
+        total = 0.0
+        for j in range(i - window + 1, i + 1):
+            total += values[j]
+        average = total / window
+        squares = 0.0
+        for j in range(i - window + 1, i + 1):
+            squares += (values[j] - average) * (values[j] - average)
+        mean[i], deviation[i] = average, np.sqrt(squares / window)
+    return mean, deviation
+
+
+@njit(cache=True, nogil=True)
+def rolling_std(values: np.ndarray, window: int) -> np.ndarray:
+    """Population standard deviation (ddof 0) of the `window` values ending at each bar (see
+    `rolling_mean_std`: each window on its own, two passes)."""
+    return rolling_mean_std(values, window)[1]
 
 
 @njit(cache=True, nogil=True)
 def bollinger(values: np.ndarray, window: int, num_std: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bollinger bands: (middle SMA, middle + num_std·σ, middle − num_std·σ), σ the population std."""
-    middle = sma(values, window)
-    width = num_std * rolling_std(values, window)
+    """Bollinger bands: (middle, middle + num_std·σ, middle − num_std·σ), from `rolling_mean_std`."""
+    middle, deviation = rolling_mean_std(values, window)
+    width = num_std * deviation
     return middle, middle + width, middle - width
 
 

@@ -1,13 +1,18 @@
-"""Checks that a strategy is causal and that its `lookback` is long enough.
+"""Checks that a strategy is causal and that its `lookback` is long enough, on every bar.
 
-* `check_lookahead`: the signals computed on the history truncated after bar i must equal the
-  full-history signals at every bar up to i. A strategy that peeks at a later bar (`close[i + 1]`,
-  a centred window, a `shift(-1)`) changes its signals when the future is hidden, and the report names
-  the first bar where that happened.
-* `check_lookback`: the signal at bar i computed from only the trailing `lookback(params)` bars must
-  equal the full-history one, as the event engine and paper trading evaluate it.
+* `check_lookahead`: at every bar i, the signal computed with the bars after i hidden must equal the
+  full-history signal at i. A strategy that peeks at a later bar (`close[i + 1]`, a centred window, a
+  `shift(-1)`) changes its signal when the future is hidden, and the report names the first such bar.
+* `check_lookback`: at every bar i, the signal computed from only the trailing `lookback(params)` bars
+  (all bars so far, while there are fewer) must equal the full-history one: what the event engine and
+  paper trading act on when they evaluate a growing buffer each closed bar.
 
-Each truncation runs with a fresh IndicatorCache, so cached indicators cannot carry the future over.
+Neither samples: a strategy that disagrees at one bar in twenty thousand fails. Evaluating every
+prefix would cost O(n²), so `check_lookahead` first evaluates the trailing `lookback` bars, which
+already proves the bar causal when it agrees (that window holds no later bar), and widens the window
+toward the whole prefix only at the bars where it does not. Each evaluation runs with a fresh
+IndicatorCache, so cached indicators cannot carry the future over, and `check_lookback` evaluates
+through `trailing_signal`, the very call the engine makes.
 """
 
 from __future__ import annotations
@@ -20,7 +25,16 @@ import numpy as np
 
 from gpt_trader.errors import UserError
 from gpt_trader.market.bars import Bars
-from gpt_trader.strategies.base import IndicatorCache, ParamValue, Strategy, checked_signals
+from gpt_trader.strategies.base import (
+    ParamValue,
+    Strategy,
+    checked_signals,
+    declared_lookback,
+    trailing_signal,
+)
+
+WIDENING = 4
+"""How much `check_lookahead` widens a window whose last signal disagrees, up to the whole prefix."""
 
 
 @dataclass(frozen=True)
@@ -31,12 +45,9 @@ class LookaheadReport:
     strategy: str
     params: dict[str, ParamValue]
     bar_count: int
-    truncations: tuple[int, ...]
-    """Index of the last bar kept by each truncation that was evaluated."""
+    """Bars in the history; each is compared, in order, until one differs."""
     first_mismatch: int | None = None
     """Earliest bar whose signal differed from the full-history signal."""
-    truncated_at: int | None = None
-    """Last bar kept by the truncation that showed the difference."""
     full_signal: int = 0
     truncated_signal: int = 0
     mismatch_time: int | None = None
@@ -51,13 +62,12 @@ class LookaheadReport:
         settings = ", ".join(f"{name}={value}" for name, value in self.params.items())
         subject = f"{self.strategy}({settings})"
         if self.passed:
-            evaluated = f"{len(self.truncations)} truncations of {self.bar_count} bars"
-            return f"{subject}: {self.check} check passed ({evaluated})"
+            return f"{subject}: {self.check} check passed (every one of {self.bar_count} bars)"
         when = f" ({np.datetime64(self.mismatch_time, 's')}Z)" if self.mismatch_time is not None else ""
         seen = (
-            f"with bars after {self.truncated_at} hidden"
+            "with the bars after it hidden"
             if self.check == "lookahead"
-            else f"from only the trailing bars up to {self.truncated_at}"
+            else "from only the trailing lookback() bars up to it"
         )
         cause = (
             "the signal at a bar reads later bars"
@@ -70,53 +80,40 @@ class LookaheadReport:
         )
 
 
-def check_lookahead(
-    strategy: Strategy, bars: Bars, params: Mapping[str, Any] | None = None, checkpoints: int = 20
-) -> LookaheadReport:
-    """Compare full-history signals with those of `checkpoints` truncated histories (spread over the
-    bars, plus the last few, where peeking one bar ahead shows most plainly)."""
+def check_lookahead(strategy: Strategy, bars: Bars, params: Mapping[str, Any] | None = None) -> LookaheadReport:
+    """Compare the full-history signal at every bar with the one computed from the bars up to it."""
     resolved = strategy.resolve(params)
     full = _full_signals(strategy, bars, resolved)
-    count = len(bars)
-    spread = np.linspace(0, count - 2, max(checkpoints, 1)).round().astype(int).tolist()
-    ends = sorted({*spread, count - 4, count - 3, count - 2} & set(range(count - 1)))
-    mismatch: tuple[int, int, int, int] | None = None
-    for end in ends:
-        part = checked_signals(strategy, bars[: end + 1], resolved, IndicatorCache())
-        differing = np.flatnonzero(part != full[: end + 1])
-        if differing.size and (mismatch is None or differing[0] < mismatch[0]):
-            bar = int(differing[0])
-            mismatch = (bar, end, int(full[bar]), int(part[bar]))
-    return _report("lookahead", strategy, bars, resolved, tuple(ends), mismatch)
+    window = declared_lookback(strategy, resolved)
+    for end in range(len(bars)):
+        span = window
+        while True:
+            start = max(end - span + 1, 0)
+            last = int(checked_signals(strategy, bars[start : end + 1], resolved)[-1])
+            if last == full[end]:
+                break
+            if start == 0:
+                return _report("lookahead", strategy, bars, resolved, (end, int(full[end]), last))
+            span *= WIDENING
+    return _report("lookahead", strategy, bars, resolved, None)
 
 
-def check_lookback(
-    strategy: Strategy, bars: Bars, params: Mapping[str, Any] | None = None, checkpoints: int = 20
-) -> LookaheadReport:
-    """Compare full-history signals with the last signal of the trailing `lookback` bars, at
-    `checkpoints` bars spread over the history (plus the last one)."""
+def check_lookback(strategy: Strategy, bars: Bars, params: Mapping[str, Any] | None = None) -> LookaheadReport:
+    """Compare the full-history signal at every bar with the last signal of the trailing `lookback` bars."""
     resolved = strategy.resolve(params)
     full = _full_signals(strategy, bars, resolved)
-    window = strategy.lookback(resolved)
-    if window < 1:
-        raise UserError(f"strategy {strategy.name}: lookback() must be at least 1 bar, got {window}")
-    count = len(bars)
-    first = min(window - 1, count - 1)
-    spread = np.linspace(first, count - 1, max(checkpoints, 1)).round().astype(int).tolist()
-    ends = sorted({*spread, count - 1})
-    mismatch: tuple[int, int, int, int] | None = None
-    for end in ends:
-        part = checked_signals(strategy, bars[max(end - window + 1, 0) : end + 1], resolved, IndicatorCache())
-        if part[-1] != full[end]:
-            mismatch = (end, end, int(full[end]), int(part[-1]))
-            break
-    return _report("lookback", strategy, bars, resolved, tuple(ends), mismatch)
+    window = declared_lookback(strategy, resolved)
+    for end in range(len(bars)):
+        last = trailing_signal(strategy, bars[max(end - window + 1, 0) : end + 1], resolved)
+        if last != full[end]:
+            return _report("lookback", strategy, bars, resolved, (end, int(full[end]), last))
+    return _report("lookback", strategy, bars, resolved, None)
 
 
 def _full_signals(strategy: Strategy, bars: Bars, params: Mapping[str, ParamValue]) -> np.ndarray:
     if len(bars) < 2:
         raise UserError(f"checking strategy {strategy.name} needs at least 2 bars, got {len(bars)}")
-    return checked_signals(strategy, bars, params, IndicatorCache())
+    return checked_signals(strategy, bars, params)
 
 
 def _report(
@@ -124,17 +121,15 @@ def _report(
     strategy: Strategy,
     bars: Bars,
     params: dict[str, ParamValue],
-    truncations: tuple[int, ...],
-    mismatch: tuple[int, int, int, int] | None,
+    mismatch: tuple[int, int, int] | None,
 ) -> LookaheadReport:
-    report = LookaheadReport(check, strategy.name, params, len(bars), truncations)
+    report = LookaheadReport(check, strategy.name, params, len(bars))
     if mismatch is None:
         return report
-    bar, end, full_signal, truncated_signal = mismatch
+    bar, full_signal, truncated_signal = mismatch
     return replace(
         report,
         first_mismatch=bar,
-        truncated_at=end,
         full_signal=full_signal,
         truncated_signal=truncated_signal,
         mismatch_time=int(bars.time[bar]),

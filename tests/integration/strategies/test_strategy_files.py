@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gpt_trader.errors import UserError
-from gpt_trader.strategies import check_lookahead, get_strategy, load_spec, load_strategy_file
+from gpt_trader.strategies import check_lookahead, check_lookback, get_strategy, load_spec, load_strategy_file
 from gpt_trader.strategies.indicators import rsi
 from tests.support.synthetic_bars import tick_walk_bars
 
@@ -51,6 +51,15 @@ def test_the_shipped_rsi_example_loads_trades_and_is_causal() -> None:
     assert check_lookahead(strategy, BARS).passed
     with pytest.raises(ValueError, match="oversold must be below overbought"):
         strategy.resolve({"oversold": 50.0, "overbought": 50.0})
+
+
+def test_the_rsi_example_gives_its_full_history_signal_from_its_lookback_on_every_bar() -> None:
+    """With ten periods of lookback, bar 7,046 of this walk (RSI next to 30) came out otherwise."""
+    [strategy] = load_strategy_file(EXAMPLE)
+    bars = tick_walk_bars(20_000, seed=11)
+    report = check_lookback(strategy, bars)
+    assert report.passed, report.summary()
+    assert (strategy.signals(bars, strategy.defaults()) != 0).sum() > 1_000
 
 
 def test_specs_name_a_file_or_one_of_its_classes(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
 from gpt_trader.market.bars import Bars
+from gpt_trader.strategies import check_lookback
 from gpt_trader.strategies.base import IndicatorCache
 from gpt_trader.strategies.reference import reference_signals
 from gpt_trader.strategies.registry import builtin_strategies, get_strategy
@@ -122,6 +124,23 @@ def test_mean_reversion_equals_the_reference_on_any_walk(seed: int, window: int,
     assert_array_equal(get_strategy("mean_reversion").signals(bars, params), expected)
 
 
+def test_mean_reversion_stays_exact_beside_a_window_too_wide_for_integer_sums() -> None:
+    """A spike of 10**9 ticks makes the windows holding it too wide for int64 sums (they use float
+    bands); every other window, before and after, is still decided exactly, bar for bar as the
+    reference, and the trailing window agrees with the full history everywhere."""
+    calm = tick_walk_bars(400, seed=5, tick=0.001, steps=(-1, 0, 0, 1))
+    close = calm.close.copy()
+    close[200:203] = 1_000_000.0
+    spiked = replace(calm, close=close, high=np.maximum(calm.high, close))
+    params = {"window": 12, "num_std": 1.5}
+    strategy = get_strategy("mean_reversion")
+    signals = strategy.signals(spiked, params)
+    expected = reference_signals("mean_reversion", spiked, params)
+    exact_bars = np.r_[11:200, 214:400]
+    assert_array_equal(signals[exact_bars], expected[exact_bars])
+    assert check_lookback(strategy, spiked, params).passed
+
+
 def float_reference(name: str, bars: Bars, params: dict[str, Any]) -> np.ndarray:
     """The float rules in pandas, for prices on no grid (where ties have probability zero)."""
     close = pd.Series(bars.close)
@@ -198,3 +217,13 @@ def test_w1_defaults_are_the_documented_ones() -> None:
         "ma_crossover": {"fast": 10, "slow": 30},
         "volatility": {"atr_window": 14, "quantile_window": 100, "quantile": 0.3, "sma_window": 10},
     }
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mean_reversion_in_floats_decides_each_window_alone(seed: int) -> None:
+    """Cents without a price increment: bands at an exact decimal tie are float noise, but the same
+    noise from a trailing window as from the full history (running sums re-centred on a schedule of
+    absolute bar numbers gave other bits, and another signal, at a few bars of each of these walks)."""
+    bars = tick_walk_bars(3_000, seed=30 + seed, steps=(-1, 0, 0, 0, 1)).with_price_increment(None)
+    report = check_lookback(get_strategy("mean_reversion"), bars, {"window": 4, "num_std": 1.0})
+    assert report.passed, report.summary()

@@ -208,3 +208,16 @@ def test_window_indicators_match_pandas_on_any_series(values: list[float], windo
 def test_rolling_quantile_matches_pandas_on_any_series(values: list[float], window: int, q: float) -> None:
     array = np.array(values)
     assert_array_equal(ind.rolling_quantile(array, window, q), pd.Series(array).rolling(window).quantile(q))
+
+
+@settings(max_examples=60, deadline=None)
+@given(SERIES, st.integers(1, 30), st.integers(0, 40))
+def test_mean_and_std_of_a_window_are_its_own_to_the_bit(values: list[float], window: int, cut: int) -> None:
+    """A trailing slice gives the same bits as the full history: nothing earlier leaks in by rounding."""
+    array = np.array(values)
+    full_mean, full_std = ind.rolling_mean_std(array, window)
+    tail = array[min(cut, len(array)) :]
+    mean, std = ind.rolling_mean_std(tail, window)
+    offset = len(array) - len(tail)
+    assert_array_equal(mean[window - 1 :], full_mean[offset + window - 1 :])
+    assert_array_equal(std[window - 1 :], full_std[offset + window - 1 :])

@@ -1,4 +1,4 @@
-"""The look-ahead and lookback checks: every built-in passes, cheaters and short memories are caught."""
+"""The look-ahead and lookback checks, on every bar: built-ins pass, cheaters and short memories are caught."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from gpt_trader.strategies import (
     check_lookahead,
     check_lookback,
     checked_signals,
+    trailing_signal,
 )
 from gpt_trader.strategies.indicators import sma
 from gpt_trader.strategies.registry import builtin_strategies
@@ -37,10 +38,9 @@ SMALL_WINDOWS: dict[str, dict[str, Any]] = {
 def test_every_builtin_is_causal_and_its_lookback_suffices(strategy: Strategy, small: bool) -> None:
     params = SMALL_WINDOWS[strategy.name] if small else None
     assert (strategy.signals(BARS, strategy.resolve(params)) != 0).any()
-    ahead = check_lookahead(strategy, BARS, params, checkpoints=25)
+    ahead = check_lookahead(strategy, BARS, params)
     assert ahead.passed, ahead.summary()
-    assert len(ahead.truncations) >= 25 and ahead.truncations[-1] == len(BARS) - 2
-    behind = check_lookback(strategy, BARS, params, checkpoints=60)
+    behind = check_lookback(strategy, BARS, params)
     assert behind.passed, behind.summary()
 
 
@@ -53,8 +53,8 @@ def test_every_builtin_lookback_is_tight(strategy: Strategy) -> None:
             return int(super().lookback(params)) - 1
 
     params = SMALL_WINDOWS[strategy.name]
-    assert check_lookback(strategy, BARS, params, checkpoints=len(BARS)).passed
-    assert not check_lookback(OneBarShort(), BARS, params, checkpoints=len(BARS)).passed
+    assert check_lookback(strategy, BARS, params).passed
+    assert not check_lookback(OneBarShort(), BARS, params).passed
 
 
 class PeeksAhead(Strategy):
@@ -92,7 +92,7 @@ def test_strategies_reading_later_bars_are_caught(cheat: Strategy) -> None:
     report = check_lookahead(cheat, BARS)
     assert not report.passed
     bar = report.first_mismatch
-    assert bar is not None and report.truncated_at is not None and bar <= report.truncated_at
+    assert bar is not None
     full = cheat.signals(BARS, cheat.defaults())
     assert report.full_signal == full[bar] != report.truncated_signal
     assert report.mismatch_time == int(BARS.time[bar])
@@ -100,12 +100,34 @@ def test_strategies_reading_later_bars_are_caught(cheat: Strategy) -> None:
 
 
 def test_the_report_names_the_earliest_bar_that_changed() -> None:
-    report = check_lookahead(PeeksAhead(), BARS, checkpoints=5)
+    report = check_lookahead(PeeksAhead(), BARS)
     full = PeeksAhead().signals(BARS, {})
-    # Hiding everything after bar t changes the signal of bar t itself (it read bar t + 1); the
-    # earliest truncation point with a non-zero signal is the first one reported.
-    first = next(end for end in report.truncations if full[end] != 0)
-    assert report.first_mismatch == first
+    # Hiding everything after bar t changes the signal of bar t itself (it read bar t + 1): the first
+    # bar with a non-zero signal is the first one reported.
+    assert report.first_mismatch == int(np.flatnonzero(full)[0])
+
+
+class PeeksOnce(Strategy):
+    """Causal except at one bar, where it reads the next close: only a check of every bar sees it."""
+
+    name = "peeks_once"
+    params: ClassVar[dict[str, Param]] = {"at": Param(1_234, 0, 10**6)}
+
+    def lookback(self, params: Params) -> int:
+        return 1
+
+    def signals(self, bars: Bars, params: Params, cache: IndicatorCache | None = None) -> np.ndarray:
+        out = np.zeros(len(bars), np.int8)
+        at = int(params["at"])
+        if at + 1 < len(bars):
+            out[at] = 1 if bars.close[at + 1] >= bars.close[at] else -1
+        return out
+
+
+def test_one_peek_in_fifteen_hundred_bars_is_caught_by_both_checks() -> None:
+    ahead, behind = check_lookahead(PeeksOnce(), BARS), check_lookback(PeeksOnce(), BARS)
+    assert (ahead.first_mismatch, behind.first_mismatch) == (1_234, 1_234)
+    assert "reads later bars" in ahead.summary() and "lookback() is shorter" in behind.summary()
 
 
 class ShortMemory(Strategy):
@@ -130,9 +152,8 @@ def test_a_lookback_shorter_than_the_signal_memory_is_caught() -> None:
 
 def test_the_passing_summary_says_what_was_checked() -> None:
     strategy = builtin_strategies()[0]
-    summary = check_lookahead(strategy, BARS, checkpoints=3).summary()
-    assert summary.startswith("momentum(lookback=10, threshold=0.05): lookahead check passed")
-    assert f"of {len(BARS)} bars" in summary
+    summary = check_lookahead(strategy, BARS).summary()
+    assert summary == f"momentum(lookback=10, threshold=0.05): lookahead check passed (every one of {len(BARS)} bars)"
 
 
 def test_checks_need_two_bars() -> None:
@@ -171,3 +192,24 @@ def test_signals_breaking_the_contract_are_named(output: Any, message: str) -> N
 def test_other_dtypes_with_valid_values_become_int8() -> None:
     signals = checked_signals(Broken(np.array([1, 0, -1] * 3 + [0])), BARS[:10], {})
     assert signals.dtype == np.int8 and signals[:3].tolist() == [1, 0, -1]
+
+
+@pytest.mark.parametrize("strategy", builtin_strategies(), ids=lambda s: s.name)
+def test_the_engines_trailing_signal_on_a_growing_buffer_is_the_backtests(strategy: Strategy) -> None:
+    params = strategy.resolve(SMALL_WINDOWS[strategy.name])
+    full = strategy.signals(BARS, params)
+    assert [trailing_signal(strategy, BARS[: end + 1], params) for end in range(len(BARS))] == full.tolist()
+
+
+def test_trailing_signal_names_what_it_cannot_work_with() -> None:
+    with pytest.raises(UserError, match="peeks_ahead: no bars to compute a signal from"):
+        trailing_signal(PeeksAhead(), BARS[:0], {})
+
+    class NoMemory(PeeksAhead):
+        def lookback(self, params: Params) -> int:
+            return 0
+
+    with pytest.raises(UserError, match=r"lookback\(\) must be at least 1 bar, got 0"):
+        trailing_signal(NoMemory(), BARS, {})
+    with pytest.raises(UserError, match=r"lookback\(\) must be at least 1 bar, got 0"):
+        check_lookahead(NoMemory(), BARS)

@@ -1,7 +1,8 @@
-"""Tick-grid inference and exact integer sums."""
+"""Price increments: inference at import, the grid check, exact integer sums."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -10,8 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
+from gpt_trader.market.bars import MAX_TICKS, Bars, infer_price_increment
+from gpt_trader.market.granularity import Granularity
 from gpt_trader.strategies.base import IndicatorCache
-from gpt_trader.strategies.ticks import MAX_TICKS, infer_tick, prefix_sum, price_ticks, to_ticks
+from gpt_trader.strategies.ticks import OffGridPrice, prefix_sum, price_ticks
 from tests.support.synthetic_bars import off_grid_bars, tick_walk_bars
 
 
@@ -26,8 +29,8 @@ from tests.support.synthetic_bars import off_grid_bars, tick_walk_bars
         ([0.00001234, 0.00001301], 1e-8),
     ],
 )
-def test_infer_tick_finds_the_coarsest_decimal_grid(prices: list[float], tick: float) -> None:
-    assert infer_tick(np.array(prices)) == tick
+def test_infer_price_increment_finds_the_coarsest_decimal_grid(prices: list[float], tick: float) -> None:
+    assert infer_price_increment(closes(prices)) == tick
 
 
 @pytest.mark.parametrize(
@@ -40,8 +43,8 @@ def test_infer_tick_finds_the_coarsest_decimal_grid(prices: list[float], tick: f
         [1e-13],
     ],
 )
-def test_infer_tick_is_zero_without_a_usable_grid(prices: list[float]) -> None:
-    assert infer_tick(np.array(prices)) == 0.0
+def test_infer_price_increment_is_none_without_a_usable_grid(prices: list[float]) -> None:
+    assert infer_price_increment(closes(prices)) is None
 
 
 @settings(max_examples=80, deadline=None)
@@ -51,16 +54,14 @@ def test_infer_tick_is_zero_without_a_usable_grid(prices: list[float]) -> None:
 )
 def test_prices_printed_on_a_grid_convert_back_to_their_ticks(ticks: list[int], decimals: int) -> None:
     prices = np.round(np.array(ticks, dtype=np.int64) * 10.0**-decimals, decimals)
-    tick = infer_tick(prices)
-    assert tick >= 10.0**-decimals - 1e-30
-    recovered = to_ticks(prices, tick)
+    bars = closes(prices.tolist())
+    tick = infer_price_increment(bars)
+    assert tick is not None and tick >= 10.0**-decimals - 1e-30
+    converted = price_ticks(bars.with_price_increment(tick), IndicatorCache())
+    assert converted is not None
+    recovered = converted.close
     scale = round(tick / 10.0**-decimals)
     assert_array_equal(recovered * scale, np.array(ticks))
-
-
-def test_to_ticks_refuses_a_non_positive_tick() -> None:
-    with pytest.raises(ValueError, match="tick"):
-        to_ticks(np.array([1.0]), 0.0)
 
 
 def test_prefix_sums_give_exact_window_sums() -> None:
@@ -84,7 +85,7 @@ def test_integer_sma_comparison_agrees_with_exact_fractions(seed: int, fast: int
         assert np.sign(integer) == (exact > 0) - (exact < 0)
 
 
-def test_price_ticks_are_cached_and_absent_off_the_grid() -> None:
+def test_price_ticks_are_cached_and_absent_without_an_increment() -> None:
     cache = IndicatorCache()
     bars = tick_walk_bars(50, tick=0.0001)
     first = price_ticks(bars, cache)
@@ -92,3 +93,26 @@ def test_price_ticks_are_cached_and_absent_off_the_grid() -> None:
     assert price_ticks(bars, cache) is first and cache.hits == 1
     assert_array_equal(first.close, np.rint(bars.close / 0.0001))
     assert price_ticks(off_grid_bars(50), IndicatorCache()) is None
+    # The grid is the increment the bars carry, whatever finer or coarser grid their prices happen to fit.
+    assert price_ticks(bars.with_price_increment(None), IndicatorCache()) is None
+    coarse = tick_walk_bars(50, tick=0.01)
+    assert price_ticks(coarse.with_price_increment(0.0001), IndicatorCache()).tick == 0.0001
+
+
+@pytest.mark.parametrize(
+    ("column", "price", "what"),
+    [("close", 100.005, "close 100.005"), ("high", np.nan, "high nan"), ("low", 1e12, "low 1000000000000.0")],
+)
+def test_a_price_off_the_increment_is_an_error_naming_its_bar(column: str, price: float, what: str) -> None:
+    bars = tick_walk_bars(40, tick=0.01)
+    values = getattr(bars, column).copy()
+    values[23] = price
+    broken = replace(bars, **{column: values})
+    assert broken.first_off_grid() == (23, column)
+    with pytest.raises(OffGridPrice, match=rf"TEST-USD: {what} of bar 23 \(2024-01-01T00:23:00Z\).*increment 0.01"):
+        price_ticks(broken, IndicatorCache())
+
+
+def closes(prices: list[float]) -> Bars:
+    values = np.array(prices, dtype=np.float64)
+    return Bars("TEST-USD", Granularity.ONE_MINUTE, np.arange(len(values)), values, values, values, values, values)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from gpt_trader.errors import DataError
-from gpt_trader.market.bars import Bars
+from gpt_trader.market.bars import Bars, infer_price_increment
 from gpt_trader.market.granularity import Granularity, choices
 from gpt_trader.market.resample import resample
 from gpt_trader.market.sources.base import Progress
@@ -106,6 +106,7 @@ class FileSource:
             bars.close[keep],
             bars.volume[keep],
             None if bars.synthetic is None else bars.synthetic[keep],
+            bars.price_increment,
         )
 
 
@@ -141,7 +142,9 @@ def _load(path: Path, product_id: str | None, granularity: Granularity | None) -
         for product, (rows, columns) in layouts.items()
     }
     size = granularity or _infer_granularity(path, times.values())
-    return {product: Bars(product, size, times[product], *values[product]) for product in layouts}
+    every = (Bars(product, size, times[product], *values[product]) for product in layouts)
+    # The file is the whole history known at import, so its grid becomes each product's increment.
+    return {bars.product_id: bars.with_price_increment(infer_price_increment(bars)) for bars in every}
 
 
 def _read(path: Path) -> pd.DataFrame:

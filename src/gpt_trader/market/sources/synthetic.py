@@ -113,8 +113,7 @@ class SyntheticSource:
                 f"the synthetic market starts at {iso_time(ORIGIN)}; ask for {product_id} bars from then on"
             )
         if end <= first:
-            empty = np.zeros(0)
-            return Bars(product_id, size, empty, empty, empty, empty, empty, empty)
+            return Bars.empty(product_id, size, spec.tick)
         if (end - first) // step > MAX_BARS:
             raise DataError(
                 f"{iso_time(first)} to {iso_time(end)} is over {MAX_BARS:,} {size.short} bars of "
@@ -165,6 +164,7 @@ def _bars(seed: int, product: str, spec: SyntheticProduct, size: Granularity, da
         low.ravel(),
         close.ravel(),
         np.round(volume, 8).ravel(),
+        price_increment=spec.tick,
     )
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit
 
 from gpt_trader.market.bars import Bars
-from gpt_trader.strategies.base import IndicatorCache, Param, Params, Strategy
+from gpt_trader.strategies.base import IndicatorCache, Param, Params, Strategy, indicator_cache
 from gpt_trader.strategies.indicators import rolling_max, rolling_min
 
 
@@ -37,7 +37,7 @@ class Breakout(Strategy):
 
     def signals(self, bars: Bars, params: Params, cache: IndicatorCache | None = None) -> np.ndarray:
         window = int(params["window"])
-        cache = IndicatorCache() if cache is None else cache
+        cache = indicator_cache(bars, cache)
         highest = cache.get(("max_before", "high", window), lambda: rolling_max(bars.high, window, True))
         lowest = cache.get(("min_before", "low", window), lambda: rolling_min(bars.low, window, True))
         return _channel_signals(bars.close, highest, lowest)

@@ -1,4 +1,4 @@
-"""Moving-average crossover, decided exactly on the tick grid."""
+"""Moving-average crossover, decided exactly in ticks of the price increment."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit
 
 from gpt_trader.market.bars import Bars
-from gpt_trader.strategies.base import IndicatorCache, Param, Params, Strategy
+from gpt_trader.strategies.base import IndicatorCache, Param, Params, Strategy, indicator_cache
 from gpt_trader.strategies.indicators import sma
 from gpt_trader.strategies.ticks import price_ticks
 
@@ -57,8 +57,8 @@ class MaCrossover(Strategy):
 
     Strict means fast < slow on the previous bar and fast > slow on this one, with the averages
     compared exactly as integer tick sums (see `gpt_trader.strategies.ticks`): a tie is neither above
-    nor below, so the answer is the same on every machine and in every summation order. Prices that
-    sit on no decimal grid fall back to float averages.
+    nor below, so the answer is the same on every machine and in every summation order. Bars without
+    a price increment use float averages on every bar.
     """
 
     name = "ma_crossover"
@@ -80,7 +80,7 @@ class MaCrossover(Strategy):
         fast, slow = int(params["fast"]), int(params["slow"])
         if not 1 <= fast < slow:
             raise ValueError(f"ma_crossover needs 1 <= fast < slow, got fast={fast} and slow={slow}")
-        cache = IndicatorCache() if cache is None else cache
+        cache = indicator_cache(bars, cache)
         ticks = price_ticks(bars, cache)
         if ticks is not None:
             return _cross_signals_exact(ticks.close_prefix, fast, slow)

@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit
 
 from gpt_trader.market.bars import Bars
-from gpt_trader.strategies.base import IndicatorCache, Param, Params, Strategy
+from gpt_trader.strategies.base import IndicatorCache, Param, Params, Strategy, indicator_cache
 from gpt_trader.strategies.indicators import roc
 
 
@@ -43,6 +43,6 @@ class Momentum(Strategy):
     def signals(self, bars: Bars, params: Params, cache: IndicatorCache | None = None) -> np.ndarray:
         window = int(params["lookback"])
         threshold = float(params["threshold"])
-        cache = IndicatorCache() if cache is None else cache
+        cache = indicator_cache(bars, cache)
         change = cache.get(("roc", "close", window), lambda: roc(bars.close, window))
         return _threshold_signals(change, threshold)

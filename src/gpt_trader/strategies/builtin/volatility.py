@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit
 
 from gpt_trader.market.bars import Bars
-from gpt_trader.strategies.base import IndicatorCache, Param, Params, Strategy
+from gpt_trader.strategies.base import IndicatorCache, Param, Params, Strategy, indicator_cache
 from gpt_trader.strategies.indicators import atr, rolling_quantile, sma
 from gpt_trader.strategies.ticks import PriceTicks, price_ticks
 
@@ -68,9 +68,10 @@ class Volatility(Strategy):
     `quantile_window` bars (linear interpolation, current bar included) and close > SMA(`sma_window`);
     SHORT when close < SMA.
 
-    On a tick grid ATR is kept as an exact integer sum of true ranges (ATR scaled by its window, which
-    changes neither the order nor the interpolated quantile) and close is compared with the SMA as
-    integers, so flat stretches give no rounding-noise signals.
+    On the bars' price increment ATR is kept as an exact integer sum of true ranges (ATR scaled by its
+    window, which changes neither the order nor the interpolated quantile) and close is compared with
+    the SMA as integers, so flat stretches give no rounding-noise signals. Bars without a price
+    increment use float ATR and SMA on every bar.
     """
 
     name = "volatility"
@@ -90,7 +91,7 @@ class Volatility(Strategy):
         quantile_window = int(params["quantile_window"])
         quantile = float(params["quantile"])
         sma_window = int(params["sma_window"])
-        cache = IndicatorCache() if cache is None else cache
+        cache = indicator_cache(bars, cache)
         ticks = price_ticks(bars, cache)
         if ticks is not None:
             return self._exact(ticks, cache, atr_window, quantile_window, quantile, sma_window)
