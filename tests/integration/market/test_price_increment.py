@@ -38,11 +38,11 @@ def test_a_file_import_fixes_each_products_increment_and_the_cache_keeps_it(
 
 def test_synthetic_bars_carry_their_products_tick_through_the_cache(tmp_path: Path) -> None:
     settings = load_settings(cache_dir=tmp_path)
-    first = load_bars(["BTC-USD", "MATIC-USD"], "5m", "2024-01-01", "2024-01-03", "synthetic:3", settings=settings)
+    first = load_bars(["BTC-USD", "POL-USD"], "5m", "2024-01-01", "2024-01-03", "synthetic:3", settings=settings)
     again = load_bars(["BTC-USD"], "5m", "2024-01-01", "2024-01-02", "synthetic:3", settings=settings)
-    assert (first["BTC-USD"].price_increment, first["MATIC-USD"].price_increment) == (0.01, 0.0001)
+    assert (first["BTC-USD"].price_increment, first["POL-USD"].price_increment) == (0.01, 0.0001)
     assert again["BTC-USD"].price_increment == 0.01
-    assert first["BTC-USD"].first_off_grid() is None and first["MATIC-USD"].first_off_grid() is None
+    assert first["BTC-USD"].first_off_grid() is None and first["POL-USD"].first_off_grid() is None
 
 
 def test_gap_filling_keeps_the_increment() -> None:
