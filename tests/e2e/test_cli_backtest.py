@@ -15,10 +15,24 @@ from gpt_trader.config import load_settings
 from gpt_trader.store import open_store
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "rsi_strategy.py"
+RAISING_STRATEGY = """\
+import numpy as np
+from gpt_trader.strategies import Strategy
 
 
-def gpt_trader(*args: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+class Boom(Strategy):
+    name = "boom"
+
+    def lookback(self, params):
+        return 1
+
+    def signals(self, bars, params, cache=None):
+        raise RuntimeError("boom")
+"""
+
+
+def gpt_trader(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "gpt_trader", *args], capture_output=True, text=True, env=environment, timeout=300
     )
@@ -76,7 +90,7 @@ def test_imported_candles_feed_the_backtest(shared_dir: Path) -> None:
         (["--param", "speed=3"], "no strategy of this run has a parameter 'speed'"),
         (["--param", "momentum.speed=3"], "strategy 'momentum' has no parameter 'speed'"),
         (["--days", "-1"], "--days -1: give a number of days above 0"),
-        (["--csv", "missing-folder/results.csv"], "cannot write missing-folder/results.csv: "),
+        (["--csv", "missing-folder/results.csv"], "--csv missing-folder/results.csv: the folder missing-folder does"),
         (["-s", "ma_crossover", "--param", "fast=40:20"], "stop 20 is below start 40"),
         (["-s", "ma_crossover", "--param", "fast=50", "--param", "slow=10"], "no valid parameter combination"),
         (["-g", "7m"], "unknown granularity '7m'"),
@@ -92,3 +106,84 @@ def test_bad_input_gets_a_clear_error_and_no_traceback(args: list[str], message:
     assert run.returncode == 2, run.stdout
     assert message in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_a_strategy_that_raises_is_one_error_and_the_others_results_are_kept(tmp_path: Path) -> None:
+    strategy_file = tmp_path / "boom.py"
+    strategy_file.write_text(RAISING_STRATEGY)
+    json_path = tmp_path / "out.json"
+    run = gpt_trader(
+        "backtest", "-s", f"momentum,{strategy_file}", "--source", "synthetic", "--days", "5", "--json", str(json_path)
+    )
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    assert f"strategy boom ({strategy_file}:12) failed: RuntimeError: boom" in run.stderr
+    assert "│ momentum " in run.stdout and "│ boom " not in run.stdout
+    assert {row["strategy"] for row in json.loads(json_path.read_text())["results"]} == {"momentum"}
+    run_id = int(run.stdout.rsplit("Recorded as run ", 1)[1].split(".")[0])
+    with open_store(load_settings().database) as store:
+        assert set(store.backtest_frame(run_id)["strategy"]) == {"momentum"}
+
+
+def test_a_sweep_says_how_many_combinations_it_skipped_and_why() -> None:
+    run = gpt_trader(
+        "backtest", "-s", "ma_crossover", "--source", "synthetic", "--days", "5", "--no-record",
+        "--param", "fast=10:30:10", "--param", "slow=20:40:10",
+    )
+    assert run.returncode == 0, run.stderr
+    assert "6 backtests" in run.stdout
+    assert (
+        "ma_crossover: 3 of 9 combinations skipped, refused by the strategy (first: ma_crossover needs "
+        "fast < slow, got fast=20 and slow=20)"
+    ) in run.stdout
+
+
+def test_output_paths_and_the_database_are_checked_before_any_work(tmp_path: Path) -> None:
+    run = gpt_trader("backtest", "--source", "synthetic", "--days", "2", "--csv", str(tmp_path / "no" / "x.csv"))
+    assert run.returncode == 2
+    assert f"--csv {tmp_path / 'no' / 'x.csv'}: the folder {tmp_path / 'no'} does not exist" in run.stderr
+    assert "backtests" not in run.stdout
+    with open_store(load_settings().database) as store:
+        assert store.list_runs() == []
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    database = gpt_trader(
+        "backtest", "--source", "synthetic", "--days", "2", env={"GPT_TRADER_DATA_DIR": str(blocked / "data")}
+    )
+    assert database.returncode == 2 and "Traceback" not in database.stderr
+    assert "backtests" not in database.stdout
+
+
+def test_a_parameter_of_a_strategy_not_in_the_run_says_so() -> None:
+    run = gpt_trader("backtest", "-s", "ma_crossover", "--source", "synthetic", "--days", "2", "--no-record",
+                     "--param", "breakout.window=10")
+    assert run.returncode == 2
+    assert "--param breakout.window=10: breakout is not in this run (-s ma_crossover)" in run.stderr
+
+
+def test_every_run_says_what_it_tested(tmp_path: Path) -> None:
+    json_path, csv_path = tmp_path / "out.json", tmp_path / "out.csv"
+    run = gpt_trader(
+        "backtest", "-s", "momentum", "-p", "BTC-USD", "--source", "synthetic:3", "--start", "2024-01-01",
+        "--end", "2024-01-03", "-g", "1h", "--fee", "0.004", "--spread-bps", "2", "--no-record",
+        "--json", str(json_path), "--csv", str(csv_path),
+    )
+    assert run.returncode == 0, run.stderr
+    header = run.stdout.splitlines()[0]
+    assert header == (
+        "Data: synthetic:3, 2024-01-01 00:00 → 2024-01-03 00:00 UTC, 48 1h bars. "
+        "Costs: fee 0.40% per fill, fill next_open, half-spread 2 bps, slippage 0 bps, starting cash 10,000.00."
+    )
+    assert "buy & hold" in run.stdout
+    document = json.loads(json_path.read_text())
+    assert document["data"] == {
+        "source": "synthetic:3", "granularity": "1h",
+        "products": {"BTC-USD": {"start": "2024-01-01T00:00:00Z", "end": "2024-01-03T00:00:00Z", "bars": 48}},
+    }
+    assert document["settings"]["fee_rate"] == 0.004 and document["settings"]["half_spread_bps"] == 2
+    table = pd.read_csv(csv_path)
+    assert list(table[["start", "end", "bars", "fee_rate", "fill"]].iloc[0]) == [
+        "2024-01-01T00:00:00Z", "2024-01-03T00:00:00Z", 48, 0.004, "next_open"
+    ]
+    row = document["results"][0]
+    assert row["buy_and_hold_return"] is not None

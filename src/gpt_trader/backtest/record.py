@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from gpt_trader.config import Settings, load_settings
-from gpt_trader.store import METRIC_COLUMNS, RunKind, RunStatus, open_store
+from gpt_trader.store import METRIC_COLUMNS, RunKind, RunStatus, Store, open_store
 
 if TYPE_CHECKING:
     from gpt_trader.backtest.api import SweepResult
@@ -21,10 +22,17 @@ def record_sweep(
     config: Mapping[str, Any],
     data_fingerprint: str,
     data_range: tuple[datetime, datetime],
+    store: Store | None = None,
     settings: Settings | None = None,
-) -> int:
-    """Store the run and every result row; returns the run id."""
-    settings = settings or load_settings()
+) -> SweepResult:
+    """Store the run and every result row in `store` (default: the database `settings` name); returns the
+    result with its `run_id` set."""
+    if store is None:
+        with open_store((settings or load_settings()).database) as opened:
+            return record_sweep(
+                result, name=name, config=config, data_fingerprint=data_fingerprint, data_range=data_range,
+                store=opened,
+            )
     granularity = next(iter(result.bars.values())).granularity
     table = result.table
     rows = [
@@ -39,14 +47,12 @@ def record_sweep(
         .itertuples(index=False, name=None)
     ]
     kind = RunKind.SWEEP if result.trials > len(result.strategies) else RunKind.BACKTEST
-    with open_store(settings.database) as store:
-        run_id = store.start_run(
-            kind, name, dict(config), data_fingerprint=data_fingerprint, data_range=data_range,
-            trials=result.trials,
-        )
-        store.add_backtest_results(run_id, rows)
-        store.finish_run(run_id, RunStatus.FINISHED)
-    return run_id
+    run_id = store.start_run(
+        kind, name, dict(config), data_fingerprint=data_fingerprint, data_range=data_range, trials=result.trials
+    )
+    store.add_backtest_results(run_id, rows)
+    store.finish_run(run_id, RunStatus.FINISHED)
+    return dataclasses.replace(result, run_id=run_id)
 
 
 def _plain(value: Any) -> Any:

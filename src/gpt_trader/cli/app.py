@@ -23,6 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 app.command("backtest", help="Backtest strategies × products × parameters and rank them.")(backtest)
 app.add_typer(data.app, name="data", help="Fetch, import, inspect and verify cached candles.")

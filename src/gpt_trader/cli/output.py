@@ -48,6 +48,9 @@ def progress_bar(description: str, min_total: int = 2) -> Iterator[ProgressCallb
             bars.start()
             tasks[label] = bars.add_task(f"{description} {label}".strip(), total=total)
         bars.update(tasks[label], completed=done, total=total)
+        if all(task.finished for task in bars.tasks):
+            # Finished bars leave the screen at once, so the next stage's bars may take it.
+            bars.stop()
 
     try:
         yield update
