@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +10,7 @@ import pytest
 
 from gpt_trader.config import load_settings
 from gpt_trader.store import open_store
+from tests.support.cli import gpt_trader
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "rsi_strategy.py"
 RAISING_STRATEGY = """\
@@ -29,13 +27,6 @@ class Boom(Strategy):
     def signals(self, bars, params, cache=None):
         raise RuntimeError("boom")
 """
-
-
-def gpt_trader(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "gpt_trader", *args], capture_output=True, text=True, env=environment, timeout=300
-    )
 
 
 def test_the_quick_run_prints_summary_and_top_writes_files_and_records_the_run(tmp_path: Path) -> None:

@@ -18,31 +18,32 @@ if TYPE_CHECKING:
 
 QUICK = "BTC-USD,ETH-USD,SOL-USD,LINK-USD,MATIC-USD"
 WORKERS_HELP = "Processes to use (default: every core for big runs, this one for small)."
-EPILOG = "Metrics and their conventions (Sharpe, CAGR, win rate, buy & hold...) are defined in docs/metrics.md."
+EPILOG = "Every metric and its convention (Sharpe, CAGR, win rate, buy & hold...) is defined in docs/metrics.md."
 
 
 def backtest(
     strategies: Annotated[
         str | None,
         typer.Option(
-            "--strategies", "-s", metavar="NAMES", show_default="every built-in",
-            help="Comma-separated strategy names (see `gpt-trader strategies`), or FILE.py[:Class].",
+            "--strategies", "-s", metavar="NAMES",
+            help="Comma-separated strategy names (see `gpt-trader strategies`), or FILE.py[:Class].  "
+            "[default: every built-in]",
         ),
     ] = None,
     symbols: Annotated[
         str | None,
-        typer.Option("--symbols", "-p", metavar="PRODUCTS", show_default="BTC-USD", help="Comma-separated products."),
+        typer.Option("--symbols", "-p", metavar="PRODUCTS", help="Comma-separated products.  [default: BTC-USD]"),
     ] = None,
     days: Annotated[
         float | None,
-        typer.Option(metavar="DAYS", show_default="30", help="Days of history before --end."),
+        typer.Option(metavar="DAYS", help="Days of history before --end.  [default: 30]"),
     ] = None,
     start: Annotated[
         str | None, typer.Option(metavar="TIME", help="Start: ISO 8601 (2024-01-01) or Unix seconds.")
     ] = None,
     end: Annotated[
         str | None,
-        typer.Option(metavar="TIME", show_default="now, or the end of a file's data", help="End, exclusive."),
+        typer.Option(metavar="TIME", help="End, exclusive.  [default: now, or the end of a file's data]"),
     ] = None,
     granularity: Annotated[
         str, typer.Option("--granularity", "-g", metavar="SIZE", help="Candle size: 1m 5m 15m 30m 1h 2h 6h 1d.")
@@ -62,7 +63,7 @@ def backtest(
     ] = "next_open",
     fee: Annotated[
         float | None,
-        typer.Option(metavar="RATE", show_default="0.006, Coinbase's taker fee", help="Fee rate per fill."),
+        typer.Option(metavar="RATE", help="Fee rate per fill.  [default: 0.006, Coinbase's taker fee]"),
     ] = None,
     spread_bps: Annotated[float, typer.Option(metavar="BPS", help="Half-spread paid per fill, basis points.")] = 0.0,
     slippage_bps: Annotated[float, typer.Option(metavar="BPS", help="Slippage per fill, basis points.")] = 0.0,
