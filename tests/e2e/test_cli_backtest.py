@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -178,3 +179,17 @@ def test_every_run_says_what_it_tested(tmp_path: Path) -> None:
     ]
     row = document["results"][0]
     assert row["buy_and_hold_return"] is not None
+
+
+def test_a_file_source_names_the_product_of_an_unnamed_file(tmp_path: Path) -> None:
+    candles = tmp_path / "candles.csv"
+    hours = pd.date_range("2024-01-01", periods=96, freq="h", tz="UTC")
+    prices = 100 + np.sin(np.arange(96) / 5)
+    pd.DataFrame({"time": hours, "open": prices, "high": prices + 1, "low": prices - 1, "close": prices,
+                  "volume": 1.0}).to_csv(candles, index=False)
+    unnamed = gpt_trader("backtest", "--source", f"file:{candles}", "--no-record")
+    assert unnamed.returncode == 2 and "Traceback" not in unnamed.stderr
+    assert f"name it in the source, e.g. --source file:{candles}:BTC-USD" in unnamed.stderr
+    named = gpt_trader("backtest", "-s", "momentum", "-g", "1h", "--source", f"file:{candles}:ETH-USD", "--no-record")
+    assert named.returncode == 0, named.stderr
+    assert "│ ETH-USD " in named.stdout and "96 1h bars" in named.stdout

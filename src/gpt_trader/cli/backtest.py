@@ -32,7 +32,10 @@ def backtest(
     ] = None,
     symbols: Annotated[
         str | None,
-        typer.Option("--symbols", "-p", metavar="PRODUCTS", help="Comma-separated products.  [default: BTC-USD]"),
+        typer.Option(
+            "--symbols", "-p", metavar="PRODUCTS",
+            help="Comma-separated products.  [default: BTC-USD, or the PRODUCT of file:PATH:PRODUCT]",
+        ),
     ] = None,
     days: Annotated[
         float | None,
@@ -117,7 +120,7 @@ def backtest(
     for path, flag in ((json_path, "--json"), (csv_path, "--csv")):
         if path is not None:
             check_writable(path, flag)
-    products = _split(symbols) or (_split(QUICK) if quick else ["BTC-USD"])
+    products = _split(symbols) or (_split(QUICK) if quick else [_file_product(source) or "BTC-USD"])
     try:
         settings = SimulationSettings(
             fill=fill,  # type: ignore[arg-type]  # checked by SimulationSettings
@@ -199,6 +202,16 @@ class BacktestRun:
                 progress=lambda done, total: running("", done, total),
                 compile_progress=lambda done, total: compiling("", done, total),
             )
+
+
+def _file_product(source: str) -> str | None:
+    """The product a `file:PATH:PRODUCT` source names, the default of --symbols then."""
+    kind, _, argument = source.partition(":")
+    if kind.strip().lower() != "file":
+        return None
+    from gpt_trader.market.sources.file import split_product
+
+    return split_product(argument.strip())[1]
 
 
 def _split(text: str | None) -> list[str]:

@@ -4,14 +4,13 @@
 |---|---|
 | `coinbase` | Coinbase Advanced Trade public candles (`CoinbaseSource`) |
 | `synthetic`, `synthetic:SEED` | the seeded synthetic market (`SyntheticSource`, seed 7 by default) |
-| `file:PATH` | a CSV or Parquet file, read directly (`FileSource`) |
+| `file:PATH`, `file:PATH:PRODUCT` | a CSV or Parquet file, read directly (`FileSource`); PRODUCT names its product |
 | `local` | what `gpt-trader data import` stored in the cache (`sources.local.LocalSource`), never refreshed |
 """
 
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gpt_trader.errors import UserError
@@ -62,7 +61,7 @@ def open_source(spec: str, settings: Settings | None = None) -> Source:
     if kind == "file" and argument:
         from gpt_trader.market.sources.file import FileSource
 
-        return FileSource(Path(argument).expanduser())
+        return FileSource.from_spec(argument)
     if kind not in ("coinbase", "local") or colon:
         raise UserError(f"unknown source {spec!r}; use one of: {SPEC_FORMS}")
     if settings is None:
