@@ -38,6 +38,7 @@ def test_the_quick_run_prints_summary_and_top_writes_files_and_records_the_run(t
     assert run.returncode == 0, run.stderr
     out = run.stdout
     assert "25 backtests (5 strategies × 5 products, 15m candles)" in out
+    assert "kernels compiled or loaded from cache in " in out
     for strategy in ("momentum", "mean_reversion", "breakout", "ma_crossover", "volatility"):
         assert f"│ {strategy} " in out
     assert "Top 3 by sharpe" in out

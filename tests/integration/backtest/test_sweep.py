@@ -106,3 +106,21 @@ def test_the_store_has_a_column_for_every_metric_in_the_same_order() -> None:
     from gpt_trader.store import METRIC_COLUMNS
 
     assert METRIC_COLUMNS == METRIC_NAMES
+
+
+def test_kernels_compile_before_the_sweep_with_progress_and_their_own_time(bars: dict[str, Bars]) -> None:
+    seen: list[tuple[int, int]] = []
+    result = sweep(
+        ["momentum", "breakout", "ma_crossover"], ["BTC-USD"], bars=bars, workers=1,
+        compile_progress=lambda done, total: seen.append((done, total)),
+    )
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+    assert result.compile_seconds > 0 and result.seconds > 0 and result.failures == {}
+
+
+def test_skipped_combinations_are_counted_with_the_strategys_reason(bars: dict[str, Bars]) -> None:
+    specs = {"ma_crossover": {"fast": "10,20", "slow": "10,20"}}
+    result = sweep(["ma_crossover"], ["BTC-USD"], bars=bars, params=specs)
+    (space,) = result.spaces
+    assert (len(space), space.refused, space.grid_size) == (1, 3, 4)
+    assert space.refusal == "ma_crossover needs fast < slow, got fast=10 and slow=10"
