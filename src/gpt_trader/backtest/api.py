@@ -269,13 +269,14 @@ def sweep(
     for result in results:
         if result.failure is not None:
             failures.setdefault(jobs[result.index].strategy.name, result.failure)
+    succeeded = [space for space in runnable if space.strategy.name not in failures]
     return SweepResult(
         table=_table(jobs, results, failures),
         bars=given,
         settings=settings,
-        strategies={space.strategy.name: space.strategy for space in runnable if space.strategy.name not in failures},
+        strategies={space.strategy.name: space.strategy for space in succeeded},
         spaces=tuple(spaces),
-        trials=sum(len(space) for space in runnable if space.strategy.name not in failures),
+        trials=sum(len(space) for space in succeeded),
         seconds=time.perf_counter() - started,
         compile_seconds=compile_seconds,
         failures=failures,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,7 +90,7 @@ def _rows(table: pd.DataFrame) -> list[dict[str, Any]]:
     return records
 
 
-def _write(path: Path, write: Any) -> None:
+def _write(path: Path, write: Callable[[], object]) -> None:
     try:
         write()
     except OSError as error:
