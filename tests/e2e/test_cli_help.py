@@ -31,7 +31,8 @@ def test_help_reads_well_at_80_columns(command: list[str]) -> None:
 
 def test_backtest_help_shows_every_default_and_points_at_the_metric_definitions() -> None:
     shown = " ".join(gpt_trader("backtest", "--help", columns=80).stdout.split())
-    for default in ("[default: BTC-USD]", "[default: 30]", "[default: every built-in]", "Coinbase's taker fee"):
+    defaults = ("[default: BTC-USD, or the PRODUCT of file:PATH:PRODUCT]", "[default: 30]", "[default: every built-in]")
+    for default in (*defaults, "[default: 0.006, Coinbase's taker fee]"):
         assert default in shown
     assert "docs/metrics.md" in shown
 
