@@ -8,19 +8,20 @@ from typing import TYPE_CHECKING, Any
 from gpt_trader.cli.output import console
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from gpt_trader.backtest.api import SweepResult
     from gpt_trader.backtest.settings import SimulationSettings
     from gpt_trader.market.bars import Bars
 
 BUY_AND_HOLD_NOTE = (
-    "buy & hold: all-in at the first fill, sold at the last close, same fees and spread both ways. "
+    "b&h (buy and hold): all-in at the first fill, sold at the last close, same fees and spread both ways. "
     "Every metric is defined in docs/metrics.md."
 )
+METRIC_COLUMNS = ("return", "b&h", "sharpe", "max dd", "trades", "win")
 
 
 def print_report(result: SweepResult, source: str, top: int, sort: str) -> None:
-    from rich.table import Table
-
     out = console()
     out.print(tested_header(result.bars, source, result.settings), markup=False)
     out.print(timing_line(result), markup=False)
@@ -28,9 +29,7 @@ def print_report(result: SweepResult, source: str, top: int, sort: str) -> None:
         out.print(note, markup=False)
     if result.table.empty:
         return
-    summary = Table(title="Per strategy (averages over its backtests)", title_justify="left")
-    for column in ("strategy", "backtests", "return", "buy & hold", "sharpe", "max drawdown", "trades", "win rate"):
-        summary.add_column(column, justify="left" if column == "strategy" else "right")
+    summary = _table("Per strategy (averages over its backtests)", ("strategy",), ("backtests",), ())
     for name, row in result.summary().iterrows():
         summary.add_row(
             str(name), str(int(row["backtests"])), _pct(row["avg_return"]), _pct(row["avg_buy_and_hold_return"]),
@@ -39,19 +38,31 @@ def print_report(result: SweepResult, source: str, top: int, sort: str) -> None:
         )
     out.print(summary)
     if top:
-        count = len(result.table)
-        table = Table(title=f"Top {min(top, count)} by {sort}", title_justify="left")
-        left = ("strategy", "product", "params")
-        for column in (*left, "return", "buy & hold", "sharpe", "max drawdown", "trades", "win rate"):
-            table.add_column(column, justify="left" if column in left else "right", overflow="fold")
+        table = _table(f"Top {min(top, len(result.table))} by {sort}", ("strategy", "product"), (), ("params",))
         for _, row in result.top(top, sort).iterrows():
             table.add_row(
-                row["strategy"], row["product_id"], _params(row["params"]), _pct(row["total_return"]),
-                _pct(row["buy_and_hold_return"]), _num(row["sharpe"]), _pct(row["max_drawdown"]), str(row["trades"]),
-                _pct(row["win_rate"]),
+                row["strategy"], row["product_id"], _pct(row["total_return"]), _pct(row["buy_and_hold_return"]),
+                _num(row["sharpe"]), _pct(row["max_drawdown"]), str(row["trades"]), _pct(row["win_rate"]),
+                _params(row["params"]),
             )
         out.print(table)
     out.print(BUY_AND_HOLD_NOTE, markup=False)
+
+
+def _table(title: str, labels: tuple[str, ...], counts: tuple[str, ...], trailing: tuple[str, ...]) -> Table:
+    """A compact table that fits 80 columns: `labels`, `counts` and the metrics (numbers never broken), then
+    `trailing` (text that wraps at spaces, one parameter a line when narrow)."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False)
+    for label in labels:
+        table.add_column(label, overflow="fold")
+    for column in (*counts, *METRIC_COLUMNS):
+        table.add_column(column, justify="right", no_wrap=True)
+    for label in trailing:
+        table.add_column(label, min_width=14)
+    return table
 
 
 def tested_header(bars: dict[str, Bars], source: str, settings: SimulationSettings) -> str:
@@ -123,7 +134,7 @@ def _count(number: int, singular: str, plural: str | None = None) -> str:
 
 
 def _pct(value: float) -> str:
-    return "—" if value is None or math.isnan(value) else f"{value:+.2%}"
+    return "—" if value is None or math.isnan(value) else f"{value:+.1%}"
 
 
 def _num(value: float, digits: int = 2) -> str:
