@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -201,3 +204,27 @@ def test_a_file_source_names_the_product_of_an_unnamed_file(tmp_path: Path) -> N
     named = gpt_trader("backtest", "-s", "momentum", "-g", "1h", "--source", f"file:{candles}:ETH-USD", "--no-record")
     assert named.returncode == 0, named.stderr
     assert "ETH-USD" in named.stdout.split() and "96 1h bars" in named.stdout
+
+
+def test_on_a_terminal_the_kernels_get_a_progress_bar_that_says_they_compile_once(tmp_path: Path) -> None:
+    """A terminal sees what the first, compiling run is doing; a pipe (every other test here) sees no bars."""
+    controller, terminal = os.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-m", "gpt_trader", "backtest", "--source", "synthetic", "--days", "2", "--no-record"],
+        stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal,
+        env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
+    ) as process:
+        os.close(terminal)
+        shown = b""
+        while chunk := _read(controller):
+            shown += chunk
+        assert process.wait(timeout=300) == 0, shown.decode(errors="replace")
+    os.close(controller)
+    assert "kernels (compiled on first use, then loaded from cache)" in shown.decode(errors="replace")
+
+
+def _read(controller: int) -> bytes:
+    try:
+        return os.read(controller, 65536)
+    except OSError:  # the terminal's other end closed: the command has exited
+        return b""

@@ -193,7 +193,7 @@ class BacktestRun:
         with progress_bar("loading") as loading:
             bars = self.data.load(self.products, progress=loading)
         with (
-            progress_bar("compiling kernels (once per install, then cached)", min_total=1) as compiling,
+            progress_bar("kernels (compiled on first use, then loaded from cache)", min_total=1) as compiling,
             progress_bar("backtesting", min_total=500) as running,
         ):
             return sweep(
