@@ -102,6 +102,7 @@ def test_imported_candles_feed_the_backtest(shared_dir: Path) -> None:
         (["--start", "yesterday"], "is not a time"),
         (["--source", "ftp:x"], "ftp:x"),
         (["--sort", "luck"], "--sort 'luck': choose one of"),
+        (["--cash", "0"], "--cash must be a positive amount; got 0.0"),
     ],
 )
 def test_bad_input_gets_a_clear_error_and_no_traceback(args: list[str], message: str) -> None:
@@ -168,14 +169,14 @@ def test_every_run_says_what_it_tested(tmp_path: Path) -> None:
     json_path, csv_path = tmp_path / "out.json", tmp_path / "out.csv"
     run = gpt_trader(
         "backtest", "-s", "momentum", "-p", "BTC-USD", "--source", "synthetic:3", "--start", "2024-01-01",
-        "--end", "2024-01-03", "-g", "1h", "--fee", "0.004", "--spread-bps", "2", "--no-record",
+        "--end", "2024-01-03", "-g", "1h", "--fee", "0.004", "--spread-bps", "2", "--cash", "500", "--no-record",
         "--json", str(json_path), "--csv", str(csv_path),
     )
     assert run.returncode == 0, run.stderr
     header = run.stdout.splitlines()[0]
     assert header == (
         "Data: synthetic:3, 2024-01-01 00:00 → 2024-01-03 00:00 UTC, 48 1h bars. "
-        "Costs: fee 0.40% per fill, fill next_open, half-spread 2 bps, slippage 0 bps, starting cash 10,000.00."
+        "Costs: fee 0.40% per fill, fill next_open, half-spread 2 bps, slippage 0 bps, starting cash 500.00."
     )
     assert "b&h (buy and hold): all-in at the first fill, sold at the last close" in run.stdout
     document = json.loads(json_path.read_text())
@@ -190,6 +191,8 @@ def test_every_run_says_what_it_tested(tmp_path: Path) -> None:
     ]
     row = document["results"][0]
     assert row["buy_and_hold_return"] is not None
+    assert document["settings"]["initial_cash"] == 500
+    assert row["final_equity"] == pytest.approx(500 * (1 + row["total_return"]))
 
 
 def test_a_file_source_names_the_product_of_an_unnamed_file(tmp_path: Path) -> None:
