@@ -209,7 +209,7 @@ def test_a_file_source_names_the_product_of_an_unnamed_file(tmp_path: Path) -> N
     assert "ETH-USD" in named.stdout.split() and "96 1h bars" in named.stdout
 
 
-def test_on_a_terminal_the_kernels_get_a_progress_bar_that_says_they_compile_once(tmp_path: Path) -> None:
+def test_on_a_terminal_the_kernels_get_a_progress_bar_that_says_they_compile_once() -> None:
     """A terminal sees what the first, compiling run is doing; a pipe (every other test here) sees no bars."""
     controller, terminal = os.openpty()
     with subprocess.Popen(
