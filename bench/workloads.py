@@ -28,7 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from gpt_trader.backtest.api import BUILTIN_STRATEGIES, sweep
+from gpt_trader.backtest.api import sweep
 from gpt_trader.backtest.reference import simulate_reference
 from gpt_trader.backtest.runner import default_workers
 from gpt_trader.backtest.settings import SimulationSettings
@@ -52,7 +52,7 @@ def load(data: Path, workload: str) -> dict[str, Bars]:
 def run(workload: str, bars: dict[str, Bars], workers: int | None) -> Any:
     settings = SimulationSettings.seed_compatible()
     if workload == "w1":
-        return sweep(BUILTIN_STRATEGIES, list(bars), bars=bars, settings=settings, workers=workers)
+        return sweep(products=list(bars), bars=bars, settings=settings, workers=workers)
     return sweep(["ma_crossover"], list(bars), params=W2_PARAMS, bars=bars, settings=settings, workers=workers)
 
 

@@ -2,7 +2,7 @@
 
 The public Python API (imported on first use, so the command line starts quickly):
 
-* `backtest(strategy, product, params=..., data=DataSpec(...))` -> `BacktestResult`
+* `run_backtest(strategy, product, params=..., data=DataSpec(...) or bars=DataFrame)` -> `BacktestResult`
 * `sweep(strategies, products, params=..., data=...)` -> `SweepResult`
 * `DataSpec`, `SimulationSettings`, `load_bars`, `Bars`, `Granularity`
 * `Strategy`, `Param`, `get_strategy`, `list_strategies`, `check_lookahead`
@@ -16,6 +16,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "run_backtest": "gpt_trader.backtest.api",
     "sweep": "gpt_trader.backtest.api",
     "DataSpec": "gpt_trader.backtest.api",
     "BacktestResult": "gpt_trader.backtest.api",
@@ -31,12 +32,10 @@ _EXPORTS = {
     "check_lookahead": "gpt_trader.strategies.lookahead",
 }
 
-__all__ = [*_EXPORTS, "__version__", "backtest"]
+__all__ = [*_EXPORTS, "__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "backtest":  # the package gpt_trader.backtest is callable: gpt_trader.backtest(...)
-        return import_module("gpt_trader.backtest")
     if name in _EXPORTS:
         value = getattr(import_module(_EXPORTS[name]), name)
         globals()[name] = value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -117,3 +118,19 @@ def test_a_mistake_gets_a_clear_error_and_no_traceback(args: str, message: str) 
     assert failed.returncode == 2
     assert message in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+def test_fetch_without_coinbase_suggests_what_fetch_can_do() -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now: the connection is refused at once
+    run = subprocess.run(
+        [sys.executable, "-m", "gpt_trader", "data", "fetch", "BTC-USD", "--days", "1"],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "GPT_TRADER_COINBASE_REST_URL": f"http://127.0.0.1:{port}"},
+    )
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "Coinbase could not be reached" in run.stderr
+    assert "--source file:PATH" not in run.stderr
+    assert "data fetch BTC-USD --source synthetic" in run.stderr and "gpt-trader data import PATH" in run.stderr

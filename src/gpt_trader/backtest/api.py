@@ -1,14 +1,17 @@
-"""The Python API of the backtester: `backtest` one strategy on one product, `sweep` a grid.
+"""The Python API of the backtester: `run_backtest` one strategy on one product, `sweep` a grid.
 
     import gpt_trader as gt
-    result = gt.backtest("ma_crossover", "BTC-USD", params={"fast": 10, "slow": 30}, source="synthetic")
+    result = gt.run_backtest("ma_crossover", "BTC-USD", params={"fast": 10, "slow": 30},
+                             data=gt.DataSpec(source="synthetic"))
     result.metrics.sharpe, result.equity.plot(), result.trades
+    gt.run_backtest("momentum", bars=frame)   # a pandas DataFrame of candles (see `backtest.frames`)
 
     sweep = gt.sweep(["ma_crossover"], ["BTC-USD", "ETH-USD"], params={"ma_crossover": {"fast": "5:20:5"}})
     sweep.summary(), sweep.top(10), sweep.detail(0).equity
 
-Both read candles through `market.load.load_bars` (cache, validation, gap policy) and simulate with
-`backtest.kernel`; `sweep` spreads its jobs over processes with `backtest.runner`.
+Both read candles through `market.load.load_bars` (cache, validation, gap policy), or take them as Bars or
+DataFrames, and simulate with `backtest.kernel`; `sweep` spreads its jobs over processes with
+`backtest.runner`.
 """
 
 from __future__ import annotations
@@ -20,8 +23,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gpt_trader.backtest.frames import bars_from_frame
 from gpt_trader.backtest.metrics import INTEGER_METRICS, METRIC_NAMES, Metrics
-from gpt_trader.backtest.runner import Job, Progress, RunContext, SerialExecutor, choose_executor, plan, run_jobs
+from gpt_trader.backtest.runner import (
+    Job,
+    JobResult,
+    Progress,
+    RunContext,
+    SerialExecutor,
+    choose_executor,
+    plan,
+    run_jobs,
+)
 from gpt_trader.backtest.settings import SimulationSettings
 from gpt_trader.backtest.simulation import SimulationResult, run_simulation
 from gpt_trader.backtest.space import ParameterSpace, ValueSpec, grid, sample
@@ -31,6 +44,7 @@ from gpt_trader.market.granularity import Granularity
 from gpt_trader.market.load import Instant, LoadProgress, load_bars, parse_granularity, to_unix_seconds
 from gpt_trader.market.products import QUICK_PRODUCTS
 from gpt_trader.strategies.base import ParamValue, Strategy, checked_signals
+from gpt_trader.strategies.builtin import BUILTIN_NAMES
 from gpt_trader.strategies.registry import get_strategy
 
 if TYPE_CHECKING:
@@ -38,9 +52,10 @@ if TYPE_CHECKING:
 
     from gpt_trader.config import Settings
 
-BUILTIN_STRATEGIES = ("momentum", "mean_reversion", "breakout", "ma_crossover", "volatility")
 DEFAULT_DAYS = 30
-WARM_UP_BARS = 64
+JIT_WARM_UP_BARS = 64
+"""Bars each strategy runs on once before a sweep so that Numba compiles (or loads) its kernels; this is
+JIT warm-up, unrelated to the history an indicator needs."""
 DAY = 86400
 
 
@@ -132,43 +147,59 @@ class BacktestResult:
         )
 
 
-def backtest(
+def run_backtest(
     strategy: str | Strategy = "ma_crossover",
     product: str = "BTC-USD",
     *,
     params: Mapping[str, Any] | None = None,
-    bars: Bars | None = None,
+    bars: Bars | pd.DataFrame | None = None,
     data: DataSpec | None = None,
     settings: SimulationSettings | None = None,
     config: Settings | None = None,
 ) -> BacktestResult:
-    """Backtest one strategy on one product; `bars` (if given) replace loading by `data`."""
+    """Backtest one strategy on one product.
+
+    `bars` (Bars, or a pandas DataFrame of candles named `product`) replace loading by `data`; the
+    starting cash, fees and fill rule are `settings` (`SimulationSettings(initial_cash=1_000)`).
+    """
     chosen = _strategy(strategy)
     values = _resolve(chosen, params)
     if bars is None:
         bars = (data or DataSpec()).load([product], config)[product.upper()]
+    elif not isinstance(bars, Bars):
+        bars = bars_from_frame(bars, product)
     signals = checked_signals(chosen, bars, values)
     return BacktestResult(chosen.name, values, run_simulation(bars, signals, settings))
 
 
 @dataclass(frozen=True, eq=False)
 class SweepResult:
-    """Every backtest of a sweep as one table (a row per strategy × product × parameters)."""
+    """Every backtest of a sweep as one table (a row per strategy × product × parameters).
+
+    `seconds` times the backtests alone; `compile_seconds` the kernels' compilation (or loading from
+    Numba's cache) before them. `failures` maps each strategy that raised to one line saying where and
+    what (its rows are left out; the other strategies' are kept). `run_id` is set once the sweep is
+    recorded (`backtest.record.record_sweep`).
+    """
 
     table: pd.DataFrame
     bars: dict[str, Bars]
     settings: SimulationSettings
     strategies: dict[str, Strategy]
+    spaces: tuple[ParameterSpace, ...]
     trials: int
     seconds: float
-    run_id: int | None = field(default=None)
+    compile_seconds: float = 0.0
+    failures: dict[str, str] = field(default_factory=dict)
+    run_id: int | None = None
 
     def summary(self) -> pd.DataFrame:
-        """Per strategy: average return, Sharpe, max drawdown, trades and win rate over its backtests."""
+        """Per strategy: average return, buy-and-hold, Sharpe, max drawdown, trades and win rate."""
         grouped = self.table.groupby("strategy", sort=False)
         return grouped.agg(
             backtests=("total_return", "size"),
             avg_return=("total_return", "mean"),
+            avg_buy_and_hold_return=("buy_and_hold_return", "mean"),
             avg_sharpe=("sharpe", "mean"),
             avg_max_drawdown=("max_drawdown", "mean"),
             avg_trades=("trades", "mean"),
@@ -186,34 +217,37 @@ class SweepResult:
         """Re-run row `row` of the table in full (equity curve and trades)."""
         record = self.table.loc[row]
         strategy = self.strategies[record["strategy"]]
-        return backtest(
+        return run_backtest(
             strategy, record["product_id"], params=record["params"],
             bars=self.bars[record["product_id"]], settings=self.settings,
         )
 
 
 def sweep(
-    strategies: Sequence[str | Strategy] = BUILTIN_STRATEGIES,
+    strategies: Sequence[str | Strategy] | None = None,
     products: Sequence[str] = QUICK_PRODUCTS,
     *,
     params: Mapping[str, Mapping[str, ValueSpec]] | None = None,
     samples: int | None = None,
     seed: int = 0,
     data: DataSpec | None = None,
-    bars: Mapping[str, Bars] | None = None,
+    bars: Mapping[str, Bars | pd.DataFrame] | None = None,
     settings: SimulationSettings | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
+    compile_progress: Progress | None = None,
     config: Settings | None = None,
 ) -> SweepResult:
-    """Backtest every strategy × product × parameter combination.
+    """Backtest every strategy (default: the built-ins) × product × parameter combination.
 
     `params` maps a strategy name to its value specs (`{"ma_crossover": {"fast": "5:50:5"}}`, see
     `backtest.space`); parameters not named keep their defaults. `samples` draws that many combinations
-    at random per strategy instead of the whole grid. `workers` defaults to every core for big runs.
+    at random per strategy instead of the whole grid. `bars` (Bars or DataFrames by product) replace
+    loading by `data`. `workers` defaults to every core for big runs. `progress` and `compile_progress`
+    are called as (done, total) while backtesting and while the kernels compile.
     """
     settings = settings or SimulationSettings()
-    spaces = plan_spaces(strategies, params, samples, seed)
+    spaces = plan_spaces(BUILTIN_NAMES if strategies is None else strategies, params, samples, seed)
     product_ids = [p.strip().upper() for p in products]
     if not product_ids:
         raise UserError("no product given; name at least one, e.g. BTC-USD")
@@ -222,32 +256,46 @@ def sweep(
     missing = [p for p in product_ids if p not in bars]
     if missing:
         raise UserError(f"no bars given for {', '.join(missing)}")
-    warm_up(spaces, bars[product_ids[0]], settings)
+    given = {p: b if isinstance(b, Bars) else bars_from_frame(b, p) for p, b in bars.items() if p in product_ids}
+    compile_started = time.perf_counter()
+    failures = compile_kernels(spaces, given[product_ids[0]], settings, compile_progress)
+    compile_seconds = time.perf_counter() - compile_started
+    runnable = [space for space in spaces if space.strategy.name not in failures]
     started = time.perf_counter()
-    bar_evaluations = sum(len(space) for space in spaces) * sum(len(bars[p]) for p in product_ids)
+    bar_evaluations = sum(len(space) for space in runnable) * sum(len(given[p]) for p in product_ids)
     executor = choose_executor(bar_evaluations, workers)
-    jobs = plan(spaces, product_ids, executor.workers)
-    matrices = run_jobs(RunContext(dict(bars), settings), jobs, executor, progress)
-    table = _table(jobs, matrices)
+    jobs = plan(runnable, product_ids, executor.workers)
+    results = run_jobs(RunContext(given, settings), jobs, executor, progress)
+    for result in results:
+        if result.failure is not None:
+            failures.setdefault(jobs[result.index].strategy.name, result.failure)
+    succeeded = [space for space in runnable if space.strategy.name not in failures]
     return SweepResult(
-        table=table,
-        bars=dict(bars),
+        table=_table(jobs, results, failures),
+        bars=given,
         settings=settings,
-        strategies={space.strategy.name: space.strategy for space in spaces},
-        trials=sum(len(space) for space in spaces),
+        strategies={space.strategy.name: space.strategy for space in succeeded},
+        spaces=tuple(spaces),
+        trials=sum(len(space) for space in succeeded),
         seconds=time.perf_counter() - started,
+        compile_seconds=compile_seconds,
+        failures=failures,
     )
 
 
-def warm_up(spaces: Sequence[ParameterSpace], bars: Bars, settings: SimulationSettings) -> None:
-    """Compile (or load from the on-disk cache) every kernel the run will use, on a few bars.
+def compile_kernels(
+    spaces: Sequence[ParameterSpace], bars: Bars, settings: SimulationSettings, progress: Progress | None = None
+) -> dict[str, str]:
+    """Compile (or load from Numba's on-disk cache) every kernel the run will use, on a few bars.
 
-    The first run after an install compiles for seconds; doing it here keeps that out of the
-    sweep's measured time, and forked workers inherit the compiled code.
+    The first run after an install compiles for seconds; doing it here keeps that out of the sweep's
+    measured time, and forked workers inherit the compiled code. Returns the failures of strategies
+    that raised (see `SweepResult.failures`).
     """
-    sample = {bars.product_id: bars[:WARM_UP_BARS]}
+    sample = {bars.product_id: bars[:JIT_WARM_UP_BARS]}
     jobs = [Job(index, space.strategy, bars.product_id, space.combinations[:1]) for index, space in enumerate(spaces)]
-    run_jobs(RunContext(sample, settings), jobs, SerialExecutor())
+    results = run_jobs(RunContext(sample, settings), jobs, SerialExecutor(), progress)
+    return {jobs[r.index].strategy.name: r.failure for r in results if r.failure is not None}
 
 
 def plan_spaces(
@@ -271,14 +319,16 @@ def plan_spaces(
     return spaces
 
 
-def _table(jobs: Sequence[Job], matrices: Sequence[np.ndarray]) -> pd.DataFrame:
+def _table(jobs: Sequence[Job], results: Sequence[JobResult], failures: Mapping[str, str]) -> pd.DataFrame:
     import pandas as pd
 
+    kept = [(job, result) for job, result in zip(jobs, results, strict=True) if job.strategy.name not in failures]
+    matrices = [result.metrics for _, result in kept]
     metrics = np.vstack(matrices) if matrices else np.empty((0, len(METRIC_NAMES)))
     columns: dict[str, Any] = {
-        "strategy": [job.strategy.name for job in jobs for _ in job.combinations],
-        "product_id": [job.product_id for job in jobs for _ in job.combinations],
-        "params": [dict(p) for job in jobs for p in job.combinations],
+        "strategy": [job.strategy.name for job, _ in kept for _ in job.combinations],
+        "product_id": [job.product_id for job, _ in kept for _ in job.combinations],
+        "params": [dict(p) for job, _ in kept for p in job.combinations],
     }
     for index, name in enumerate(METRIC_NAMES):
         values = metrics[:, index]

@@ -376,8 +376,8 @@ def _run(
                                           float(EXIT_OPEN)))
     last_end = time[n - 1] + bar_seconds
     finish_metrics(out, acc, book, initial_cash, n, last_end - time[0], bar_seconds, last_end, exposure_bars,
-                   buy_and_hold_return(open_, close, next_open, params[P_BUY_FACTOR], params[P_FEE_RATE],
-                                       initial_cash))
+                   buy_and_hold_return(open_, close, next_open, params[P_BUY_FACTOR], params[P_SELL_FACTOR],
+                                       params[P_FEE_RATE], initial_cash))
     return rows
 
 

@@ -22,7 +22,7 @@ backtest of n bars has n returns; bars_per_year = 365 * 86400 / bar_seconds):
   (mean pnl / committed cash) count CLOSED round trips only, net of fees; NaN without one.
 * trades: entries (an open position at the end counts); exposure: fraction of bars that close with a
   position open; fees: total paid; buy_and_hold_return: one all-in buy at the first fill opportunity
-  under the same costs, marked at the last close.
+  sold at the last close, paying the same costs (fee, spread, slippage) on both fills.
 """
 
 from __future__ import annotations
@@ -288,11 +288,13 @@ def buy_and_hold_return(
     close: np.ndarray,
     next_open: bool,
     buy_factor: float,
+    sell_factor: float,
     fee_rate: float,
     initial_cash: float,
 ) -> float:
-    """Return of one all-in buy at the first fill opportunity (same fill rule and costs as the backtest),
-    marked at the last usable close; NaN when no bar offers a usable price."""
+    """Return of one all-in buy at the first fill opportunity, sold at the last usable close, with the
+    backtest's fill rule and costs on both fills (so it compares fairly with a strategy that ends flat);
+    NaN when no bar offers a usable price."""
     n = len(close)
     entry = -1
     for k in range(1 if next_open else 0, n):
@@ -307,9 +309,8 @@ def buy_and_hold_return(
         if close[k] > 0.0:
             mark = close[k]
             break
-    fill = quote * buy_factor
-    units = initial_cash / (fill * (1.0 + fee_rate))
-    return units * mark / initial_cash - 1.0
+    units = initial_cash / (quote * buy_factor * (1.0 + fee_rate))
+    return units * mark * sell_factor * (1.0 - fee_rate) / initial_cash - 1.0
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")

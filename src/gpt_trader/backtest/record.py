@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from datetime import datetime
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpt_trader.config import Settings, load_settings
 from gpt_trader.market.sources import source_url
-from gpt_trader.store import METRIC_COLUMNS, RunKind, RunStatus, open_store
+from gpt_trader.store import METRIC_COLUMNS, RunKind, RunStatus, Store, open_store
 
 if TYPE_CHECKING:
     from gpt_trader.backtest.api import SweepResult
@@ -22,13 +23,21 @@ def record_sweep(
     config: Mapping[str, Any],
     data_fingerprint: str,
     data_range: tuple[datetime, datetime],
+    store: Store | None = None,
     settings: Settings | None = None,
-) -> int:
-    """Store the run and every result row; returns the run id.
+) -> SweepResult:
+    """Store the run and every result row in `store` (default: the database `settings` name); returns the
+    result with its `run_id` set.
 
     The config gains `source_url`, the address the candles of its `source` came from (a sandbox or Coinbase).
     """
     settings = settings or load_settings()
+    if store is None:
+        with open_store(settings.database) as opened:
+            return record_sweep(
+                result, name=name, config=config, data_fingerprint=data_fingerprint, data_range=data_range,
+                store=opened, settings=settings,
+            )
     source = config.get("source")
     config = {**config, "source_url": source_url(source, settings) if isinstance(source, str) else None}
     granularity = next(iter(result.bars.values())).granularity
@@ -45,14 +54,12 @@ def record_sweep(
         .itertuples(index=False, name=None)
     ]
     kind = RunKind.SWEEP if result.trials > len(result.strategies) else RunKind.BACKTEST
-    with open_store(settings.database) as store:
-        run_id = store.start_run(
-            kind, name, dict(config), data_fingerprint=data_fingerprint, data_range=data_range,
-            trials=result.trials,
-        )
-        store.add_backtest_results(run_id, rows)
-        store.finish_run(run_id, RunStatus.FINISHED)
-    return run_id
+    run_id = store.start_run(
+        kind, name, dict(config), data_fingerprint=data_fingerprint, data_range=data_range, trials=result.trials
+    )
+    store.add_backtest_results(run_id, rows)
+    store.finish_run(run_id, RunStatus.FINISHED)
+    return dataclasses.replace(result, run_id=run_id)
 
 
 def _plain(value: Any) -> Any:

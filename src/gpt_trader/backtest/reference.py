@@ -176,7 +176,7 @@ def simulate_reference(bars: Bars, signals: np.ndarray, settings: SimulationSett
 
 
 def reference_buy_and_hold(bars: Bars, settings: SimulationSettings) -> float:
-    """One all-in buy at the first fill opportunity, same costs, marked at the last usable close."""
+    """One all-in buy at the first fill opportunity, sold at the last usable close, same costs both ways."""
     next_open = settings.fill == "next_open"
     quotes = bars.open if next_open else bars.close
     first = next((bar for bar in range(1 if next_open else 0, len(bars)) if usable(quotes[bar])), None)
@@ -185,4 +185,4 @@ def reference_buy_and_hold(bars: Bars, settings: SimulationSettings) -> float:
     mark = next((bars.close[bar] for bar in range(len(bars) - 1, first - 1, -1) if usable(bars.close[bar])),
                 quotes[first])
     units = settings.initial_cash / (quotes[first] * settings.buy_factor * (1.0 + settings.fee_rate))
-    return units * mark / settings.initial_cash - 1.0
+    return units * mark * settings.sell_factor * (1.0 - settings.fee_rate) / settings.initial_cash - 1.0

@@ -5,6 +5,9 @@ product shares that product's `IndicatorCache`, so an indicator is computed once
 only names and parameters; the bars and simulation settings travel once per worker (the executor's
 `context`), not once per job.
 
+A strategy that is not built in and raises (or breaks the signal contract) fails its own jobs only: their
+`JobResult` says why, and the run's other strategies carry on.
+
 Executors are pluggable (`Executor`): `SerialExecutor` runs in this process, `ProcessExecutor`
 spreads jobs over local processes. Anything that can run `evaluate_job(context, job)` remotely
 and stream back its results (a Dask cluster, say) fits the same protocol.
@@ -27,6 +30,7 @@ from gpt_trader.backtest.settings import SimulationSettings
 from gpt_trader.backtest.space import ParameterSpace
 from gpt_trader.market.bars import Bars
 from gpt_trader.strategies.base import IndicatorCache, ParamValue, Strategy, checked_signals
+from gpt_trader.strategies.registry import describe_failure
 
 Progress = Callable[[int, int], None]
 """progress(done_backtests, total_backtests)."""
@@ -73,8 +77,17 @@ def plan(spaces: Sequence[ParameterSpace], products: Sequence[str], workers: int
     return jobs
 
 
-def evaluate_job(context: RunContext, job: Job) -> tuple[int, np.ndarray]:
-    """Run every combination of `job`; returns (job index, metrics matrix: one row per combination)."""
+@dataclass(frozen=True)
+class JobResult:
+    """A job's metrics matrix (one row per combination), or why its strategy failed (then no rows)."""
+
+    index: int
+    metrics: np.ndarray
+    failure: str | None = None
+
+
+def evaluate_job(context: RunContext, job: Job) -> JobResult:
+    """Run every combination of `job`; a strategy that is not built in and raises gives a failed result."""
     bars = context.bars[job.product_id]
     cache = context.caches.setdefault(job.product_id, IndicatorCache())
     kernel_params = context.settings.kernel_params()
@@ -86,11 +99,14 @@ def evaluate_job(context: RunContext, job: Job) -> tuple[int, np.ndarray]:
         if trusted:
             signals = job.strategy.signals(bars, params, cache)
         else:
-            signals = checked_signals(job.strategy, bars, params, cache)
+            try:
+                signals = checked_signals(job.strategy, bars, params, cache)
+            except Exception as error:  # a user's strategy failing ends its own part of the run, not the run
+                return JobResult(job.index, out[:0], describe_failure(job.strategy, error))
         summarize_into(
             out[row], bars.open, bars.high, bars.low, bars.close, bars.time, signals, kernel_params, bar_seconds
         )
-    return job.index, out
+    return JobResult(job.index, out)
 
 
 class Executor(Protocol):
@@ -98,7 +114,7 @@ class Executor(Protocol):
 
     workers: int
 
-    def run(self, context: RunContext, jobs: Sequence[Job]) -> Iterator[tuple[int, np.ndarray]]: ...
+    def run(self, context: RunContext, jobs: Sequence[Job]) -> Iterator[JobResult]: ...
 
 
 class SerialExecutor:
@@ -106,7 +122,7 @@ class SerialExecutor:
 
     workers = 1
 
-    def run(self, context: RunContext, jobs: Sequence[Job]) -> Iterator[tuple[int, np.ndarray]]:
+    def run(self, context: RunContext, jobs: Sequence[Job]) -> Iterator[JobResult]:
         for job in jobs:
             yield evaluate_job(context, job)
 
@@ -119,7 +135,7 @@ def _install_context(context: RunContext) -> None:
     _worker_context = context
 
 
-def _evaluate_in_worker(job: Job) -> tuple[int, np.ndarray]:
+def _evaluate_in_worker(job: Job) -> JobResult:
     assert _worker_context is not None, "worker started without its context"
     return evaluate_job(_worker_context, job)
 
@@ -130,7 +146,7 @@ class ProcessExecutor:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or default_workers()
 
-    def run(self, context: RunContext, jobs: Sequence[Job]) -> Iterator[tuple[int, np.ndarray]]:
+    def run(self, context: RunContext, jobs: Sequence[Job]) -> Iterator[JobResult]:
         # fork starts workers in milliseconds with the compiled kernels already loaded.
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         with ProcessPoolExecutor(
@@ -139,7 +155,7 @@ class ProcessExecutor:
             initializer=_install_context,
             initargs=(context,),
         ) as pool:
-            pending: set[Future[tuple[int, np.ndarray]]] = {
+            pending: set[Future[JobResult]] = {
                 pool.submit(_evaluate_in_worker, job) for job in jobs
             }
             while pending:
@@ -169,14 +185,14 @@ def run_jobs(
     jobs: Sequence[Job],
     executor: Executor,
     progress: Progress | None = None,
-) -> list[np.ndarray]:
-    """Every job's metrics matrix, in job order, reporting progress in backtests."""
+) -> list[JobResult]:
+    """Every job's result, in job order, reporting progress in backtests."""
     total = sum(len(job.combinations) for job in jobs)
     done = 0
-    results: list[np.ndarray | None] = [None] * len(jobs)
-    for index, matrix in executor.run(context, jobs):
-        results[index] = matrix
-        done += len(jobs[index].combinations)
+    results: list[JobResult | None] = [None] * len(jobs)
+    for result in executor.run(context, jobs):
+        results[result.index] = result
+        done += len(jobs[result.index].combinations)
         if progress is not None:
             progress(done, total)
-    return [matrix for matrix in results if matrix is not None]
+    return [result for result in results if result is not None]

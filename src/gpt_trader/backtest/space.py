@@ -86,6 +86,10 @@ class ParameterSpace:
     combinations: tuple[dict[str, ParamValue], ...]
     refused: int
     """How many grid points the strategy refused (e.g. fast >= slow)."""
+    refusal: str = ""
+    """The strategy's reason for the first point it refused ("" when it refused none)."""
+    grid_size: int = 0
+    """Points of the grid these combinations come from, refused ones included."""
 
     def __len__(self) -> int:
         return len(self.combinations)
@@ -110,7 +114,7 @@ def sample(
         raise UserError(f"a random sample needs at least one combination, got {count}")
     full = grid(strategy, specs)
     chosen = random.Random(seed).sample(list(full.combinations), min(count, len(full)))
-    return ParameterSpace(strategy, tuple(chosen), full.refused)
+    return ParameterSpace(strategy, tuple(chosen), full.refused, full.refusal, full.grid_size)
 
 
 def _valid(
@@ -130,4 +134,4 @@ def _valid(
         raise UserError(
             f"strategy {strategy.name}: no valid parameter combination in {shown} ({first_reason})"
         )
-    return ParameterSpace(strategy, tuple(kept), refused)
+    return ParameterSpace(strategy, tuple(kept), refused, first_reason, len(kept) + refused)

@@ -7,13 +7,15 @@ Sub-modules import their heavy dependencies (NumPy, Numba, pandas) inside the co
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
 from gpt_trader import __version__
 from gpt_trader.cli import data, sandbox
-from gpt_trader.cli.backtest import backtest
+from gpt_trader.cli.backtest import EPILOG, backtest
 from gpt_trader.cli.demo import demo
+from gpt_trader.cli.strategies import strategies
 from gpt_trader.errors import UserError
 
 app = typer.Typer(
@@ -23,8 +25,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-app.command("backtest", help="Backtest strategies × products × parameters and rank them.")(backtest)
+app.command("backtest", help="Backtest strategies × products × parameters and rank them.", epilog=EPILOG)(backtest)
+app.command("strategies", help="List the strategies: parameters, defaults and ranges.")(strategies)
 app.add_typer(data.app, name="data", help="Fetch, import, inspect and verify cached candles.")
 app.add_typer(sandbox.app, name="sandbox", help="Run the local Coinbase-compatible sandbox exchange; make keys for it.")
 app.command("demo", help="Run the offline demo (synthetic market, no keys, no network).")(demo)
@@ -50,9 +54,20 @@ def root(
     configure_logging(load_settings().log_level)
 
 
+def _name_metavars(command: Any) -> None:
+    """Show each option's value as its name (`--cache-dir CACHE_DIR`) where none is given, not `<path>`."""
+    for param in command.params:
+        if param.metavar is None and not getattr(param, "is_flag", False) and param.name:
+            param.metavar = param.name.upper()
+    for sub in getattr(command, "commands", {}).values():
+        _name_metavars(sub)
+
+
 def main() -> None:
+    command = typer.main.get_command(app)
+    _name_metavars(command)
     try:
-        app()
+        command(prog_name="gpt-trader")
     except UserError as error:
         typer.secho(f"error: {error}", fg="red", err=True)
         sys.exit(2)

@@ -60,6 +60,7 @@ def fetch(
 ) -> None:
     """Fetch candles into the cache (only what is missing) and print bars, range and gaps per product."""
     from gpt_trader.coinbase.candles import CoinbaseSource
+    from gpt_trader.coinbase.errors import CoinbaseUnavailable
     from gpt_trader.market.cache import CandleCache
     from gpt_trader.market.load import load_bars, parse_granularity, to_unix_seconds
     from gpt_trader.market.sources import SyntheticSource, open_source
@@ -79,8 +80,16 @@ def fetch(
     if stop <= begin:
         raise UserError(f"--end ({_when(stop)}) must come after the start ({_when(begin)})")
     cache = CandleCache(settings.cache_dir, settings.cache_ttl_seconds)
-    with progress_bar("fetching") as progress:
-        loaded = load_bars(products, size, begin, stop, source=origin, progress=progress, cache=cache)
+    try:
+        with progress_bar("fetching") as progress:
+            loaded = load_bars(products, size, begin, stop, source=origin, progress=progress, cache=cache)
+    except CoinbaseUnavailable as error:
+        # The general hint names --source file:PATH, which fetch refuses: say what fetch can do instead.
+        hint = (
+            f"Without network access, fetch from the synthetic market (`gpt-trader data fetch {' '.join(products)} "
+            "--source synthetic`) or store a file's candles with `gpt-trader data import PATH`."
+        )
+        raise CoinbaseUnavailable(error.url, error.reason, hint) from None
     _print_loaded(loaded, f"fetched from {source} into {cache.root}")
 
 

@@ -6,13 +6,13 @@ from typing import Annotated
 
 import typer
 
-from gpt_trader.cli.backtest import BUILTINS, QUICK, WORKERS_HELP, backtest
+from gpt_trader.cli.backtest import QUICK, WORKERS_HELP, backtest
 
 
 def demo(
-    seed: Annotated[int, typer.Option(help="Seed of the synthetic market.")] = 7,
-    workers: Annotated[int | None, typer.Option(min=1, help=WORKERS_HELP)] = None,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed of the synthetic market.")] = 7,
+    workers: Annotated[int | None, typer.Option(min=1, metavar="N", help=WORKERS_HELP)] = None,
 ) -> None:
     """Run the offline demo: the quick backtest (5 strategies × 5 products × 30 days) on a synthetic market."""
     typer.echo(f"GPT-Trader demo: the quick backtest on a synthetic market (seed {seed}); no keys, no network.")
-    backtest(strategies=BUILTINS, symbols=QUICK, source=f"synthetic:{seed}", workers=workers)
+    backtest(symbols=QUICK, source=f"synthetic:{seed}", workers=workers)

@@ -28,15 +28,22 @@ def console(stderr: bool = False) -> Console:
 
 @contextmanager
 def progress_bar(description: str, min_total: int = 2) -> Iterator[ProgressCallback]:
-    """Transient progress bars on stderr, one per label, drawn once work of `min_total` steps reports."""
+    """Transient progress bars on stderr, one per label, drawn once work of `min_total` steps reports.
+
+    Only on a terminal: piped or redirected, stderr gets no bars (they would leave blank lines in a log).
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    screen = console(stderr=True)
+    if not screen.is_terminal:
+        yield lambda label, done, total: None
+        return
     bars = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=console(stderr=True),
+        console=screen,
         transient=True,
     )
     tasks: dict[str, TaskID] = {}
@@ -48,6 +55,9 @@ def progress_bar(description: str, min_total: int = 2) -> Iterator[ProgressCallb
             bars.start()
             tasks[label] = bars.add_task(f"{description} {label}".strip(), total=total)
         bars.update(tasks[label], completed=done, total=total)
+        if all(task.finished for task in bars.tasks):
+            # Finished bars leave the screen at once, so the next stage's bars may take it.
+            bars.stop()
 
     try:
         yield update

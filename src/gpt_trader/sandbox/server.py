@@ -191,8 +191,9 @@ def build_app(config: SandboxConfig) -> FastAPI:
         )
     last = max((b.end for b in bars.values() if len(b)), default=None)
     if last is None or start >= last:
-        ends = "holds no bars" if last is None else f"ends at {_utc(last)}"
-        raise UserError(f"the market data {ends}; choose a --start before that")
+        if last is None:
+            raise UserError("the market data holds no bars; choose another --source or more --days")
+        raise UserError(f"the market data ends at {_utc(last)}; choose a --start before {_utc(last)}")
     grids = {p: TickGrid(catalog.get(p).price_increment, catalog.get(p).base_increment) for p in bars}
     replay = MarketReplay(bars, config.speed, start, grids=grids, seed=config.seed)
     exchange = Exchange(catalog, replay, clock=lambda: datetime.fromtimestamp(replay.market_time, UTC))

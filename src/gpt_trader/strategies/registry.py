@@ -155,6 +155,15 @@ def _import_file(source: Path) -> ModuleType:
     return module
 
 
+def describe_failure(strategy: Strategy, error: Exception) -> str:
+    """One line for a strategy that raised: its name, the line of its own file that failed, the exception."""
+    if isinstance(error, UserError):  # already says what is wrong, e.g. signals that break the contract
+        return str(error)
+    source = inspect.getsourcefile(type(strategy))
+    where = f" ({_failing_line(error, Path(source))})" if source else ""
+    return f"strategy {strategy.name}{where} failed: {_describe(error)}"
+
+
 def _failing_line(error: BaseException, source: Path) -> str:
     """`file:line` of the deepest frame of the failure inside the user's file."""
     frames = traceback.extract_tb(error.__traceback__)

@@ -145,9 +145,9 @@ def test_buy_and_hold_uses_the_same_costs_and_first_fill_opportunity() -> None:
     bars = Bars("SOL-USD", Granularity.ONE_HOUR, times(3, 3600), open_, close, open_, close, np.ones(3))
     hold = np.zeros(3, dtype=np.int8)
     at_close = run_simulation(bars, hold, SimulationSettings(fill="close", fee_rate=0.01)).metrics
-    assert at_close.buy_and_hold_return == pytest.approx(150 / (100 * 1.01) - 1)
+    assert at_close.buy_and_hold_return == pytest.approx(150 * 0.99 / (100 * 1.01) - 1)
     next_open = run_simulation(bars, hold, SimulationSettings(fee_rate=0.0, half_spread_bps=100)).metrics
-    assert next_open.buy_and_hold_return == pytest.approx(150 / (110 * 1.01) - 1)
+    assert next_open.buy_and_hold_return == pytest.approx(150 * 0.99 / (110 * 1.01) - 1)
     assert at_close.trades == 0 and at_close.total_return == 0.0
 
 

@@ -4,7 +4,7 @@
 |---|---|
 | `coinbase` | Coinbase Advanced Trade public candles (`gpt_trader.coinbase.candles.CoinbaseSource`) |
 | `synthetic`, `synthetic:SEED` | the seeded synthetic market (`SyntheticSource`, seed 7 by default) |
-| `file:PATH` | a CSV or Parquet file, read directly (`FileSource`) |
+| `file:PATH`, `file:PATH:PRODUCT` | a CSV or Parquet file, read directly (`FileSource`); PRODUCT names its product |
 | `local` | what `gpt-trader data import` stored in the cache (`sources.local.LocalSource`), never refreshed |
 
 `market/` is venue-neutral and never imports a venue's package: a venue's source is registered here by the
@@ -74,7 +74,7 @@ def open_source(spec: str, settings: Settings | None = None) -> Source:
     if kind == "file" and argument:
         from gpt_trader.market.sources.file import FileSource
 
-        return FileSource(Path(argument).expanduser())
+        return FileSource.from_spec(argument)
     if (kind not in VENUE_SOURCES and kind != "local") or colon:
         raise UserError(f"unknown source {spec!r}; use one of: {SPEC_FORMS}")
     if settings is None:

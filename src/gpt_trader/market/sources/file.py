@@ -5,7 +5,8 @@ Three layouts are understood:
 - long: a product column (`product_id`, `product` or `symbol`) and one row per product and time;
 - wide: one time column and columns named `{PRODUCT}_{field}` or `{PRODUCT}.{field}` (`BTC-USD_close`);
 - single product: plain `open`/`high`/`low`/`close` columns; the product comes from the `product_id`
-  argument or, failing that, from the file name (`btc-usd_1m.csv`).
+  argument (the `:PRODUCT` of a `file:PATH:PRODUCT` source) or, failing that, from the file name
+  (`btc-usd_1m.csv`).
 
 Rows keep the file's order: `validation.check` (run by the loader) then names unsorted or repeated
 rows instead of this module hiding them by sorting. Product ids are upper-cased, as Coinbase writes them.
@@ -33,6 +34,7 @@ PRODUCT_COLUMNS = ("product_id", "product", "symbol")
 PRICE_FIELDS = ("open", "high", "low", "close")
 VOLUME_COLUMNS = ("volume", "volume_base")
 SYNTHETIC_COLUMNS = ("zero_volume_fill", "synthetic")
+FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 _WIDE_COLUMN = re.compile(
     r"(?P<product>.+?)[_.](?P<field>open|high|low|close|volume_base|volume|zero_volume_fill|synthetic)",
     re.IGNORECASE,
@@ -62,6 +64,12 @@ class FileSource:
         self.product_id = product_id.strip().upper() if product_id else None
         self.granularity = None if granularity is None else Granularity.parse(granularity)
         self._bars: dict[str, Bars] | None = None
+
+    @classmethod
+    def from_spec(cls, argument: str) -> FileSource:
+        """The source of `PATH` or `PATH:PRODUCT` (what follows `file:` in a source spec)."""
+        path, product = split_product(argument)
+        return cls(Path(path).expanduser(), product_id=product)
 
     def load_all(self) -> dict[str, Bars]:
         """Every product's bars in the file, rows in file order, unvalidated."""
@@ -110,6 +118,14 @@ class FileSource:
         )
 
 
+def split_product(argument: str) -> tuple[str, str | None]:
+    """`("x.csv", "BTC-USD")` for `x.csv:BTC-USD`, `("x.csv", None)` for `x.csv` (a Windows drive stays a path)."""
+    path, colon, product = argument.rpartition(":")
+    if colon and _PRODUCT_IN_NAME.fullmatch(product.strip()) and path.lower().endswith(FILE_SUFFIXES):
+        return path, product.strip().upper()
+    return argument, None
+
+
 def _load(path: Path, product_id: str | None, granularity: Granularity | None) -> dict[str, Bars]:
     frame = _read(path)
     by_name = {str(column).strip().lower(): str(column) for column in frame.columns}
@@ -149,7 +165,7 @@ def _load(path: Path, product_id: str | None, granularity: Granularity | None) -
 
 def _read(path: Path) -> pd.DataFrame:
     name = path.name.lower()
-    if not name.endswith((".csv", ".csv.gz", ".parquet", ".pq")):
+    if not name.endswith(FILE_SUFFIXES):
         raise DataError(f"{path}: unsupported file type; use .csv, .csv.gz or .parquet")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
@@ -246,7 +262,8 @@ def _product_from_name(path: Path) -> str:
         seen = f" (the name holds {', '.join(found)})" if found else ""
         raise DataError(
             f"{path}: cannot tell which product this is: no {'/'.join(PRODUCT_COLUMNS)} column and no single "
-            f"product id like BTC-USD in the file name{seen}; pass the product id"
+            f"product id like BTC-USD in the file name{seen}; name it in the source, e.g. --source "
+            f"file:{path}:BTC-USD (with `data import`: --product BTC-USD), or in the file name (btc-usd_1h.csv)"
         )
     return found[0].upper()
 

@@ -10,5 +10,7 @@ from gpt_trader.strategies.builtin.momentum import Momentum
 from gpt_trader.strategies.builtin.volatility import Volatility
 
 BUILTIN_STRATEGIES: tuple[type[Strategy], ...] = (Momentum, MeanReversion, Breakout, MaCrossover, Volatility)
+"""The one list of built-in strategies, in the order runs and listings show them."""
+BUILTIN_NAMES: tuple[str, ...] = tuple(cls.name for cls in BUILTIN_STRATEGIES)
 
-__all__ = ["BUILTIN_STRATEGIES", "Breakout", "MaCrossover", "MeanReversion", "Momentum", "Volatility"]
+__all__ = ["BUILTIN_NAMES", "BUILTIN_STRATEGIES", "Breakout", "MaCrossover", "MeanReversion", "Momentum", "Volatility"]
