@@ -94,6 +94,8 @@ class BarClosed:
     volume: float
     backfilled: bool = False
     """Fetched by REST after a feed gap rather than built from the feed's own trades."""
+    synthetic: bool = False
+    """Invented by the `fill-flat` gap policy for a bucket without trades (as `Bars.synthetic` marks)."""
 
     @property
     def end(self) -> int:
