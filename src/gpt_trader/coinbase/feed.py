@@ -1,0 +1,211 @@
+"""Coinbase's WebSocket feed in the engine's language: `Quote`, `BookUpdate`, `Trade`, `BarClosed`, `FeedHealth`.
+
+This is the one place that knows how Coinbase's channels become market events (`market/events.py`)::
+
+    feed = CoinbaseFeed(["BTC-USD", "ETH-USD"], bars=BarAggregator("1m", backfill=rest_backfill()))
+    async for event in feed.events():
+        ...
+
+- `ticker` (and `ticker_batch`) -> `Quote`: the best bid and ask with their sizes, at the message's
+  timestamp. A ticker is sent on every trade but carries neither the trade's size nor its id, and
+  `market_trades` reports every trade in full, so trades come from `market_trades` alone.
+- `level2` (arriving as `l2_data`) -> `BookUpdate` at the message's timestamp; a snapshot replaces the
+  book; Coinbase's `offer` side (and `ask`) are the asks.
+- `market_trades` -> `Trade` at the trade's own time, oldest first (Coinbase lists the trades of an
+  event newest first). Coinbase's `side` is the maker's, so the aggressor is the opposite side.
+- The client's `FeedHealth` passes through (`coinbase/ws.py` detects gaps, stalls and disconnects).
+- `heartbeats`, `subscriptions`, `candles` (five-minute only: bars come from aggregating trades, at
+  any granularity), `status` and `user` yield no market event; every message still advances the
+  bar clock, so bars close on time on a quiet market.
+
+The work per message is constant apart from the levels and trades it carries. A value that cannot
+be read (a price that is not a number, a time that is not RFC 3339) is left out and counted in
+`MessageTranslator.unreadable`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from gpt_trader.coinbase.messages import (
+    L2Event,
+    Level2Message,
+    MarketTrade,
+    MarketTradesMessage,
+    Ticker,
+    TickerBatchMessage,
+    TickerMessage,
+)
+from gpt_trader.coinbase.ws import CoinbaseWebSocket, FeedEvent
+from gpt_trader.market.aggregate import Backfill, BarAggregator
+from gpt_trader.market.bars import Bars
+from gpt_trader.market.events import BookLevel, BookUpdate, FeedHealth, MarketEvent, Quote, Side, Trade
+from gpt_trader.market.granularity import Granularity
+from gpt_trader.market.sources.coinbase import CoinbaseSource
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHANNELS = ("ticker", "level2", "market_trades")
+"""Quotes, the level-2 book and trades: everything the engine and its bars need."""
+
+_AGGRESSOR = {"BUY": Side.SELL, "SELL": Side.BUY}
+"""Coinbase reports the maker's side; the taker, who crossed the spread, took the other one."""
+
+
+def market_time(text: str) -> float:
+    """Unix seconds of an RFC 3339 UTC time with up to nine fractional digits; ValueError if unreadable."""
+    return datetime.fromisoformat(text).timestamp()
+
+
+class MessageTranslator:
+    """Parsed Coinbase messages (`coinbase/messages.py`) -> market events. Pure and synchronous."""
+
+    def __init__(self) -> None:
+        self.unreadable = 0
+        """Tickers, levels and trades left out because a number or a time could not be read."""
+
+    def translate(self, message: FeedEvent, fallback_time: float) -> list[MarketEvent]:
+        """The events `message` carries, in order; `fallback_time` stands in for a missing timestamp."""
+        if isinstance(message, FeedHealth):
+            return [message]
+        if isinstance(message, TickerMessage | TickerBatchMessage):
+            stamp = self._stamp(message.timestamp, fallback_time)
+            return [quote for event in message.events for ticker in event.tickers
+                    if (quote := self._quote(ticker, stamp)) is not None]
+        if isinstance(message, Level2Message):
+            stamp = self._stamp(message.timestamp, fallback_time)
+            return [self._book_update(event, stamp) for event in message.events]
+        if isinstance(message, MarketTradesMessage):
+            trades: list[MarketEvent] = []
+            for event in message.events:
+                trades += _oldest_first([trade for item in event.trades if (trade := self._trade(item)) is not None])
+            return trades
+        return []
+
+    def _stamp(self, text: str, fallback_time: float) -> float:
+        if not text:
+            return fallback_time
+        try:
+            return market_time(text)
+        except ValueError:
+            self.unreadable += 1
+            return fallback_time
+
+    def _quote(self, ticker: Ticker, stamp: float) -> Quote | None:
+        try:
+            return Quote(
+                ticker.product_id, stamp, Decimal(ticker.best_bid), Decimal(ticker.best_ask),
+                Decimal(ticker.best_bid_quantity), Decimal(ticker.best_ask_quantity),
+            )
+        except InvalidOperation:
+            self.unreadable += 1
+            return None
+
+    def _book_update(self, event: L2Event, stamp: float) -> BookUpdate:
+        bids, asks, unknown = event.sides()
+        self.unreadable += unknown
+        return BookUpdate(event.product_id, stamp, self._levels(bids), self._levels(asks), event.type == "snapshot")
+
+    def _levels(self, pairs: Iterable[tuple[str, str]]) -> tuple[BookLevel, ...]:
+        levels = []
+        for price, size in pairs:
+            try:
+                levels.append(BookLevel(Decimal(price), Decimal(size)))
+            except InvalidOperation:
+                self.unreadable += 1
+        return tuple(levels)
+
+    def _trade(self, trade: MarketTrade) -> Trade | None:
+        try:
+            return Trade(
+                trade.product_id, market_time(trade.time), Decimal(trade.price), Decimal(trade.size),
+                _AGGRESSOR.get(trade.side), trade.trade_id,
+            )
+        except (InvalidOperation, ValueError):
+            self.unreadable += 1
+            return None
+
+
+def _oldest_first(trades: list[Trade]) -> list[Trade]:
+    """Coinbase lists the trades of an event newest first, in snapshots and (the real capture shows) in
+    updates alike; the engine wants them in the order they happened."""
+    if len(trades) > 1 and _sequence(trades[0]) > _sequence(trades[-1]):
+        trades.reverse()
+    return trades
+
+
+def _sequence(trade: Trade) -> tuple[float, int]:
+    """When a trade happened; its numeric id orders trades of the same microsecond."""
+    return trade.time, int(trade.trade_id) if trade.trade_id.isdigit() else 0
+
+
+async def market_events(
+    messages: AsyncIterator[FeedEvent],
+    translator: MessageTranslator,
+    clock: Callable[[], float],
+    bars: BarAggregator | None = None,
+) -> AsyncIterator[MarketEvent]:
+    """Each message's events, followed by the bars they (or the clock at their arrival) closed."""
+    async for message in messages:
+        events = translator.translate(message, clock())
+        for event in events:
+            yield event
+            if bars is not None:
+                for bar in await bars.on_event(event):
+                    yield bar
+        if bars is not None and not events:
+            for bar in await bars.on_clock():
+                yield bar
+
+
+class CoinbaseFeed:
+    """The live feed of `products` on Coinbase's (or a sandbox's) WebSocket, as market events.
+
+    `bars`, when given, turns the trades into closed bars (include `market_trades` in `channels`);
+    give it a `backfill` (`rest_backfill()`) to fetch the bars a feed gap left unseen. Other keyword
+    arguments go to `CoinbaseWebSocket` (`stale_after`, `reconnect`, `jwt_factory`, `ssl_context`...),
+    which `client` is, for its counters and books.
+    """
+
+    def __init__(
+        self,
+        products: Sequence[str],
+        *,
+        url: str | None = None,
+        channels: Sequence[str] = DEFAULT_CHANNELS,
+        bars: BarAggregator | None = None,
+        clock: Callable[[], float] = time.time,
+        **client_options: Any,
+    ) -> None:
+        if not products:
+            raise ValueError("a feed needs at least one product id, e.g. BTC-USD")
+        self.products = tuple(products)
+        self.client = CoinbaseWebSocket(url, {channel: self.products for channel in channels}, **client_options)
+        self.translator = MessageTranslator()
+        self.bars = bars
+        self.clock = clock
+
+    async def events(self) -> AsyncIterator[MarketEvent]:
+        """Every market event until the feed is closed (`close()`) or gives up (`CoinbaseUnavailable`)."""
+        async with self.client as client:
+            async for event in market_events(client, self.translator, self.clock, self.bars):
+                yield event
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def rest_backfill(source: CoinbaseSource | None = None) -> Backfill:
+    """A `Backfill` that fetches closed candles from Coinbase's REST candles endpoint (or `source`'s server)."""
+    candles = source or CoinbaseSource()
+
+    async def backfill(product_id: str, granularity: Granularity, start: int, end: int) -> Bars:
+        log.info("backfilling %s %s bars from %d to %d over REST", product_id, granularity.short, start, end)
+        return await candles.fetch_async(product_id, granularity, start, end)
+
+    return backfill
