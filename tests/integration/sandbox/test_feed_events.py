@@ -1,0 +1,107 @@
+"""The Coinbase feed adapter (`coinbase/feed.py`) on the sandbox's real WebSocket server: quotes, book
+updates and trades for every product, and after an injected gap the bars it missed, backfilled over
+the sandbox's REST candles exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from gpt_trader.coinbase.feed import CoinbaseFeed, rest_backfill
+from gpt_trader.coinbase.retry import RetryPolicy
+from gpt_trader.market.aggregate import BarAggregator
+from gpt_trader.market.book import OrderBook
+from gpt_trader.market.events import BarClosed, BookUpdate, FeedHealth, HealthKind, MarketEvent, Quote, Trade
+from gpt_trader.market.sources.coinbase import CoinbaseSource
+from tests.integration.sandbox.conftest import PRODUCTS, RunningSandbox, StartSandbox
+from tests.integration.sandbox.test_ws_faults import inject
+
+FAST = RetryPolicy(attempts=3, base_delay=0.05, max_delay=0.2)
+
+
+async def take(feed: CoinbaseFeed, enough: Callable[[list[MarketEvent]], bool], timeout: float = 20.0) -> list[
+        MarketEvent]:
+    events: list[MarketEvent] = []
+    async with asyncio.timeout(timeout):
+        async for event in feed.events():
+            events.append(event)
+            if enough(events):
+                break
+    await feed.close()
+    return events
+
+
+async def test_the_sandbox_feed_yields_quotes_book_updates_and_trades_for_every_product(
+    sandbox: RunningSandbox,
+) -> None:
+    feed = CoinbaseFeed(PRODUCTS, url=sandbox.ws_url, reconnect=FAST)
+
+    def every_kind_for_every_product(events: list[MarketEvent]) -> bool:
+        kinds = {(type(e), e.product_id) for e in events if isinstance(e, Quote | BookUpdate | Trade)}
+        return len(kinds) == 3 * len(PRODUCTS) and sum(isinstance(e, Trade) for e in events) >= 20
+
+    events = await take(feed, every_kind_for_every_product)
+    books = {product: OrderBook(product) for product in PRODUCTS}
+    for event in events:
+        if isinstance(event, BookUpdate):
+            assert books[event.product_id].apply(event) and not books[event.product_id].crossed
+    first_updates = {e.product_id: e for e in reversed(events) if isinstance(e, BookUpdate)}
+    assert all(update.snapshot for update in first_updates.values()), "each book starts from a snapshot"
+    quotes = [e for e in events if isinstance(e, Quote)]
+    assert quotes and not any(q.crossed for q in quotes)
+    trades = [e for e in events if isinstance(e, Trade)]
+    assert all(t.aggressor is not None and t.price > 0 and t.size > 0 for t in trades)
+    assert [h.kind for h in events if isinstance(h, FeedHealth)][:1] == [HealthKind.CONNECTED]
+    for product in PRODUCTS:
+        mine = [t.time for t in trades if t.product_id == product]
+        assert mine == sorted(mine), f"{product} trades arrive oldest first"
+
+
+async def test_after_an_injected_gap_the_missed_minute_is_backfilled_once_over_rest(
+    start_sandbox: StartSandbox,
+) -> None:
+    running = start_sandbox(speed=60.0)
+    def now() -> float:
+        return running.replay.market_time
+
+    candles = CoinbaseSource(running.url, retry=FAST, clock=now)
+    # At 60 times real speed a busy machine's half second between server and client is 30 s of market
+    # time: the grace period (in market time) must cover it, or trades that are merely slow count as late.
+    bars = BarAggregator("1m", grace=120.0, clock=now, backfill=rest_backfill(candles))
+    feed = CoinbaseFeed(PRODUCTS, url=running.ws_url, bars=bars, reconnect=FAST, clock=now)
+    gap_sent = False
+    events: list[MarketEvent] = []
+
+    async with asyncio.timeout(60):
+        async for event in feed.events():
+            events.append(event)
+            closed = [e for e in events if isinstance(e, BarClosed) and e.product_id == "BTC-USD"]
+            if len(closed) == 2 and not gap_sent:
+                gap_sent = True
+                await inject(running, "gap", 3)
+            if any(e.backfilled for e in closed) and len(closed) >= 5:
+                break
+    await feed.close()
+
+    assert any(isinstance(e, FeedHealth) and e.kind is HealthKind.GAP for e in events)
+    for product in PRODUCTS:
+        closed = [e for e in events if isinstance(e, BarClosed) and e.product_id == product]
+        starts = [bar.start for bar in closed]
+        assert starts == sorted(set(starts)), f"{product}: every minute at most once, in order"
+        assert all(b - a == 60 for a, b in itertools.pairwise(starts)), f"{product}: a minute lost"
+        assert bars.unseen(product) == () and bars.gap_report(product).count == 0
+        backfilled = [bar for bar in closed if bar.backfilled]
+        if product == "BTC-USD":
+            assert backfilled, "the minute of the gap came over REST"
+        venue = await candles.fetch_async(product, bars.granularity, starts[0], starts[-1] + 60)
+        for bar in closed:
+            row = int(np.searchsorted(venue.time, bar.start))
+            assert int(venue.time[row]) == bar.start
+            assert (bar.open, bar.high, bar.low, bar.close) == (
+                venue.open[row], venue.high[row], venue.low[row], venue.close[row]
+            ), f"{product} {bar}: bars built from the feed's trades and backfilled ones agree with the venue's candles"
+            assert bar.volume == pytest.approx(venue.volume[row], rel=1e-9)
