@@ -22,12 +22,12 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import NamedTuple
 
-from gpt_trader.market.events import BookLevel, BookUpdate
+from gpt_trader.market.events import BookUpdate
 
 Number = str | float | Decimal
 """A price or size as a venue wrote it, or already converted."""
-LevelChange = tuple[Number, Number] | BookLevel
-"""A level's price and the size now resting there; size zero removes the level."""
+LevelChange = tuple[Number, Number]
+"""A level's price and the size now resting there (a `BookLevel` is one); size zero removes the level."""
 
 
 class Level(NamedTuple):
@@ -124,7 +124,7 @@ class OrderBook:
 
     def _read(self, change: LevelChange) -> tuple[float, float] | None:
         """Price and size of a level, or None (counted, and the book distrusted) if they are not numbers."""
-        raw_price, raw_size = (change.price, change.size) if isinstance(change, BookLevel) else change
+        raw_price, raw_size = change
         try:
             price, size = float(raw_price), float(raw_size)
         except ValueError:
