@@ -42,6 +42,7 @@ from gpt_trader.coinbase.messages import (
     TickerMessage,
 )
 from gpt_trader.coinbase.ws import CoinbaseWebSocket, FeedEvent
+from gpt_trader.errors import ConfigError
 from gpt_trader.market.aggregate import Backfill, BarAggregator
 from gpt_trader.market.bars import Bars
 from gpt_trader.market.events import BookLevel, BookUpdate, FeedHealth, MarketEvent, Quote, Side, Trade
@@ -183,7 +184,11 @@ class CoinbaseFeed:
         **client_options: Any,
     ) -> None:
         if not products:
-            raise ValueError("a feed needs at least one product id, e.g. BTC-USD")
+            raise ConfigError("a feed needs at least one product id, e.g. BTC-USD")
+        if bars is not None and "market_trades" not in channels:
+            raise ConfigError(
+                f"bars are built from trades: add 'market_trades' to the channels ({', '.join(channels)})"
+            )
         self.products = tuple(products)
         self.client = CoinbaseWebSocket(url, {channel: self.products for channel in channels}, **client_options)
         self.translator = MessageTranslator()

@@ -8,6 +8,7 @@ import asyncio
 import itertools
 from collections.abc import Callable
 
+import httpx
 import numpy as np
 import pytest
 
@@ -18,7 +19,6 @@ from gpt_trader.market.book import OrderBook
 from gpt_trader.market.events import BarClosed, BookUpdate, FeedHealth, HealthKind, MarketEvent, Quote, Trade
 from gpt_trader.market.sources.coinbase import CoinbaseSource
 from tests.integration.sandbox.conftest import PRODUCTS, RunningSandbox, StartSandbox
-from tests.integration.sandbox.test_ws_faults import inject
 
 FAST = RetryPolicy(attempts=3, base_delay=0.05, max_delay=0.2)
 
@@ -82,7 +82,9 @@ async def test_after_an_injected_gap_the_missed_minute_is_backfilled_once_over_r
             closed = [e for e in events if isinstance(e, BarClosed) and e.product_id == "BTC-USD"]
             if len(closed) == 2 and not gap_sent:
                 gap_sent = True
-                await inject(running, "gap", 3)
+                async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+                    answer = await client.post("/sandbox/faults", json={"kind": "gap", "size": 3})
+                assert answer.status_code == 200, answer.text
             if any(e.backfilled for e in closed) and len(closed) >= 5:
                 break
     await feed.close()

@@ -6,8 +6,12 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from gpt_trader.coinbase.feed import MessageTranslator, market_time
+import pytest
+
+from gpt_trader.coinbase.feed import CoinbaseFeed, MessageTranslator, market_time
 from gpt_trader.coinbase.messages import parse
+from gpt_trader.errors import ConfigError
+from gpt_trader.market.aggregate import BarAggregator
 from gpt_trader.market.events import BookLevel, BookUpdate, FeedHealth, HealthKind, Quote, Side, Trade
 
 STAMP = "2026-08-09T21:05:48.298032046Z"
@@ -100,3 +104,10 @@ def test_unreadable_values_are_left_out_and_counted_and_a_missing_timestamp_take
                                 "events": [{"type": "update", "tickers": [ticker()]}]}))
     (quote,) = translator.translate(untimed, 123.5)
     assert isinstance(quote, Quote) and quote.time == 123.5
+
+
+def test_a_feed_without_products_or_with_bars_but_no_trades_is_refused_clearly() -> None:
+    with pytest.raises(ConfigError, match="at least one product id"):
+        CoinbaseFeed([], url="ws://127.0.0.1:9/ws")
+    with pytest.raises(ConfigError, match="add 'market_trades' to the channels"):
+        CoinbaseFeed(["BTC-USD"], url="ws://127.0.0.1:9/ws", channels=["ticker"], bars=BarAggregator("1m"))
