@@ -7,8 +7,9 @@ This is the one place that knows how Coinbase's channels become market events (`
         ...
 
 - `ticker` (and `ticker_batch`) -> `Quote`: the best bid and ask with their sizes, at the message's
-  timestamp. A ticker is sent on every trade but carries neither the trade's size nor its id, and
-  `market_trades` reports every trade in full, so trades come from `market_trades` alone.
+  timestamp. A ticker carries neither a trade's size nor its id, and it is no count of trades (the
+  real capture has 158 ticker updates for 79 trades), while `market_trades` reports every trade in
+  full: so trades come from `market_trades` alone.
 - `level2` (arriving as `l2_data`) -> `BookUpdate` at the message's timestamp; a snapshot replaces the
   book; Coinbase's `offer` side (and `ask`) are the asks.
 - `market_trades` -> `Trade` at the trade's own time, oldest first (Coinbase lists the trades of an
