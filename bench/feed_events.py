@@ -63,7 +63,7 @@ def capture_rates(capture: Path, passes: int) -> tuple[float, float]:
     def translate_all() -> None:
         nonlocal events
         parser = MessageParser()
-        events = sum(len(translator.translate(parser.parse(frame), 0.0)) for frame in frames)
+        events = sum(len(translator.translate(parser.parse(frame))) for frame in frames)
 
     seconds = median_seconds(translate_all)
     return len(frames) / seconds, events / seconds

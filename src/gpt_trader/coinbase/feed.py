@@ -2,8 +2,9 @@
 
 This is the one place that knows how Coinbase's channels become market events (`market/events.py`)::
 
-    feed = CoinbaseFeed(["BTC-USD", "ETH-USD"], bars=BarAggregator("1m", backfill=rest_backfill()))
-    async for event in feed.events():
+    feed = CoinbaseFeed(["BTC-USD", "ETH-USD"])
+    bars = BarAggregator("1m", clock=feed.venue_clock, backfill=rest_backfill())
+    async for event in feed.events(bars):
         ...
 
 - `ticker` (and `ticker_batch`) -> `Quote`: the best bid and ask with their sizes, at the message's
@@ -17,7 +18,7 @@ This is the one place that knows how Coinbase's channels become market events (`
 - The client's `FeedHealth` passes through (`coinbase/ws.py` detects gaps, stalls and disconnects).
 - `heartbeats`, `subscriptions`, `candles` (five-minute only: bars come from aggregating trades, at
   any granularity), `status` and `user` yield no market event; every message still advances the
-  bar clock, so bars close on time on a quiet market.
+  venue clock and the bars' clock, so bars close on time on a quiet market.
 
 The work per message is constant apart from the levels and trades it carries. A value that cannot
 be read (a price that is not a number, a time that is not RFC 3339) is left out and counted in
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -65,22 +66,31 @@ def market_time(text: str) -> float:
 
 
 class MessageTranslator:
-    """Parsed Coinbase messages (`coinbase/messages.py`) -> market events. Pure and synchronous."""
+    """Parsed Coinbase messages (`coinbase/messages.py`) -> market events. Pure and synchronous.
+
+    It keeps the venue's clock: `market_time` is the newest message timestamp so far (Coinbase's send
+    time; a sandbox's market time, at whatever replay speed), never moving back.
+    """
 
     def __init__(self) -> None:
         self.unreadable = 0
-        """Tickers, levels and trades left out because a number or a time could not be read."""
+        """Tickers, levels, trades and timestamps left out because a number or a time could not be read."""
+        self.market_time: float | None = None
 
-    def translate(self, message: FeedEvent, fallback_time: float) -> list[MarketEvent]:
-        """The events `message` carries, in order; `fallback_time` stands in for a missing timestamp."""
+    def clock(self) -> float:
+        """The venue's time: `market_time`, or wall time before the first timestamped message."""
+        return time.time() if self.market_time is None else self.market_time
+
+    def translate(self, message: FeedEvent) -> list[MarketEvent]:
+        """The events `message` carries, in order. Quotes and book updates take the message's timestamp
+        (the venue clock where it has none); trades their own time."""
         if isinstance(message, FeedHealth):
             return [message]
+        stamp = self._advance(getattr(message, "timestamp", ""))
         if isinstance(message, TickerMessage | TickerBatchMessage):
-            stamp = self._stamp(message.timestamp, fallback_time)
             return [quote for event in message.events for ticker in event.tickers
                     if (quote := self._quote(ticker, stamp)) is not None]
         if isinstance(message, Level2Message):
-            stamp = self._stamp(message.timestamp, fallback_time)
             return [self._book_update(event, stamp) for event in message.events]
         if isinstance(message, MarketTradesMessage):
             trades: list[MarketEvent] = []
@@ -89,14 +99,18 @@ class MessageTranslator:
             return trades
         return []
 
-    def _stamp(self, text: str, fallback_time: float) -> float:
-        if not text:
-            return fallback_time
-        try:
-            return market_time(text)
-        except ValueError:
-            self.unreadable += 1
-            return fallback_time
+    def _advance(self, timestamp: str) -> float:
+        """Move the venue clock to `timestamp` (if later) and return the message's time."""
+        if timestamp:
+            try:
+                stamp = market_time(timestamp)
+            except ValueError:
+                self.unreadable += 1
+            else:
+                if self.market_time is None or stamp > self.market_time:
+                    self.market_time = stamp
+                return stamp
+        return self.clock()
 
     def _quote(self, ticker: Ticker, stamp: float) -> Quote | None:
         try:
@@ -147,14 +161,11 @@ def _sequence(trade: Trade) -> tuple[float, int]:
 
 
 async def market_events(
-    messages: AsyncIterator[FeedEvent],
-    translator: MessageTranslator,
-    clock: Callable[[], float],
-    bars: BarAggregator | None = None,
+    messages: AsyncIterator[FeedEvent], translator: MessageTranslator, bars: BarAggregator | None = None
 ) -> AsyncIterator[MarketEvent]:
     """Each message's events, followed by the bars they (or the clock at their arrival) closed."""
     async for message in messages:
-        events = translator.translate(message, clock())
+        events = translator.translate(message)
         for event in events:
             yield event
             if bars is not None:
@@ -168,10 +179,10 @@ async def market_events(
 class CoinbaseFeed:
     """The live feed of `products` on Coinbase's (or a sandbox's) WebSocket, as market events.
 
-    `bars`, when given, turns the trades into closed bars (include `market_trades` in `channels`);
-    give it a `backfill` (`rest_backfill()`) to fetch the bars a feed gap left unseen. Other keyword
-    arguments go to `CoinbaseWebSocket` (`stale_after`, `reconnect`, `jwt_factory`, `ssl_context`...),
-    which `client` is, for its counters and books.
+    Keyword arguments beyond `url` and `channels` go to `CoinbaseWebSocket` (`stale_after`,
+    `reconnect`, `jwt_factory`, `ssl_context`...), which `client` is, for its counters and books.
+    `venue_clock` is the time of the newest message: the clock for bars that close the same way live,
+    on a sandbox at any speed, and in a replay of a capture.
     """
 
     def __init__(
@@ -180,26 +191,28 @@ class CoinbaseFeed:
         *,
         url: str | None = None,
         channels: Sequence[str] = DEFAULT_CHANNELS,
-        bars: BarAggregator | None = None,
-        clock: Callable[[], float] = time.time,
         **client_options: Any,
     ) -> None:
         if not products:
             raise ConfigError("a feed needs at least one product id, e.g. BTC-USD")
-        if bars is not None and "market_trades" not in channels:
-            raise ConfigError(
-                f"bars are built from trades: add 'market_trades' to the channels ({', '.join(channels)})"
-            )
         self.products = tuple(products)
+        self.channels = tuple(channels)
         self.client = CoinbaseWebSocket(url, {channel: self.products for channel in channels}, **client_options)
         self.translator = MessageTranslator()
-        self.bars = bars
-        self.clock = clock
+        self.venue_clock = self.translator.clock
 
-    async def events(self) -> AsyncIterator[MarketEvent]:
-        """Every market event until the feed is closed (`close()`) or gives up (`CoinbaseUnavailable`)."""
+    def events(self, bars: BarAggregator | None = None) -> AsyncIterator[MarketEvent]:
+        """Every market event until the feed is closed (`close()`) or gives up (`CoinbaseUnavailable`),
+        with the bars `bars` builds from the trades (give it `venue_clock` and a `rest_backfill()`)."""
+        if bars is not None and "market_trades" not in self.channels:
+            raise ConfigError(
+                f"bars are built from trades: add 'market_trades' to the channels ({', '.join(self.channels)})"
+            )
+        return self._events(bars)
+
+    async def _events(self, bars: BarAggregator | None) -> AsyncIterator[MarketEvent]:
         async with self.client as client:
-            async for event in market_events(client, self.translator, self.clock, self.bars):
+            async for event in market_events(client, self.translator, bars):
                 yield event
 
     async def close(self) -> None:

@@ -9,9 +9,10 @@ live feed (`coinbase/feed.py`), so it yields the same events, as fast as the CPU
     async for event in replay.events(bars):
         ...
 
-The clock is the `timestamp` of the message being replayed. As on a live connection, a message whose
-`sequence_num` is not new is dropped (counted in `duplicates`), and a jump emits a `gap` FeedHealth,
-stamped with market time; an unreadable line is counted in `parser.counts["malformed"]`.
+The clock is the live feed's venue clock: the newest message `timestamp` so far. As on a live
+connection, a message whose `sequence_num` is not new is dropped (counted in `duplicates`), and a
+jump emits a `gap` FeedHealth, stamped with market time; an unreadable line is counted in
+`parser.counts["malformed"]`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import gzip
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-from gpt_trader.coinbase.feed import MessageTranslator, market_events, market_time
+from gpt_trader.coinbase.feed import MessageTranslator, market_events
 from gpt_trader.coinbase.messages import ErrorMessage, Malformed, MessageParser
 from gpt_trader.coinbase.ws import FeedEvent
 from gpt_trader.errors import DataError
@@ -38,16 +39,20 @@ class CaptureReplay:
             raise DataError(f"no WebSocket capture at {self.path}; give the path of a .jsonl or .jsonl.gz file")
         self.parser = MessageParser()
         self.translator = MessageTranslator()
-        self.market_time = 0.0
-        """The timestamp of the message being replayed (Unix seconds)."""
         self.duplicates = 0
 
     def clock(self) -> float:
-        return self.market_time
+        """The capture's time: the newest timestamp replayed so far (Unix seconds)."""
+        return self.translator.market_time or 0.0
 
     def events(self, bars: BarAggregator | None = None) -> AsyncIterator[MarketEvent]:
-        """Every market event of the capture in order, with the bars `bars` closes (give it `clock`)."""
-        return market_events(self._messages(), self.translator, self.clock, bars)
+        """Every market event of the capture in order, with the bars `bars` closes (give it `clock`).
+
+        Each call replays from the start, with fresh counters and clock."""
+        self.parser = MessageParser()
+        self.translator = MessageTranslator()
+        self.duplicates = 0
+        return market_events(self._messages(), self.translator, bars)
 
     async def _messages(self) -> AsyncIterator[FeedEvent]:
         sequence = SequenceTracker()
@@ -55,7 +60,6 @@ class CaptureReplay:
             message = self.parser.parse(raw)
             if isinstance(message, Malformed | ErrorMessage):
                 continue
-            self._advance(getattr(message, "timestamp", ""))
             if message.sequence_num is not None:
                 lost = sequence.check(message.sequence_num)
                 if lost < 0:
@@ -63,17 +67,8 @@ class CaptureReplay:
                     continue
                 if lost:
                     detail = f"sequence_num jumped to {message.sequence_num}: {lost} message(s) lost"
-                    yield FeedHealth(HealthKind.GAP, detail, 1, self.market_time)
+                    yield FeedHealth(HealthKind.GAP, detail, 1, self.clock())
             yield message
-
-    def _advance(self, timestamp: str) -> None:
-        """Move the clock to a message's timestamp; one that cannot be read leaves it and is counted."""
-        if not timestamp:
-            return
-        try:
-            self.market_time = market_time(timestamp)
-        except ValueError:
-            self.translator.unreadable += 1
 
     def _lines(self) -> Iterator[bytes]:
         opener = gzip.open if self.path.suffix == ".gz" else open

@@ -2,18 +2,19 @@
 and backfill of the bars a feed gap left unknown.
 
 A bucket [start, start + granularity) closes, and its `BarClosed` is delivered, when a trade of a later
-bucket arrives or when the clock passes the bucket's end plus `grace` (room for trades the venue
-reports late; a trade for a closed bucket is dropped and counted in `late_trades`). The clock is
-injected: wall time for a live feed, the replay's market time for a replay, so that a replay runs as
-fast as the CPU allows.
+bucket arrives or when the clock passes the bucket's end plus `grace` (room for trades that arrive
+late; a trade for a closed bucket is dropped and counted in `late_trades`). The clock is injected:
+the venue's clock of a live feed (the newest message's time), the replay's market time for a
+replay, so a replay runs as fast as the CPU allows; the grace period is in the clock's seconds.
 
 A bar is built from trades only if the feed was whole for its entire bucket. The bucket in which
 watching began (unless `since` is its very start) and every bucket from the one forming when the
-feed lost data (`FeedHealth` gap, disconnected or stale) up to the one in which it was whole again
-are *unseen*: they are fetched through the injected `backfill` (product, granularity, start, end)
--> Bars and delivered with `backfilled=True`, in order, each bucket at most once. Without a backfill,
-or when it fails, unseen buckets are skipped and listed in `unseen(product)`. `market/` knows no
-venue: `coinbase/feed.py` provides the REST-backed backfill.
+feed lost data (`FeedHealth` gap, disconnected or stale) up to that of the first event after the
+feed was whole again (after the gap itself, or after connected / resynced) are *unseen*: they are
+fetched through the injected `backfill` (product, granularity, start, end) -> Bars and delivered
+with `backfilled=True`, in order, each bucket at most once. Without a backfill, or when it fails,
+unseen buckets are skipped and listed in `unseen(product)`. `market/` knows no venue:
+`coinbase/feed.py` provides the REST-backed backfill.
 
 A bucket the feed saw whole without a trade is empty, and the backtest's gap policy decides
 (`market/gaps.py`): `keep` reports it in `gap_report(product)`, `fill-flat` delivers a flat
@@ -122,6 +123,7 @@ class BarAggregator:
         self._products: dict[str, _Forming] = {}
         self._whole_since = since
         self._down = False
+        self._resuming = False
         self._closed_until = -1
 
     def _bucket(self, moment: float) -> int:
@@ -130,17 +132,21 @@ class BarAggregator:
 
     async def on_event(self, event: MarketEvent) -> list[BarClosed]:
         """The bars that `event` (or the clock at its arrival) closed, oldest first per product."""
+        if isinstance(event, FeedHealth):
+            self._health(event.kind)
+            return []
         now = self.clock()
-        segments = self._close_by_clock(now)
+        segments = self._resume(now) if self._resuming else []
+        segments += self._close_by_clock(now)
         if isinstance(event, Trade):
             segments += self._add_trade(event, now)
-        elif isinstance(event, FeedHealth):
-            segments += self._health(event.kind, now)
         return await self._deliver(segments) if segments else []
 
     async def on_clock(self) -> list[BarClosed]:
         """The bars whose bucket ended more than `grace` seconds before the clock's time."""
-        segments = self._close_by_clock(self.clock())
+        now = self.clock()
+        segments = self._resume(now) if self._resuming else []
+        segments += self._close_by_clock(now)
         return await self._deliver(segments) if segments else []
 
     def gap_report(self, product_id: str) -> GapReport:
@@ -184,21 +190,25 @@ class BarAggregator:
             segments += self._close_until(product_id, forming, limit)
         return segments
 
-    def _health(self, kind: HealthKind, now: float) -> list[_Segment]:
+    def _health(self, kind: HealthKind) -> None:
         if kind is HealthKind.GAP or kind in _LOSING:
             self._down = True
             for forming in self._products.values():
                 forming.whole = False
-        if kind is HealthKind.GAP or (kind in _RECOVERING and self._down):
-            # Everything before the bucket of `now` is unknown; the bucket of `now` is partial.
-            limit = self._bucket(now)
-            segments: list[_Segment] = []
-            for product_id, forming in self._products.items():
-                segments += self._close_until(product_id, forming, limit)
-            self._down = False
-            self._whole_since = now
-            return segments
-        return []
+        if self._down and (kind is HealthKind.GAP or kind in _RECOVERING):
+            # The feed is whole again from its next message on, whose time the clock then shows (a
+            # venue clock still shows the last message before the loss).
+            self._resuming = True
+
+    def _resume(self, now: float) -> list[_Segment]:
+        """Everything before the bucket of `now` is unknown; the bucket of `now` is partial."""
+        limit = self._bucket(now)
+        segments: list[_Segment] = []
+        for product_id, forming in self._products.items():
+            segments += self._close_until(product_id, forming, limit)
+        self._down = self._resuming = False
+        self._whole_since = now
+        return segments
 
     def _close_until(self, product_id: str, forming: _Forming, limit: int) -> list[_Segment]:
         """Close every bucket of `forming` that opens before `limit`, and open the bucket at `limit`."""
@@ -243,14 +253,14 @@ class BarAggregator:
         seconds = self.granularity.seconds
         missing = Gap(start, end, (end - start) // seconds)
         if self.backfill is None:
-            forming.unseen.append(missing)
+            _extend(forming.unseen, missing)
             log.info("%s: %s %s bars not seen whole by the feed and no backfill given", product_id, missing,
                      self.granularity.short)
             return []
         try:
             fetched = await self.backfill(product_id, self.granularity, start, end)
         except (UserError, OSError) as error:
-            forming.unseen.append(missing)
+            _extend(forming.unseen, missing)
             log.warning("%s: backfill of %s %s bars failed: %s", product_id, missing, self.granularity.short, error)
             return []
         times = fetched.time
@@ -277,12 +287,7 @@ class BarAggregator:
         if last_close is None:
             return []
         seconds = self.granularity.seconds
-        gaps = forming.gaps
-        if gaps and gaps[-1].end == start:
-            first = gaps.pop()
-            gaps.append(Gap(first.start, end, first.missing_bars + (end - start) // seconds))
-        else:
-            gaps.append(Gap(start, end, (end - start) // seconds))
+        _extend(forming.gaps, Gap(start, end, (end - start) // seconds))
         if self.gap_policy is GapPolicy.FAIL:
             raise DataError(
                 f"{product_id}: no trade in the {self.granularity.short} bucket(s) from {iso_time(start)} to "
@@ -296,6 +301,14 @@ class BarAggregator:
                       backfilled=backfilled, synthetic=True)
             for opened in range(start, end, seconds)
         ]
+
+
+def _extend(gaps: list[Gap], gap: Gap) -> None:
+    """Add `gap` to `gaps`, joining it to the last one if they touch."""
+    if gaps and gaps[-1].end == gap.start:
+        last = gaps.pop()
+        gap = Gap(last.start, gap.end, last.missing_bars + gap.missing_bars)
+    gaps.append(gap)
 
 
 def _merged(segments: list[_Segment]) -> list[_Segment]:

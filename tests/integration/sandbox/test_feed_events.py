@@ -65,19 +65,16 @@ async def test_after_an_injected_gap_the_missed_minute_is_backfilled_once_over_r
     start_sandbox: StartSandbox,
 ) -> None:
     running = start_sandbox(speed=60.0)
-    def now() -> float:
-        return running.replay.market_time
-
-    candles = CoinbaseSource(running.url, retry=FAST, clock=now)
-    # At 60 times real speed a busy machine's half second between server and client is 30 s of market
-    # time: the grace period (in market time) must cover it, or trades that are merely slow count as late.
-    bars = BarAggregator("1m", grace=120.0, clock=now, backfill=rest_backfill(candles))
-    feed = CoinbaseFeed(PRODUCTS, url=running.ws_url, bars=bars, reconnect=FAST, clock=now)
+    feed = CoinbaseFeed(PRODUCTS, url=running.ws_url, reconnect=FAST)
+    # The bars run on the venue's clock (the sandbox's market time, from its messages), so the grace
+    # period covers only how much later than its quote a trade's message may come.
+    candles = CoinbaseSource(running.url, retry=FAST, clock=feed.venue_clock)
+    bars = BarAggregator("1m", grace=5.0, clock=feed.venue_clock, backfill=rest_backfill(candles))
     gap_sent = False
     events: list[MarketEvent] = []
 
     async with asyncio.timeout(60):
-        async for event in feed.events():
+        async for event in feed.events(bars):
             events.append(event)
             closed = [e for e in events if isinstance(e, BarClosed) and e.product_id == "BTC-USD"]
             if len(closed) == 2 and not gap_sent:

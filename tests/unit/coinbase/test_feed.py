@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -34,11 +35,11 @@ def test_times_read_nanosecond_rfc3339_as_unix_seconds() -> None:
 
 
 def test_a_ticker_is_a_quote_at_the_message_timestamp_and_never_a_trade() -> None:
-    events = MessageTranslator().translate(message("ticker", [{"type": "update", "tickers": [ticker()]}]), 0.0)
+    events = MessageTranslator().translate(message("ticker", [{"type": "update", "tickers": [ticker()]}]))
     assert events == [Quote("BTC-USD", AT, Decimal("65083.66"), Decimal("65083.67"), Decimal("0.20371215"),
                             Decimal("0.24290402"))]
     batch = message("ticker_batch", [{"type": "snapshot", "tickers": [ticker("ETH-USD")]}])
-    assert [type(event) for event in MessageTranslator().translate(batch, 0.0)] == [Quote]
+    assert [type(event) for event in MessageTranslator().translate(batch)] == [Quote]
 
 
 def test_level2_is_a_book_update_with_offer_and_ask_both_asks() -> None:
@@ -52,7 +53,7 @@ def test_level2_is_a_book_update_with_offer_and_ask_both_asks() -> None:
         {"type": "snapshot", "product_id": "BTC-USD", "updates": levels},
         {"type": "update", "product_id": "BTC-USD", "updates": [*levels[:1],
                                                                   {**levels[1], "side": "middle"}]},
-    ]), 0.0)
+    ]))
     assert snapshot == BookUpdate(
         "BTC-USD", AT, (BookLevel(Decimal("100.5"), Decimal(1)),),
         (BookLevel(Decimal(101), Decimal(2)), BookLevel(Decimal(102), Decimal(0))), snapshot=True,
@@ -61,7 +62,7 @@ def test_level2_is_a_book_update_with_offer_and_ask_both_asks() -> None:
     assert translator.unreadable == 1, "the level of an unknown side is left out and counted"
 
 
-def test_market_trades_flip_the_makers_side_and_a_snapshot_comes_oldest_first() -> None:
+def test_market_trades_flip_the_makers_side_and_come_oldest_first_from_snapshots_and_updates_alike() -> None:
     def row(trade_id: str, side: str, at: str) -> dict[str, str]:
         return {"product_id": "BTC-USD", "trade_id": trade_id, "price": "65083.67", "size": "0.002186",
                 "time": at, "side": side}
@@ -69,19 +70,21 @@ def test_market_trades_flip_the_makers_side_and_a_snapshot_comes_oldest_first() 
     events = MessageTranslator().translate(message("market_trades", [
         {"type": "snapshot", "trades": [row("3", "SELL", "2026-08-09T21:05:42.5Z"), row("2", "BUY",
                                                                                        "2026-08-09T21:05:41Z")]},
-        {"type": "update", "trades": [row("4", "SELL", "2026-08-09T21:05:48.167634Z")]},
-    ]), 0.0)
+        {"type": "update", "trades": [row("5", "BUY", "2026-08-09T21:05:48.167634Z"),
+                                      row("4", "SELL", "2026-08-09T21:05:48.167634Z")]},
+    ]))
     assert events == [
         Trade("BTC-USD", 1786309541.0, Decimal("65083.67"), Decimal("0.002186"), Side.SELL, "2"),
         Trade("BTC-USD", 1786309542.5, Decimal("65083.67"), Decimal("0.002186"), Side.BUY, "3"),
         Trade("BTC-USD", 1786309548.167634, Decimal("65083.67"), Decimal("0.002186"), Side.BUY, "4"),
-    ]
+        Trade("BTC-USD", 1786309548.167634, Decimal("65083.67"), Decimal("0.002186"), Side.SELL, "5"),
+    ], "the real capture lists the trades of an update newest first too; equal times go by trade id"
 
 
 def test_health_passes_through_and_channels_without_market_events_yield_nothing() -> None:
     translator = MessageTranslator()
     health = FeedHealth(HealthKind.GAP, "sequence_num jumped")
-    assert translator.translate(health, 0.0) == [health]
+    assert translator.translate(health) == [health]
     quiet = [
         message("heartbeats", [{"current_time": "2026-08-09 21:05:48 +0000 UTC", "heartbeat_counter": 7}]),
         message("subscriptions", [{"subscriptions": {"ticker": ["BTC-USD"]}}]),
@@ -89,25 +92,38 @@ def test_health_passes_through_and_channels_without_market_events_yield_nothing(
                                                             "low": "1", "close": "1", "volume": "1",
                                                             "product_id": "BTC-USD"}]}]),
     ]
-    assert [translator.translate(item, 0.0) for item in quiet] == [[], [], []]
+    assert [translator.translate(item) for item in quiet] == [[], [], []]
 
 
-def test_unreadable_values_are_left_out_and_counted_and_a_missing_timestamp_takes_the_fallback() -> None:
+def test_unreadable_values_are_left_out_and_counted_and_a_missing_timestamp_takes_the_venue_clock() -> None:
     translator = MessageTranslator()
     bad_trade = {"product_id": "BTC-USD", "trade_id": "9", "price": "x", "size": "1", "time": STAMP, "side": "BUY"}
     late_time = {**bad_trade, "price": "1", "time": "yesterday"}
-    assert translator.translate(message("market_trades", [{"type": "update", "trades": [bad_trade, late_time]}]),
-                                0.0) == []
-    assert translator.translate(message("ticker", [{"type": "update", "tickers": [ticker(best_bid="")]}]), 0.0) == []
+    trades = message("market_trades", [{"type": "update", "trades": [bad_trade, late_time]}])
+    assert translator.translate(trades) == []
+    assert translator.translate(message("ticker", [{"type": "update", "tickers": [ticker(best_bid="")]}])) == []
     assert translator.unreadable == 3
     untimed = parse(json.dumps({"channel": "ticker", "sequence_num": 3,
                                 "events": [{"type": "update", "tickers": [ticker()]}]}))
-    (quote,) = translator.translate(untimed, 123.5)
-    assert isinstance(quote, Quote) and quote.time == 123.5
+    (quote,) = translator.translate(untimed)
+    assert isinstance(quote, Quote) and quote.time == AT, "an untimed message takes the venue clock"
 
 
 def test_a_feed_without_products_or_with_bars_but_no_trades_is_refused_clearly() -> None:
     with pytest.raises(ConfigError, match="at least one product id"):
         CoinbaseFeed([], url="ws://127.0.0.1:9/ws")
+    feed = CoinbaseFeed(["BTC-USD"], url="ws://127.0.0.1:9/ws", channels=["ticker"])
     with pytest.raises(ConfigError, match="add 'market_trades' to the channels"):
-        CoinbaseFeed(["BTC-USD"], url="ws://127.0.0.1:9/ws", channels=["ticker"], bars=BarAggregator("1m"))
+        feed.events(BarAggregator("1m", clock=feed.venue_clock))
+
+
+def test_the_venue_clock_follows_the_newest_timestamp_and_never_moves_back() -> None:
+    translator = MessageTranslator()
+    before = time.time()
+    assert translator.market_time is None and translator.clock() >= before, "wall time until a timestamp"
+    heartbeat = message("heartbeats", [{"current_time": "", "heartbeat_counter": 1}])
+    assert translator.translate(heartbeat) == [] and translator.clock() == AT
+    earlier = parse(json.dumps({"channel": "heartbeats", "timestamp": "2026-08-09T21:05:40Z", "sequence_num": 2,
+                                "events": [{"current_time": "", "heartbeat_counter": 2}]}))
+    translator.translate(earlier)
+    assert translator.clock() == AT

@@ -234,13 +234,30 @@ async def test_a_failing_backfill_leaves_the_bars_unseen_with_a_warning_and_the_
 
     clock = Clock(T0)
     aggregator = BarAggregator(MINUTE, backfill=unreachable, clock=clock, since=T0)
-    delivered = await run(aggregator, clock, minute_trades(range(2)))
+    trades = minute_trades(range(4))
+    before = [t for t in trades if t.time < T0 + 90]
+    delivered = await run(aggregator, clock, before)
     delivered += await aggregator.on_event(FeedHealth(HealthKind.GAP, "lost"))
     with caplog.at_level(logging.WARNING):
-        delivered += await run(aggregator, clock, minute_trades(range(2, 4)))
+        delivered += await run(aggregator, clock, trades[len(before):])
     assert [bar.start for bar in delivered] == [T0, T0 + 120]
     assert [(gap.start, gap.end) for gap in aggregator.unseen("BTC-USD")] == [(T0 + 60, T0 + 120)]
     assert "backfill of" in caplog.text and "connection refused" in caplog.text
+
+
+async def test_a_gap_revealed_minutes_later_leaves_the_minutes_between_unseen_not_empty() -> None:
+    """A venue clock shows the last message before a loss until the message that reveals it: every
+    bucket up to that message's is unknown, and its own bucket is partial."""
+    everything = minute_trades(range(8))
+    venue = RecordedBackfill(reference_bars(everything))
+    clock = Clock(T0)
+    aggregator = BarAggregator(MINUTE, backfill=venue, clock=clock, since=T0)
+    delivered = await run(aggregator, clock, [t for t in everything if t.time < T0 + 90])
+    delivered += await aggregator.on_event(FeedHealth(HealthKind.GAP, "sequence_num jumped"))
+    delivered += await run(aggregator, clock, [t for t in everything if t.time > T0 + 4 * 60 + 30])
+    assert venue.calls == [("BTC-USD", T0 + 60, T0 + 240), ("BTC-USD", T0 + 240, T0 + 300)]
+    assert [(bar.start, bar.backfilled) for bar in delivered] == [(T0 + 60 * m, 1 <= m <= 4) for m in range(7)]
+    assert aggregator.gap_report("BTC-USD").count == 0, "lost minutes are not empty minutes"
 
 
 async def test_the_bucket_in_which_watching_began_is_not_built_from_its_partial_trades() -> None:
