@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -61,8 +61,18 @@ _AGGRESSOR = {"BUY": Side.SELL, "SELL": Side.BUY}
 
 
 def market_time(text: str) -> float:
-    """Unix seconds of an RFC 3339 UTC time with up to nine fractional digits; ValueError if unreadable."""
-    return datetime.fromisoformat(text).timestamp()
+    """Unix seconds of an RFC 3339 time with up to nine fractional digits (UTC when it names no zone);
+    ValueError if unreadable."""
+    moment = datetime.fromisoformat(text)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _number(text: str) -> Decimal:
+    """A finite decimal; InvalidOperation for anything else (text, NaN, infinity)."""
+    value = Decimal(text)
+    if not value.is_finite():
+        raise InvalidOperation(f"not a finite number: {text!r}")
+    return value
 
 
 class MessageTranslator:
@@ -115,8 +125,8 @@ class MessageTranslator:
     def _quote(self, ticker: Ticker, stamp: float) -> Quote | None:
         try:
             return Quote(
-                ticker.product_id, stamp, Decimal(ticker.best_bid), Decimal(ticker.best_ask),
-                Decimal(ticker.best_bid_quantity), Decimal(ticker.best_ask_quantity),
+                ticker.product_id, stamp, _number(ticker.best_bid), _number(ticker.best_ask),
+                _number(ticker.best_bid_quantity), _number(ticker.best_ask_quantity),
             )
         except InvalidOperation:
             self.unreadable += 1
@@ -131,7 +141,7 @@ class MessageTranslator:
         levels = []
         for price, size in pairs:
             try:
-                levels.append(BookLevel(Decimal(price), Decimal(size)))
+                levels.append(BookLevel(_number(price), _number(size)))
             except InvalidOperation:
                 self.unreadable += 1
         return tuple(levels)
@@ -139,7 +149,7 @@ class MessageTranslator:
     def _trade(self, trade: MarketTrade) -> Trade | None:
         try:
             return Trade(
-                trade.product_id, market_time(trade.time), Decimal(trade.price), Decimal(trade.size),
+                trade.product_id, market_time(trade.time), _number(trade.price), _number(trade.size),
                 _AGGRESSOR.get(trade.side), trade.trade_id,
             )
         except (InvalidOperation, ValueError):

@@ -32,6 +32,7 @@ def ticker(product: str = "BTC-USD", **fields: str) -> dict[str, str]:
 def test_times_read_nanosecond_rfc3339_as_unix_seconds() -> None:
     assert market_time(STAMP) == AT
     assert market_time("2026-08-09T21:05:38.50436Z") == 1786309538.50436
+    assert market_time("2026-08-09T21:05:38.50436") == 1786309538.50436, "no zone named: UTC"
 
 
 def test_a_ticker_is_a_quote_at_the_message_timestamp_and_never_a_trade() -> None:
@@ -102,7 +103,8 @@ def test_unreadable_values_are_left_out_and_counted_and_a_missing_timestamp_take
     trades = message("market_trades", [{"type": "update", "trades": [bad_trade, late_time]}])
     assert translator.translate(trades) == []
     assert translator.translate(message("ticker", [{"type": "update", "tickers": [ticker(best_bid="")]}])) == []
-    assert translator.unreadable == 3
+    assert translator.translate(message("ticker", [{"type": "update", "tickers": [ticker(best_ask="NaN")]}])) == []
+    assert translator.unreadable == 4
     untimed = parse(json.dumps({"channel": "ticker", "sequence_num": 3,
                                 "events": [{"type": "update", "tickers": [ticker()]}]}))
     (quote,) = translator.translate(untimed)
