@@ -1,6 +1,6 @@
 """The Coinbase feed adapter (`coinbase/feed.py`) on the sandbox's real WebSocket server: quotes, book
-updates and trades for every product, and after an injected gap the bars it missed, backfilled over
-the sandbox's REST candles exactly once."""
+updates and trades for every product, and after an injected gap or disconnect the bars it missed,
+backfilled over the sandbox's REST candles exactly once."""
 
 from __future__ import annotations
 
@@ -61,8 +61,9 @@ async def test_the_sandbox_feed_yields_quotes_book_updates_and_trades_for_every_
         assert mine == sorted(mine), f"{product} trades arrive oldest first"
 
 
-async def test_after_an_injected_gap_the_missed_minute_is_backfilled_once_over_rest(
-    start_sandbox: StartSandbox,
+@pytest.mark.parametrize(("fault", "health"), [("gap", HealthKind.GAP), ("disconnect", HealthKind.DISCONNECTED)])
+async def test_after_an_injected_fault_the_missed_minutes_are_backfilled_once_over_rest(
+    start_sandbox: StartSandbox, fault: str, health: HealthKind
 ) -> None:
     running = start_sandbox(speed=60.0)
     feed = CoinbaseFeed(PRODUCTS, url=running.ws_url, reconnect=FAST)
@@ -80,13 +81,13 @@ async def test_after_an_injected_gap_the_missed_minute_is_backfilled_once_over_r
             if len(closed) == 2 and not gap_sent:
                 gap_sent = True
                 async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
-                    answer = await client.post("/sandbox/faults", json={"kind": "gap", "size": 3})
+                    answer = await client.post("/sandbox/faults", json={"kind": fault})
                 assert answer.status_code == 200, answer.text
             if any(e.backfilled for e in closed) and len(closed) >= 5:
                 break
     await feed.close()
 
-    assert any(isinstance(e, FeedHealth) and e.kind is HealthKind.GAP for e in events)
+    assert any(isinstance(e, FeedHealth) and e.kind is health for e in events)
     for product in PRODUCTS:
         closed = [e for e in events if isinstance(e, BarClosed) and e.product_id == product]
         starts = [bar.start for bar in closed]
@@ -95,7 +96,7 @@ async def test_after_an_injected_gap_the_missed_minute_is_backfilled_once_over_r
         assert bars.unseen(product) == () and bars.gap_report(product).count == 0
         backfilled = [bar for bar in closed if bar.backfilled]
         if product == "BTC-USD":
-            assert backfilled, "the minute of the gap came over REST"
+            assert backfilled, "the minutes the fault hid came over REST"
         venue = await candles.fetch_async(product, bars.granularity, starts[0], starts[-1] + 60)
         for bar in closed:
             row = int(np.searchsorted(venue.time, bar.start))
