@@ -63,8 +63,9 @@ class _Segment:
 class _Forming:
     """One product's bucket under construction, and what it has delivered so far."""
 
-    __slots__ = ("close", "gaps", "high", "last_close", "low", "open", "open_time", "trades", "unseen", "volume",
-                 "whole")
+    __slots__ = (
+        "close", "gaps", "high", "last_close", "low", "open", "open_time", "trades", "unseen", "volume", "whole",
+    )
 
     def __init__(self, open_time: int, whole: bool) -> None:
         self.open_time = open_time
@@ -269,7 +270,7 @@ class BarAggregator:
         expected = start
         for row in inside[np.unique(times[inside], return_index=True)[1]]:
             opened = int(times[row])
-            if opened > expected and forming.last_close is not None:
+            if opened > expected:
                 bars += self._empty(forming, product_id, expected, opened, backfilled=True)
             bars.append(BarClosed(
                 product_id, seconds, opened, float(fetched.open[row]), float(fetched.high[row]),
