@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,13 +99,16 @@ class BarAggregator:
 
     Feed it every event of a feed in order (`on_event`), and call `on_clock` on messages that carry
     no event (a heartbeat), so bars close on time on a quiet market. `since` is the market time from
-    which the trades are complete; by default, the clock's time at the first call.
+    which the trades are complete; by default, the clock's time at the first call. `products` are
+    followed from then on, so an outage before a product's first trade is backfilled too; any other
+    product is followed from its first trade.
     """
 
     def __init__(
         self,
         granularity: Granularity | str,
         *,
+        products: Iterable[str] = (),
         grace: float = DEFAULT_GRACE,
         gap_policy: GapPolicy | str = GapPolicy.KEEP,
         backfill: Backfill | None = None,
@@ -122,6 +125,8 @@ class BarAggregator:
         self.late_trades = 0
         """Trades for a bucket that had already closed; dropped."""
         self._products: dict[str, _Forming] = {}
+        self._followed = tuple(products)
+        self._started = False
         self._whole_since = since
         self._down = False
         self._resuming = False
@@ -133,10 +138,11 @@ class BarAggregator:
 
     async def on_event(self, event: MarketEvent) -> list[BarClosed]:
         """The bars that `event` (or the clock at its arrival) closed, oldest first per product."""
+        now = self.clock()
+        self._start(now)
         if isinstance(event, FeedHealth):
             self._health(event.kind)
             return []
-        now = self.clock()
         segments = self._resume(now) if self._resuming else []
         segments += self._close_by_clock(now)
         if isinstance(event, Trade):
@@ -155,6 +161,12 @@ class BarAggregator:
         forming = self._products.get(product_id)
         return GapReport(product_id, self.granularity, tuple(forming.gaps) if forming else ())
 
+    def open_bucket(self, product_id: str) -> int | None:
+        """Open time of `product_id`'s first bucket not closed yet (every earlier one is decided); None
+        for a product not followed."""
+        forming = self._products.get(product_id)
+        return None if forming is None else forming.open_time
+
     def unseen(self, product_id: str) -> tuple[Gap, ...]:
         """The buckets of `product_id` the feed did not see whole and no backfill delivered."""
         forming = self._products.get(product_id)
@@ -163,9 +175,16 @@ class BarAggregator:
     # -- the synchronous core: which buckets close, and how --------------------------------------
 
     def _start(self, now: float) -> float:
-        if self._whole_since is None:
-            self._whole_since = now
-        return self._whole_since
+        """When the feed has been whole since; on the first call, begin following `products`."""
+        since = self._whole_since
+        if since is None:
+            since = self._whole_since = now
+        if not self._started:
+            self._started = True
+            first = self._bucket(since)
+            for product_id in self._followed:
+                self._products.setdefault(product_id, _Forming(first, since <= first))
+        return since
 
     def _add_trade(self, trade: Trade, now: float) -> list[_Segment]:
         bucket = self._bucket(trade.time)

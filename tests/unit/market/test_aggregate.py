@@ -271,3 +271,33 @@ async def test_the_bucket_in_which_watching_began_is_not_built_from_its_partial_
 def test_a_negative_grace_is_refused() -> None:
     with pytest.raises(ValueError, match="grace period"):
         BarAggregator(MINUTE, grace=-1.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=trade_steps, cut=st.floats(0.0, 1.0), outage=st.floats(0.0, 400.0),
+       kind=st.sampled_from([HealthKind.GAP, HealthKind.DISCONNECTED, HealthKind.STALE]))
+async def test_whatever_an_outage_hides_the_bars_delivered_are_the_true_bars_each_once(
+    steps: list[tuple[float, int, int]], cut: float, outage: float, kind: HealthKind
+) -> None:
+    trades = trades_from(steps)
+    truth = reference_bars(trades)
+    venue = RecordedBackfill(truth)
+    clock = Clock(T0)
+    aggregator = BarAggregator(MINUTE, products=["BTC-USD"], backfill=venue, clock=clock, since=T0)
+    lost_from = trades[0].time + cut * (trades[-1].time - trades[0].time)
+    delivered = await run(aggregator, clock, [t for t in trades if t.time < lost_from])
+    clock.now = max(clock.now, lost_from)
+    delivered += await aggregator.on_event(FeedHealth(kind, "test"))
+    if kind is not HealthKind.GAP:
+        clock.now = lost_from + outage
+        delivered += await aggregator.on_event(FeedHealth(HealthKind.CONNECTED, "test"))
+    delivered += await run(aggregator, clock, [t for t in trades if t.time >= lost_from + outage])
+    clock.now = max(trades[-1].time, lost_from + outage) + 60 + aggregator.grace
+    delivered += await aggregator.on_clock()
+    assert same_bars(as_bars(delivered), truth)
+    closed_until = aggregator.open_bucket("BTC-USD")
+    assert closed_until is not None and closed_until >= int(clock.now - aggregator.grace) // 60 * 60
+    empty = set(range(truth.start, closed_until, 60)) - set(truth.time.tolist())
+    reported = {start for gap in aggregator.gap_report("BTC-USD").gaps for start in range(gap.start, gap.end, 60)}
+    assert reported == empty, "every closed minute without a trade after the first bar, even one learnt by backfill"
+    assert aggregator.unseen("BTC-USD") == () and aggregator.late_trades == 0
