@@ -3,7 +3,7 @@
 This is the one place that knows how Coinbase's channels become market events (`market/events.py`)::
 
     feed = CoinbaseFeed(["BTC-USD", "ETH-USD"])
-    bars = BarAggregator("1m", clock=feed.venue_clock, backfill=rest_backfill())
+    bars = BarAggregator("1m", products=feed.products, clock=feed.venue_clock, backfill=rest_backfill())
     async for event in feed.events(bars):
         ...
 
@@ -213,7 +213,8 @@ class CoinbaseFeed:
 
     def events(self, bars: BarAggregator | None = None) -> AsyncIterator[MarketEvent]:
         """Every market event until the feed is closed (`close()`) or gives up (`CoinbaseUnavailable`),
-        with the bars `bars` builds from the trades (give it `venue_clock` and a `rest_backfill()`)."""
+        with the bars `bars` builds from the trades (give it `products`, `venue_clock` and a
+        `rest_backfill()`)."""
         if bars is not None and "market_trades" not in self.channels:
             raise ConfigError(
                 f"bars are built from trades: add 'market_trades' to the channels ({', '.join(self.channels)})"

@@ -138,11 +138,15 @@ class BarAggregator:
 
     async def on_event(self, event: MarketEvent) -> list[BarClosed]:
         """The bars that `event` (or the clock at its arrival) closed, oldest first per product."""
-        now = self.clock()
-        self._start(now)
         if isinstance(event, FeedHealth):
-            self._health(event.kind)
+            # Before the first data event nothing is watched yet and nothing can be lost, unless `since`
+            # said when watching began. (A venue clock shows no venue time before its first message.)
+            if self._whole_since is not None:
+                self._start(self._whole_since)
+            if self._started:
+                self._health(event.kind)
             return []
+        now = self.clock()
         segments = self._resume(now) if self._resuming else []
         segments += self._close_by_clock(now)
         if isinstance(event, Trade):

@@ -70,7 +70,9 @@ async def test_after_an_injected_fault_the_missed_minutes_are_backfilled_once_ov
     # The bars run on the venue's clock (the sandbox's market time, from its messages), so the grace
     # period covers only how much later than its quote a trade's message may come.
     candles = CoinbaseSource(running.url, retry=FAST, clock=feed.venue_clock)
-    bars = BarAggregator("1m", grace=5.0, clock=feed.venue_clock, backfill=rest_backfill(candles))
+    bars = BarAggregator(
+        "1m", products=PRODUCTS, grace=5.0, clock=feed.venue_clock, backfill=rest_backfill(candles)
+    )
     gap_sent = False
     events: list[MarketEvent] = []
 

@@ -268,6 +268,18 @@ async def test_the_bucket_in_which_watching_began_is_not_built_from_its_partial_
     assert [(gap.start, gap.end) for gap in aggregator.unseen("BTC-USD")] == [(T0, T0 + 60)]
 
 
+async def test_health_before_the_first_data_event_neither_starts_the_clock_nor_loses_anything() -> None:
+    """A venue clock shows wall time until the venue's first message (a sandbox replays the past)."""
+    clock = Clock(T0 + 10**8)
+    aggregator = BarAggregator(MINUTE, products=["BTC-USD"], clock=clock)
+    assert await aggregator.on_event(FeedHealth(HealthKind.CONNECTED, "test")) == []
+    assert await aggregator.on_event(FeedHealth(HealthKind.GAP, "test")) == []
+    clock.now = T0 + 30
+    delivered = await run(aggregator, clock, [trade(T0 + 30, 5.0), trade(T0 + 61, 6.0), trade(T0 + 121, 7.0)])
+    assert [bar.start for bar in delivered] == [T0 + 60] and aggregator.late_trades == 0
+    assert aggregator.open_bucket("BTC-USD") == T0 + 120
+
+
 def test_a_negative_grace_is_refused() -> None:
     with pytest.raises(ValueError, match="grace period"):
         BarAggregator(MINUTE, grace=-1.0)
