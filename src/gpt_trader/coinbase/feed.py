@@ -181,7 +181,8 @@ async def market_events(
             if bars is not None:
                 for bar in await bars.on_event(event):
                     yield bar
-        if bars is not None and not events:
+        if bars is not None and not events and translator.market_time is not None:
+            # A tick of the clock; none before the venue's first timestamp, which starts the venue clock.
             for bar in await bars.on_clock():
                 yield bar
 
