@@ -2,11 +2,13 @@
 
     python -m bench.feed_events [--capture PATH] [--candles PATH] [--passes N] [--json out.json]
 
-Four figures, each the median of 5 timed runs after a warm-up:
+Six figures, each the median of 5 timed runs after a warm-up:
 
 - `capture_messages_per_second`: the real Advanced Trade capture (1,030 messages: level2, ticker,
-  market_trades, heartbeats, candles) repeated `--passes` times through `coinbase/messages.py`'s parser
-  and `coinbase/feed.py`'s translator, with the events it yields per second beside it;
+  market_trades, heartbeats, candles) but its two level-2 snapshots, repeated `--passes` times through
+  `coinbase/messages.py`'s parser and `coinbase/feed.py`'s translator, with the events it yields per
+  second beside it; `snapshot_levels_per_second`: the book levels of the two snapshots (69,334)
+  through the same, which is what a resync costs;
 - `trades_per_second`: one-second trades of two products through `market/aggregate.py`'s aggregator
   into 1-minute bars, clock checks included;
 - `buffer_appends_per_second`: closed bars appended to `market/buffer.py`'s buffer, each followed by a
@@ -55,18 +57,33 @@ def median_seconds(work: Callable[[], object]) -> float:
     return statistics.median(seconds)
 
 
-def capture_rates(capture: Path, passes: int) -> tuple[float, float]:
-    frames = gzip.decompress(capture.read_bytes()).splitlines() * passes
-    translator = MessageTranslator()
+def capture_rates(capture: Path, passes: int) -> dict[str, float]:
+    """Messages per second without the two level-2 snapshots (the steady state), events per second
+    beside it, and book levels per second through the snapshots (what a resync costs)."""
+    frames = gzip.decompress(capture.read_bytes()).splitlines()
+    snapshots = [frame for frame in frames if _is_snapshot(frame)]
+    steady = [frame for frame in frames if not _is_snapshot(frame)] * passes
     events = 0
 
-    def translate_all() -> None:
-        nonlocal events
-        parser = MessageParser()
-        events = sum(len(translator.translate(parser.parse(frame))) for frame in frames)
+    def translate(batch: list[bytes]) -> int:
+        parser, translator = MessageParser(), MessageTranslator()
+        return sum(len(translator.translate(parser.parse(frame))) for frame in batch)
 
-    seconds = median_seconds(translate_all)
-    return len(frames) / seconds, events / seconds
+    def translate_steady() -> None:
+        nonlocal events
+        events = translate(steady)
+
+    steady_seconds = median_seconds(translate_steady)
+    levels = sum(len(json.loads(frame)["events"][0]["updates"]) for frame in snapshots)
+    return {
+        "capture_messages_per_second": len(steady) / steady_seconds,
+        "capture_events_per_second": events / steady_seconds,
+        "snapshot_levels_per_second": levels / median_seconds(lambda: translate(snapshots)),
+    }
+
+
+def _is_snapshot(frame: bytes) -> bool:
+    return b'"channel":"l2_data"' in frame and b'"type":"snapshot"' in frame
 
 
 def trade_rate(count: int) -> float:
@@ -105,13 +122,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.feed_events", description=__doc__.split("\n\n")[0])
     parser.add_argument("--capture", type=Path, default=DEFAULT_CAPTURE, help="the .jsonl.gz WebSocket capture")
     parser.add_argument("--candles", type=Path, default=DEFAULT_CANDLES, help="a Parquet file of 1-minute OHLCV")
-    parser.add_argument("--passes", type=int, default=5, help="times the capture is repeated per timed run")
+    parser.add_argument("--passes", type=int, default=20, help="times the capture is repeated per timed run")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
-    messages, events = capture_rates(args.capture, args.passes)
     results = {
-        "capture_messages_per_second": round(messages),
-        "capture_events_per_second": round(events),
+        **{name: round(value) for name, value in capture_rates(args.capture, args.passes).items()},
         "trades_per_second": round(trade_rate(50_000)),
         "buffer_appends_per_second": round(buffer_rate(50_000)),
         "candle_events_per_second": round(candle_rate(args.candles)),
