@@ -27,7 +27,6 @@ be read (a price that is not a number, a time that is not RFC 3339) is left out 
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
@@ -44,14 +43,11 @@ from gpt_trader.coinbase.messages import (
     TickerMessage,
 )
 from gpt_trader.coinbase.ws import CoinbaseWebSocket, FeedEvent
+from gpt_trader.config import Settings
 from gpt_trader.errors import ConfigError
-from gpt_trader.market.aggregate import Backfill, BarAggregator
-from gpt_trader.market.bars import Bars
+from gpt_trader.market.aggregate import Backfill, BarAggregator, source_backfill
 from gpt_trader.market.events import BookLevel, BookUpdate, FeedHealth, MarketEvent, Quote, Side, Trade
-from gpt_trader.market.granularity import Granularity
-from gpt_trader.market.sources.coinbase import CoinbaseSource
-
-log = logging.getLogger(__name__)
+from gpt_trader.market.sources import open_source
 
 DEFAULT_CHANNELS = ("ticker", "level2", "market_trades")
 """Quotes, the level-2 book and trades: everything the engine and its bars need."""
@@ -231,12 +227,7 @@ class CoinbaseFeed:
         await self.client.close()
 
 
-def rest_backfill(source: CoinbaseSource | None = None) -> Backfill:
-    """A `Backfill` that fetches closed candles from Coinbase's REST candles endpoint (or `source`'s server)."""
-    candles = source or CoinbaseSource()
-
-    async def backfill(product_id: str, granularity: Granularity, start: int, end: int) -> Bars:
-        log.info("backfilling %s %s bars from %d to %d over REST", product_id, granularity.short, start, end)
-        return await candles.fetch_async(product_id, granularity, start, end)
-
-    return backfill
+def rest_backfill(settings: Settings | None = None) -> Backfill:
+    """A `Backfill` over Coinbase's REST candles endpoint, at the `coinbase_rest_url` of `settings` (by
+    default the settings in force: production, or a sandbox)."""
+    return source_backfill(open_source("coinbase", settings))

@@ -13,8 +13,8 @@ feed lost data (`FeedHealth` gap, disconnected or stale) up to that of the first
 feed was whole again (after the gap itself, or after connected / resynced) are *unseen*: they are
 fetched through the injected `backfill` (product, granularity, start, end) -> Bars and delivered
 with `backfilled=True`, in order, each bucket at most once. Without a backfill, or when it fails,
-unseen buckets are skipped and listed in `unseen(product)`. `market/` knows no venue:
-`coinbase/feed.py` provides the REST-backed backfill.
+unseen buckets are skipped and listed in `unseen(product)`. `source_backfill` makes one of any candle
+source; `market/` knows no venue, and `coinbase/feed.py` provides the REST-backed one.
 
 A bucket the feed saw whole without a trade is empty, and the backtest's gap policy decides
 (`market/gaps.py`): `keep` reports it in `gap_report(product)`, `fill-flat` delivers a flat
@@ -24,6 +24,7 @@ zero-volume bar at the previous close flagged `synthetic`, `fail` raises `DataEr
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -36,11 +37,25 @@ from gpt_trader.market.bars import Bars, iso_time
 from gpt_trader.market.events import BarClosed, FeedHealth, HealthKind, MarketEvent, Trade
 from gpt_trader.market.gaps import Gap, GapPolicy, GapReport
 from gpt_trader.market.granularity import Granularity
+from gpt_trader.market.sources.base import Source
 
 log = logging.getLogger(__name__)
 
 Backfill = Callable[[str, Granularity, int, int], Awaitable[Bars]]
 """Fetch the closed bars of a product whose open time lies in [start, end) (Unix seconds)."""
+
+
+def source_backfill(source: Source) -> Backfill:
+    """A `Backfill` from any candle source (`market/sources`), fetched in a worker thread so the event
+    loop, and the feed it reads, go on meanwhile."""
+
+    async def backfill(product_id: str, granularity: Granularity, start: int, end: int) -> Bars:
+        log.info("backfilling %s %s bars from %s to %s from %s", product_id, granularity.short, iso_time(start),
+                 iso_time(end), source.name)
+        return await asyncio.to_thread(source.fetch, product_id, granularity, start, end)
+
+    return backfill
+
 
 DEFAULT_GRACE = 3.0
 """Seconds a bucket stays open after its end for trades the venue reports late."""

@@ -14,10 +14,11 @@ import pytest
 
 from gpt_trader.coinbase.feed import CoinbaseFeed, rest_backfill
 from gpt_trader.coinbase.retry import RetryPolicy
+from gpt_trader.config import load_settings
 from gpt_trader.market.aggregate import BarAggregator
 from gpt_trader.market.book import OrderBook
 from gpt_trader.market.events import BarClosed, BookUpdate, FeedHealth, HealthKind, MarketEvent, Quote, Trade
-from gpt_trader.market.sources.coinbase import CoinbaseSource
+from gpt_trader.market.sources import open_source
 from tests.integration.sandbox.conftest import PRODUCTS, RunningSandbox, StartSandbox
 
 FAST = RetryPolicy(attempts=3, base_delay=0.05, max_delay=0.2)
@@ -69,9 +70,9 @@ async def test_after_an_injected_fault_the_missed_minutes_are_backfilled_once_ov
     feed = CoinbaseFeed(PRODUCTS, url=running.ws_url, reconnect=FAST)
     # The bars run on the venue's clock (the sandbox's market time, from its messages), so the grace
     # period covers only how much later than its quote a trade's message may come.
-    candles = CoinbaseSource(running.url, retry=FAST, clock=feed.venue_clock)
+    settings = load_settings(coinbase_rest_url=running.url)
     bars = BarAggregator(
-        "1m", products=PRODUCTS, grace=5.0, clock=feed.venue_clock, backfill=rest_backfill(candles)
+        "1m", products=PRODUCTS, grace=5.0, clock=feed.venue_clock, backfill=rest_backfill(settings)
     )
     gap_sent = False
     events: list[MarketEvent] = []
@@ -99,7 +100,7 @@ async def test_after_an_injected_fault_the_missed_minutes_are_backfilled_once_ov
         backfilled = [bar for bar in closed if bar.backfilled]
         if product == "BTC-USD":
             assert backfilled, "the minutes the fault hid came over REST"
-        venue = await candles.fetch_async(product, bars.granularity, starts[0], starts[-1] + 60)
+        venue = open_source("coinbase", settings).fetch(product, bars.granularity, starts[0], starts[-1] + 60)
         for bar in closed:
             row = int(np.searchsorted(venue.time, bar.start))
             assert int(venue.time[row]) == bar.start

@@ -12,11 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpt_trader.errors import DataError
-from gpt_trader.market.aggregate import BarAggregator
+from gpt_trader.market.aggregate import BarAggregator, source_backfill
 from gpt_trader.market.bars import Bars
 from gpt_trader.market.events import BarClosed, FeedHealth, HealthKind, Trade
 from gpt_trader.market.gaps import GapPolicy, apply_gap_policy, find_gaps
 from gpt_trader.market.granularity import Granularity
+from gpt_trader.market.sources.synthetic import SyntheticSource
 
 MINUTE = Granularity.ONE_MINUTE
 T0 = 1_717_200_000  # a minute boundary
@@ -278,6 +279,12 @@ async def test_health_before_the_first_data_event_neither_starts_the_clock_nor_l
     delivered = await run(aggregator, clock, [trade(T0 + 30, 5.0), trade(T0 + 61, 6.0), trade(T0 + 121, 7.0)])
     assert [bar.start for bar in delivered] == [T0 + 60] and aggregator.late_trades == 0
     assert aggregator.open_bucket("BTC-USD") == T0 + 120
+
+
+async def test_a_source_backfill_serves_what_the_source_holds() -> None:
+    source = SyntheticSource(seed=3)
+    fetched = await source_backfill(source)("ETH-USD", MINUTE, T0, T0 + 600)
+    assert same_bars(fetched, source.fetch("ETH-USD", MINUTE, T0, T0 + 600)) and len(fetched) == 10
 
 
 def test_a_negative_grace_is_refused() -> None:
