@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
 
 import httpx
 import numpy as np
@@ -24,18 +23,6 @@ from tests.integration.sandbox.conftest import PRODUCTS, RunningSandbox, StartSa
 FAST = RetryPolicy(attempts=3, base_delay=0.05, max_delay=0.2)
 
 
-async def take(feed: CoinbaseFeed, enough: Callable[[list[MarketEvent]], bool], timeout: float = 20.0) -> list[
-        MarketEvent]:
-    events: list[MarketEvent] = []
-    async with asyncio.timeout(timeout):
-        async for event in feed.events():
-            events.append(event)
-            if enough(events):
-                break
-    await feed.close()
-    return events
-
-
 async def test_the_sandbox_feed_yields_quotes_book_updates_and_trades_for_every_product(
     sandbox: RunningSandbox,
 ) -> None:
@@ -45,7 +32,13 @@ async def test_the_sandbox_feed_yields_quotes_book_updates_and_trades_for_every_
         kinds = {(type(e), e.product_id) for e in events if isinstance(e, Quote | BookUpdate | Trade)}
         return len(kinds) == 3 * len(PRODUCTS) and sum(isinstance(e, Trade) for e in events) >= 20
 
-    events = await take(feed, every_kind_for_every_product)
+    events: list[MarketEvent] = []
+    async with asyncio.timeout(20):
+        async for event in feed.events():
+            events.append(event)
+            if every_kind_for_every_product(events):
+                break
+    await feed.close()
     books = {product: OrderBook(product) for product in PRODUCTS}
     for event in events:
         if isinstance(event, BookUpdate):
