@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 EVENT_TYPES = frozenset({"snapshot", "update"})
 """Event `type`s of the channels that have one: the state first, then changes."""
+BID_SIDE = "bid"
+ASK_SIDES = frozenset({"offer", "ask"})
+"""Level2 names the ask side `offer`; `ask` is accepted too."""
 
 
 class Heartbeat(msgspec.Struct, frozen=True, kw_only=True):
@@ -77,6 +80,21 @@ class L2Event(msgspec.Struct, frozen=True, kw_only=True):
     type: str
     product_id: str
     updates: list[L2Update]
+
+    def sides(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]], int]:
+        """The bid and the ask levels as (price_level, new_quantity) text, and how many levels had
+        a side that is neither (they are left out)."""
+        bids: list[tuple[str, str]] = []
+        asks: list[tuple[str, str]] = []
+        unknown = 0
+        for level in self.updates:
+            if level.side == BID_SIDE:
+                bids.append((level.price_level, level.new_quantity))
+            elif level.side in ASK_SIDES:
+                asks.append((level.price_level, level.new_quantity))
+            else:
+                unknown += 1
+        return bids, asks, unknown
 
 
 class MarketTrade(msgspec.Struct, frozen=True, kw_only=True):

@@ -48,9 +48,11 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from gpt_trader.coinbase import constants
 from gpt_trader.coinbase.errors import OFFLINE_FEED_HINT, CoinbaseUnavailable
 from gpt_trader.coinbase.messages import (
+    EVENT_TYPES,
     ChannelMessage,
     ErrorMessage,
     HeartbeatsMessage,
+    L2Event,
     Level2Message,
     Malformed,
     MarketTradesMessage,
@@ -119,6 +121,8 @@ class CoinbaseWebSocket:
         self.repeated_trades = 0
         self.held_back = 0
         """Level2 events dropped while their product waited for a fresh snapshot."""
+        self.unknown_sides = 0
+        """Level2 levels whose side was neither bid nor ask; left out of the books."""
         self._jwt_factory = jwt_factory
         self._on_health = on_health
         self._ssl = ssl_context
@@ -298,10 +302,20 @@ class CoinbaseWebSocket:
                     self._announce_resync = False
                     self._health(HealthKind.RESYNCED, "every level2 book has a fresh snapshot")
             book = books.get(event.product_id)
-            if book is not None and not book.apply(event) and event.product_id not in awaiting:
+            if book is not None and not self._apply(book, event) and event.product_id not in awaiting:
                 problem = "is crossed" if book.crossed else f"has {book.unreadable_levels} unreadable level(s)"
                 self._health(HealthKind.ERROR, f"{event.product_id} order book {problem}; re-snapshotting")
                 self._want_snapshots([event.product_id])
+
+    def _apply(self, book: OrderBook, event: L2Event) -> bool:
+        """Apply a snapshot or update to `book` (an event of another type is passed over); True if sound."""
+        if event.type not in EVENT_TYPES:
+            return not book.needs_snapshot
+        bids, asks, unknown = event.sides()
+        self.unknown_sides += unknown
+        if event.type == "snapshot":
+            return book.apply_snapshot(bids, asks)
+        return book.apply_changes(bids, asks)
 
     def _new_trades(self, message: MarketTradesMessage) -> MarketTradesMessage | None:
         """The message without trades already delivered, or None if nothing is left."""

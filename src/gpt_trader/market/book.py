@@ -1,15 +1,15 @@
-"""A level-2 order book rebuilt from a snapshot and level updates (Coinbase's `level2` channel).
+"""A level-2 order book rebuilt from a snapshot and level changes, in the engine's language.
 
 Each side keeps size by price in a dict, and its prices in a list sorted so that the best level is
 the last item: a change near the top of the book, the usual case, moves few pointers, and the best
 bid and ask are read in constant time. Prices and sizes are floats: the book prices quotes and fills,
 while money is booked exactly (Decimal) by the ledger, rounded to the product's increments.
 
-The book is fed anything shaped like a level update (`side`, `price_level`, `new_quantity` as text), so
-it does not depend on the venue's message types::
+The book reads `BookUpdate` events (`market/events.py`), or (price, size) pairs of anything `float()`
+reads, so a venue adapter can keep it without first building events::
 
     book = OrderBook("BTC-USD")
-    ok = book.apply(event)          # an l2_data event: a snapshot replaces, an update changes levels
+    ok = book.apply(update)         # a snapshot replaces the book, an update changes levels
     if not ok:                      # crossed, or a level could not be read: ask the feed to re-snapshot
         ...
 """
@@ -19,31 +19,15 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, insort
 from collections.abc import Iterable
-from typing import NamedTuple, Protocol
+from decimal import Decimal
+from typing import NamedTuple
 
-BID_SIDES = frozenset({"bid"})
-ASK_SIDES = frozenset({"offer", "ask"})
-"""Coinbase names the ask side `offer`; `ask` is accepted too."""
+from gpt_trader.market.events import BookUpdate
 
-
-class LevelChange(Protocol):
-    @property
-    def side(self) -> str: ...
-    @property
-    def price_level(self) -> str: ...
-    @property
-    def new_quantity(self) -> str:
-        """The size now resting at the level; zero removes it."""
-        ...
-
-
-class BookEvent(Protocol):
-    @property
-    def type(self) -> str:
-        """`snapshot` (the whole book) or `update`."""
-        ...
-    @property
-    def updates(self) -> Iterable[LevelChange]: ...
+Number = str | float | Decimal
+"""A price or size as a venue wrote it, or already converted."""
+LevelChange = tuple[Number, Number]
+"""A level's price and the size now resting there (a `BookLevel` is one); size zero removes the level."""
 
 
 class Level(NamedTuple):
@@ -86,9 +70,8 @@ class OrderBook:
     """The level-2 book of one product.
 
     `needs_snapshot` is true until the first snapshot, after `invalidate()` (the feed lost messages),
-    once an update left the book crossed (best bid at or above best ask), or once an update could not
-    be read; a snapshot clears it. Levels of a side this book does not know are skipped and counted in
-    `unknown_sides`.
+    once an update left the book crossed (best bid at or above best ask), or once a level could not
+    be read; a snapshot clears it.
     """
 
     def __init__(self, product_id: str) -> None:
@@ -96,63 +79,54 @@ class OrderBook:
         self._bids = _Side(1.0)
         self._asks = _Side(-1.0)
         self._sound = False
-        self.unknown_sides = 0
         self.unreadable_levels = 0
 
-    def apply(self, event: BookEvent) -> bool:
-        """Apply a snapshot or an update event; True while the book can be trusted (see `needs_snapshot`).
+    def apply(self, update: BookUpdate) -> bool:
+        """Apply a snapshot or an update; True while the book can be trusted (see `needs_snapshot`)."""
+        if update.snapshot:
+            return self.apply_snapshot(update.bids, update.asks)
+        return self.apply_changes(update.bids, update.asks)
 
-        An event of another type is ignored.
-        """
-        if event.type == "snapshot":
-            return self.apply_snapshot(event.updates)
-        if event.type == "update":
-            return self.apply_updates(event.updates)
+    def apply_snapshot(self, bids: Iterable[LevelChange], asks: Iterable[LevelChange]) -> bool:
+        """Replace the whole book with these levels."""
+        self._sound = True
+        bid_sizes = self._collect(bids)
+        ask_sizes = self._collect(asks)
+        self._bids.replace(bid_sizes)
+        self._asks.replace(ask_sizes)
+        if self.crossed:
+            self._sound = False
         return self._sound
 
-    def apply_snapshot(self, levels: Iterable[LevelChange]) -> bool:
-        """Replace the whole book with `levels`."""
-        bids: dict[float, float] = {}
-        asks: dict[float, float] = {}
-        self._sound = True
+    def apply_changes(self, bids: Iterable[LevelChange], asks: Iterable[LevelChange]) -> bool:
+        """Set the size of each changed level (zero removes the level)."""
+        for side, changes in ((self._bids, bids), (self._asks, asks)):
+            for change in changes:
+                read = self._read(change)
+                if read is not None:
+                    side.set(*read)
+        if self.crossed:
+            # A venue never sends a crossed book: messages were lost, and later updates cannot repair that.
+            self._sound = False
+        return self._sound
+
+    def _collect(self, levels: Iterable[LevelChange]) -> dict[float, float]:
+        sizes: dict[float, float] = {}
         for level in levels:
-            side = bids if level.side in BID_SIDES else asks if level.side in ASK_SIDES else None
-            if side is None:
-                self.unknown_sides += 1
-                continue
             read = self._read(level)
             if read is None:
                 continue
             if read[1] > 0.0:
-                side[read[0]] = read[1]
+                sizes[read[0]] = read[1]
             else:
-                side.pop(read[0], None)
-        self._bids.replace(bids)
-        self._asks.replace(asks)
-        if self.crossed:
-            self._sound = False
-        return self._sound
-
-    def apply_updates(self, changes: Iterable[LevelChange]) -> bool:
-        """Set the size of each changed level (zero removes the level)."""
-        bids, asks = self._bids, self._asks
-        for change in changes:
-            side = bids if change.side in BID_SIDES else asks if change.side in ASK_SIDES else None
-            if side is None:
-                self.unknown_sides += 1
-                continue
-            read = self._read(change)
-            if read is not None:
-                side.set(*read)
-        if self.crossed:
-            # Coinbase never sends a crossed book: messages were lost, and later updates cannot repair that.
-            self._sound = False
-        return self._sound
+                sizes.pop(read[0], None)
+        return sizes
 
     def _read(self, change: LevelChange) -> tuple[float, float] | None:
         """Price and size of a level, or None (counted, and the book distrusted) if they are not numbers."""
+        raw_price, raw_size = change
         try:
-            price, size = float(change.price_level), float(change.new_quantity)
+            price, size = float(raw_price), float(raw_size)
         except ValueError:
             price = size = math.nan
         if price > 0.0 and math.isfinite(price) and size >= 0.0 and math.isfinite(size):

@@ -1,16 +1,21 @@
-"""The real Advanced Trade capture, served over a loopback WebSocket to the client, comes out whole."""
+"""The real Advanced Trade capture, served over a loopback WebSocket to the client, comes out whole, and
+the feed adapter yields from it exactly the events the in-process replay of the file yields."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
+from gpt_trader.coinbase.feed import CoinbaseFeed
 from gpt_trader.coinbase.messages import Level2Message
+from gpt_trader.coinbase.replay import CaptureReplay
 from gpt_trader.coinbase.retry import RetryPolicy
 from gpt_trader.coinbase.ws import CoinbaseWebSocket
+from gpt_trader.market.events import MarketEvent
 from gpt_trader.market.feed import FeedHealth
 from tests.support.ws_script_server import Peer, ScriptServer
 
@@ -56,6 +61,28 @@ async def test_the_real_capture_passes_the_client_without_loss_and_books_never_c
     assert crossed_after == []
     for product, (bid, ask) in top_of_book(frames).items():
         assert (books[product].best_bid(), books[product].best_ask()) == (bid, ask)
+
+
+async def test_the_live_adapter_and_the_replay_of_the_capture_yield_the_same_events(shared_dir: Path) -> None:
+    frames = gzip.decompress((shared_dir / CAPTURE).read_bytes()).decode().splitlines()
+    recorded = [event async for event in CaptureReplay(shared_dir / CAPTURE).events()]
+
+    async def replay(peer: Peer) -> None:
+        await peer.wait_subscribed({"heartbeats", "level2", "ticker", "market_trades"})
+        for frame in frames:
+            await peer.send_raw(frame)
+
+    live: list[MarketEvent] = []
+    async with ScriptServer([replay]) as server, asyncio.timeout(30):
+        feed = CoinbaseFeed(PRODUCTS, url=server.url, reconnect=RetryPolicy(attempts=1))
+        async for event in feed.events():
+            if not isinstance(event, FeedHealth):
+                live.append(event)
+            if len(live) == len(recorded):
+                break
+        await feed.close()
+    assert live == recorded, "quotes and book updates carry the message's timestamp, trades their own time"
+    assert feed.client.duplicates == feed.translator.unreadable == 0
 
 
 def top_of_book(frames: list[str]) -> dict[str, tuple[tuple[float, float], tuple[float, float]]]:
