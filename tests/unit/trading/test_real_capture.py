@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gzip
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
-from gpt_trader.coinbase.messages import L2Event, Level2Message, parse
-from gpt_trader.market.book import ASK_SIDES, BID_SIDES, OrderBook
-from gpt_trader.market.events import BookLevel, BookUpdate, Side
+from gpt_trader.coinbase.feed import MessageTranslator
+from gpt_trader.coinbase.messages import Level2Message, parse
+from gpt_trader.market.book import OrderBook
+from gpt_trader.market.events import BookUpdate, Side
 from gpt_trader.trading.broker import PaperBroker
 from gpt_trader.trading.money import ProductIncrements
 from gpt_trader.trading.orders import OrderRequest
@@ -23,15 +25,6 @@ def grid(product_id: str) -> ProductIncrements:
     )
 
 
-def book_update(event: L2Event, time: float) -> BookUpdate:
-    def side(names: frozenset[str]) -> tuple[BookLevel, ...]:
-        return tuple(
-            BookLevel(D(level.price_level), D(level.new_quantity)) for level in event.updates if level.side in names
-        )
-
-    return BookUpdate(event.product_id, time, side(BID_SIDES), side(ASK_SIDES), snapshot=event.type == "snapshot")
-
-
 def test_the_real_capture_keeps_the_same_top_as_the_float_book_and_fills_only_displayed_size(
     shared_dir: Path,
 ) -> None:
@@ -42,14 +35,16 @@ def test_the_real_capture_keeps_the_same_top_as_the_float_book_and_fills_only_di
         paper.open_account(account, D(1_000_000))
     reference = {product: OrderBook(product) for product in products}
     checked = orders = 0
+    translator = MessageTranslator()
     for frame in frames:
         message = parse(frame)
         if not isinstance(message, Level2Message):
             continue
         time = float(message.sequence_num)
-        for event in message.events:
+        for event in translator.translate(message):
+            assert isinstance(event, BookUpdate)
             reference[event.product_id].apply(event)
-            assert paper.on_event(book_update(event, time)) == []
+            assert paper.on_event(replace(event, time=time)) == []
             ours, theirs = paper.books[event.product_id], reference[event.product_id]
             top = ours.top(time)
             assert top is not None and not top.crossed and ours.problem(time, None) is None
