@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -78,7 +78,6 @@ def close_enough(a: float, b: float, rel: float = 1e-9) -> bool:
     return abs(a - b) <= rel * max(abs(a), abs(b), 1e-12)
 
 
-@settings(max_examples=300, deadline=None)
 @given(simulation_cases())
 def test_kernel_trades_and_equity_match_the_reference(case: tuple[Bars, np.ndarray, SimulationSettings]) -> None:
     bars, signals, simulation = case
@@ -101,7 +100,6 @@ def test_kernel_trades_and_equity_match_the_reference(case: tuple[Bars, np.ndarr
     assert close_enough(kernel.fees, reference.fees)
 
 
-@settings(max_examples=200, deadline=None)
 @given(simulation_cases())
 def test_kernel_metrics_match_the_metrics_of_the_reference_curve(
     case: tuple[Bars, np.ndarray, SimulationSettings],
@@ -114,7 +112,6 @@ def test_kernel_metrics_match_the_metrics_of_the_reference_curve(
     assert not mismatched
 
 
-@settings(max_examples=300, deadline=None)
 @given(simulation_cases())
 def test_summary_equals_the_full_simulation_exactly(case: tuple[Bars, np.ndarray, SimulationSettings]) -> None:
     bars, signals, simulation = case
