@@ -3,7 +3,8 @@
 A level is reached when the bar touches it, not only when it trades through: `low <= stop`, never
 `low < stop`. Random markets rarely land exactly on a level, so these hand-made bars do, on purpose, with
 levels chosen to be exact in binary floating point (100 * (1 - 0.05) == 95.0). Each case runs in both fill
-modes and through each simulator on its own, so a boundary bug in either is caught by itself.
+modes through the kernel, the reference and the rules called bar by bar, each on its own, so a boundary bug
+in the rules or in the reference is caught by itself.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from gpt_trader.backtest.settings import FILL_MODES, FillMode, SimulationSetting
 from gpt_trader.backtest.simulation import run_simulation
 from gpt_trader.market.bars import Bars
 from tests.unit.backtest.test_kernel_rules import H, L, S, make_bars
+from tests.unit.trading.test_rules import replay_rules
 
 Exit = tuple[int, int, float, str]
 """(entry bar, exit bar, exit price, exit reason) of the one round trip."""
@@ -37,9 +39,16 @@ def reference_trips(bars: Bars, signals: np.ndarray, settings: SimulationSetting
     return [(trade.entry_bar, trade.exit_bar, trade.exit_price, trade.exit_reason) for trade in trades]
 
 
+def bar_by_bar_trips(bars: Bars, signals: np.ndarray, settings: SimulationSettings) -> list[Exit]:
+    """The rules called one bar at a time, as the event engine calls them."""
+    trips, _, _ = replay_rules(bars, signals, settings)
+    return [(entry_bar, exit_bar, exit_price, reason) for entry_bar, exit_bar, _, reason, _, _, exit_price, _ in trips]
+
+
 SIMULATORS: dict[str, Callable[[Bars, np.ndarray, SimulationSettings], list[Exit]]] = {
     "kernel": kernel_trips,
     "reference": reference_trips,
+    "bar_by_bar": bar_by_bar_trips,
 }
 
 
