@@ -42,6 +42,7 @@ from gpt_trader.backtest.settings import (
 )
 from gpt_trader.trading.rules import (
     EXIT_OPEN,
+    RoundTrip,
     Step,
     at_close,
     at_open,
@@ -97,9 +98,8 @@ def _book_step(book: tuple[float, ...], step: Step) -> tuple[float, ...]:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _append_row(trades: np.ndarray, rows: int, step: Step) -> int:
-    """Store the round trip `step` closed after the first `rows` trade rows; the new row count."""
-    trip = step.closed
+def _append_row(trades: np.ndarray, rows: int, trip: RoundTrip) -> int:
+    """Store `trip` after the first `rows` trade rows, unless nothing closed; the new row count."""
     if trip.exit_bar < 0:
         return rows
     row = trades[rows]
@@ -163,16 +163,16 @@ def _run(
                 last_price = open_[k]  # marks the new position until the bar's close, should that be missing
             cash, position, book = step.cash, step.position, _book_step(book, step)
             if record:
-                rows = _append_row(trades, rows, step)
+                rows = _append_row(trades, rows, step.closed)
         if any_stops and position.units != 0.0:
             step = check_stops(position, cash, open_[k], high[k], low[k], k, rules)
             cash, position, book = step.cash, step.position, _book_step(book, step)
             if record:
-                rows = _append_row(trades, rows, step)
+                rows = _append_row(trades, rows, step.closed)
         step = at_close(position, cash, close[k], signals[k], k, rules)
         cash, position, book = step.cash, step.position, _book_step(book, step)
         if record:
-            rows = _append_row(trades, rows, step)
+            rows = _append_row(trades, rows, step.closed)
         units = position.units
         if close[k] > 0.0:
             last_price = close[k]
@@ -236,17 +236,9 @@ def _run(
         k = quiet_end
     if record and units != 0.0:
         pnl = acc[0] - position.cash_before  # acc[0]: the final equity
-        trades[rows, TR_ENTRY_BAR] = position.entry_bar
-        trades[rows, TR_EXIT_BAR] = n - 1
-        trades[rows, TR_SIDE] = 1.0 if units > 0.0 else -1.0
-        trades[rows, TR_UNITS] = abs(units)
-        trades[rows, TR_ENTRY_PRICE] = position.entry_price
-        trades[rows, TR_EXIT_PRICE] = last_price
-        trades[rows, TR_FEES] = position.entry_fee
-        trades[rows, TR_PNL] = pnl
-        trades[rows, TR_RETURN] = pnl / position.committed
-        trades[rows, TR_EXIT_REASON] = EXIT_OPEN
-        rows += 1
+        held = RoundTrip(position.entry_bar, n - 1, 1 if units > 0.0 else -1, abs(units), position.entry_price,
+                         last_price, 0.0, position.entry_fee, pnl, pnl / position.committed, EXIT_OPEN)
+        rows = _append_row(trades, rows, held)
     last_end = time[n - 1] + bar_seconds
     finish_metrics(out, acc, book, initial_cash, n, last_end - time[0], bar_seconds, last_end, exposure_bars,
                    buy_and_hold_return(open_, close, next_open, params[P_BUY_FACTOR], params[P_FEE_RATE],
