@@ -48,6 +48,10 @@ from gpt_trader.backtest.settings import (
 if TYPE_CHECKING:
     from gpt_trader.backtest.settings import SimulationSettings
 
+# The phase functions and the small helpers they run on every bar are inlined into their caller (inline="always",
+# at Numba's IR level): as calls they made the kernel up to twice as slow. Inlining the rest as well would double
+# the kernel's first compile, so the rest stay calls.
+
 EXIT_REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "open")
 EXIT_SIGNAL, EXIT_STOP_LOSS, EXIT_TAKE_PROFIT, EXIT_TRAILING_STOP, EXIT_OPEN = range(len(EXIT_REASONS))
 
@@ -114,7 +118,7 @@ class Step(NamedTuple):
     entered: bool
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def rules_from_params(params: np.ndarray) -> Rules:
     """The rules of a `SimulationSettings.kernel_params()` vector."""
     return Rules(params[P_NEXT_OPEN] != 0.0, params[P_ALLOW_SHORT] != 0.0, params[P_FEE_RATE],
@@ -127,7 +131,7 @@ def rules_for(settings: SimulationSettings) -> Rules:
     return rules_from_params(settings.kernel_params())
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def flat(pending: int = 0) -> Position:
     """No position (optionally with a next_open signal waiting)."""
     return Position(0.0, math.nan, -math.inf, math.inf, math.nan, pending, -1, 0.0, 0.0, 0.0)
@@ -148,7 +152,7 @@ def wants(signal: int, units: float, allow_short: bool) -> bool:
     return False
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def quiet_signals(units: float, allow_short: bool) -> tuple[int, int]:
     """Signals in [low, high] leave the position `units` as it is (`wants` is False for exactly those): the
     range a backtest loop may skip over without looking at prices."""
@@ -159,7 +163,7 @@ def quiet_signals(units: float, allow_short: bool) -> tuple[int, int]:
     return (0 if allow_short else -1), 0
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def enter(side: int, quote: float, bar: int, cash: float, rules: Rules) -> tuple[float, Position]:
     """Open `side` (+1 long, -1 short) at `quote`, sized on `cash`: (cash after, position)."""
     fee_rate = rules.fee_rate
@@ -178,7 +182,7 @@ def enter(side: int, quote: float, bar: int, cash: float, rules: Rules) -> tuple
     return cash + (notional - fee), Position(-size, fill, stop, take, fill, 0, bar, fee, cash, committed)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def leave(position: Position, quote: float, bar: int, reason: int, cash: float,
           rules: Rules) -> tuple[float, RoundTrip]:
     """Close the position at `quote`: (cash after, the round trip)."""
@@ -212,7 +216,7 @@ def act(signal: int, quote: float, bar: int, cash: float, position: Position, ru
     return Step(cash, position, closed, False)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def stop_exit(position: Position, open_: float, high: float, low: float,
               rules: Rules) -> tuple[float, int, float]:
     """The quote and reason of a stop or take-profit exit during this bar (NaN quote: none), and the
