@@ -1,4 +1,4 @@
-"""The kernel's fill rules on small hand-worked markets (see `backtest.kernel` for the rules)."""
+"""The kernel's fill rules on small hand-worked markets (see `trading.rules` for the rules)."""
 
 from __future__ import annotations
 
