@@ -15,7 +15,15 @@ from hypothesis import settings
 
 settings.register_profile("ci", max_examples=200, derandomize=True, database=None, deadline=None, print_blob=True)
 settings.register_profile("dev", max_examples=1_000, derandomize=False, deadline=None)
-settings.load_profile("ci" if os.environ.get("CI") == "true" else os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Load the Hypothesis profile before any test module builds its settings."""
+    name = "ci" if os.environ.get("CI") == "true" else os.environ.get("HYPOTHESIS_PROFILE", "ci")
+    if name not in ("ci", "dev"):
+        raise pytest.UsageError(f"HYPOTHESIS_PROFILE={name!r} is not a profile; use ci (the default) or dev")
+    settings.load_profile(name)
+
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
