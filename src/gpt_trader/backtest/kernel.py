@@ -32,14 +32,7 @@ from gpt_trader.backtest.metrics import (
     curve_step,
     finish_metrics,
 )
-from gpt_trader.backtest.settings import (
-    P_BUY_FACTOR,
-    P_FEE_RATE,
-    P_INITIAL_CASH,
-    P_STOP_LOSS,
-    P_TAKE_PROFIT,
-    P_TRAILING_STOP,
-)
+from gpt_trader.backtest.settings import P_INITIAL_CASH
 from gpt_trader.trading.rules import (
     EXIT_OPEN,
     RoundTrip,
@@ -144,8 +137,8 @@ def _run(
     next_open = rules.next_open
     shift = 1 if next_open else 0
     initial_cash = params[P_INITIAL_CASH]
-    any_stops = not (math.isnan(params[P_STOP_LOSS]) and math.isnan(params[P_TAKE_PROFIT])
-                     and math.isnan(params[P_TRAILING_STOP]))
+    any_stops = not (math.isnan(rules.stop_loss) and math.isnan(rules.take_profit)
+                     and math.isnan(rules.trailing_stop))
     cash = initial_cash
     position = flat()
     last_price = math.nan
@@ -241,8 +234,7 @@ def _run(
         rows = _append_row(trades, rows, held)
     last_end = time[n - 1] + bar_seconds
     finish_metrics(out, acc, book, initial_cash, n, last_end - time[0], bar_seconds, last_end, exposure_bars,
-                   buy_and_hold_return(open_, close, next_open, params[P_BUY_FACTOR], params[P_FEE_RATE],
-                                       initial_cash))
+                   buy_and_hold_return(open_, close, next_open, rules.buy_factor, rules.fee_rate, initial_cash))
     return rows
 
 
