@@ -5,6 +5,8 @@ Shared by the kernel-versus-reference and the accounting-invariant tests.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -14,6 +16,15 @@ from gpt_trader.market.bars import Bars
 from gpt_trader.market.granularity import Granularity
 
 START = 1_704_067_200
+
+
+def close_enough(a: float, b: float, rel: float = 1e-9) -> bool:
+    """Equal within `rel`, NaN matching NaN and infinities matching exactly."""
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    if math.isinf(a) or math.isinf(b):
+        return a == b
+    return abs(a - b) <= rel * max(abs(a), abs(b), 1e-12)
 
 
 @st.composite

@@ -1,7 +1,9 @@
-"""A plain-Python reference simulator: the kernel's rules (see `kernel`) as one loop a reviewer can read.
+"""A plain-Python reference simulator: the position rules (see `trading.rules`) as one loop a reviewer can read.
 
-No Numba and no vectorisation, so it is slow; tests and the benchmark's agreement check hold the kernel
-to it. Its arithmetic follows the kernel's operation by operation, so equity and trades agree exactly.
+It restates the rules apart from `trading.rules` on purpose, sharing no code with it, so that a bug in
+either shows as a disagreement: tests (on random markets, on exact-boundary cases and on recorded data) and
+the benchmark's agreement check hold the kernel to it. No Numba and no vectorisation, so it is slow. Its
+arithmetic follows the rules operation by operation, so equity and trades agree exactly.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def usable(price: float) -> bool:
 
 
 def simulate_reference(bars: Bars, signals: np.ndarray, settings: SimulationSettings) -> ReferenceResult:
-    """Simulate `signals` on `bars` bar by bar under the kernel's rules."""
+    """Simulate `signals` on `bars` bar by bar under the position rules."""
     fee_rate = settings.fee_rate
     cash = settings.initial_cash
     units = 0.0

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gpt_trader.backtest.kernel import (
-    EXIT_REASONS,
     TR_ENTRY_BAR,
     TR_ENTRY_PRICE,
     TR_EXIT_BAR,
@@ -30,6 +29,7 @@ from gpt_trader.backtest.metrics import N_METRICS, Metrics
 from gpt_trader.backtest.settings import SimulationSettings
 from gpt_trader.market.bars import Bars
 from gpt_trader.strategies.base import valid_signals
+from gpt_trader.trading.rules import EXIT_REASONS
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -1,4 +1,5 @@
-"""The kernel against the reference on recorded data: the benchmark's 1-minute file and real Coinbase hours."""
+"""The kernel against the reference, and against its rules called bar by bar, on recorded data: the benchmark's
+1-minute file and real Coinbase hours."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from gpt_trader.backtest.reference import simulate_reference
 from gpt_trader.backtest.settings import SimulationSettings
 from gpt_trader.backtest.simulation import run_simulation, summarize
 from gpt_trader.market.bars import Bars
+from tests.support.rule_replay import closed_trips, replay_rules
 
 
 def crossover_signals(close: np.ndarray, fast: int, slow: int) -> np.ndarray:
@@ -74,3 +76,17 @@ def test_real_coinbase_hours_with_missing_prices_and_stops(coinbase_hours: Bars)
     settings = SimulationSettings(half_spread_bps=5, stop_loss=0.04, take_profit=0.12, trailing_stop=0.06)
     assert_agrees(coinbase_hours, crossover_signals(coinbase_hours.close, 12, 48), settings)
     assert_agrees(coinbase_hours, crossover_signals(coinbase_hours.close, 24, 96), SimulationSettings())
+
+
+def test_real_coinbase_hours_bar_by_bar_through_the_rules(coinbase_hours: Bars) -> None:
+    """Every bar of two years of real hours, one call per rule phase, as an event engine replays them."""
+    signals = crossover_signals(coinbase_hours.close, 12, 48)
+    for settings in (SimulationSettings(half_spread_bps=5, stop_loss=0.04, take_profit=0.12, trailing_stop=0.06,
+                                        allow_short=True),
+                     SimulationSettings(fill="close", trailing_stop=0.03)):
+        trips, cash, _ = replay_rules(coinbase_hours, signals, settings)
+        expected = closed_trips(coinbase_hours, signals, settings)
+        assert len(trips) == len(expected) > 100
+        assert [trip[:4] for trip in trips] == [trip[:4] for trip in expected]
+        np.testing.assert_allclose([trip[4:] for trip in trips], [trip[4:] for trip in expected], rtol=1e-12)
+        assert cash == pytest.approx(run_simulation(coinbase_hours, signals, settings).cash[-1], rel=1e-12)

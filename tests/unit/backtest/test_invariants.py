@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from gpt_trader.backtest.settings import SimulationSettings
@@ -12,7 +12,6 @@ from gpt_trader.market.bars import Bars
 from tests.support.simulation_cases import markets, signal_arrays, simulation_cases, simulation_settings
 
 
-@settings(max_examples=250, deadline=None)
 @given(simulation_cases())
 def test_equity_is_cash_plus_units_at_every_usable_close(case: tuple[Bars, np.ndarray, SimulationSettings]) -> None:
     bars, signals, simulation = case
@@ -24,7 +23,6 @@ def test_equity_is_cash_plus_units_at_every_usable_close(case: tuple[Bars, np.nd
     np.testing.assert_array_equal(result.equity[flat], result.cash[flat])
 
 
-@settings(max_examples=250, deadline=None)
 @given(simulation_cases())
 def test_fees_are_never_negative_and_add_up(case: tuple[Bars, np.ndarray, SimulationSettings]) -> None:
     bars, signals, simulation = case
@@ -37,7 +35,6 @@ def test_fees_are_never_negative_and_add_up(case: tuple[Bars, np.ndarray, Simula
         assert result.fees == 0
 
 
-@settings(max_examples=250, deadline=None)
 @given(simulation_cases())
 def test_trade_pnl_adds_up_to_the_change_in_equity(case: tuple[Bars, np.ndarray, SimulationSettings]) -> None:
     bars, signals, simulation = case
@@ -46,7 +43,6 @@ def test_trade_pnl_adds_up_to_the_change_in_equity(case: tuple[Bars, np.ndarray,
     np.testing.assert_allclose(total, result.final_equity - simulation.initial_cash, rtol=1e-9, atol=1e-6)
 
 
-@settings(max_examples=250, deadline=None)
 @given(st.data())
 def test_long_only_cash_never_goes_negative(data: st.DataObject) -> None:
     bars = data.draw(markets())
@@ -57,7 +53,6 @@ def test_long_only_cash_never_goes_negative(data: st.DataObject) -> None:
     assert (result.units >= 0).all()
 
 
-@settings(max_examples=250, deadline=None)
 @given(simulation_cases())
 def test_no_fill_happens_without_a_usable_price(case: tuple[Bars, np.ndarray, SimulationSettings]) -> None:
     bars, signals, simulation = case
@@ -70,7 +65,6 @@ def test_no_fill_happens_without_a_usable_price(case: tuple[Bars, np.ndarray, Si
         assert trade.entry_price > 0
 
 
-@settings(max_examples=250, deadline=None)
 @given(simulation_cases())
 def test_at_most_one_position_and_entries_only_on_signals(case: tuple[Bars, np.ndarray, SimulationSettings]) -> None:
     bars, signals, simulation = case

@@ -1,4 +1,4 @@
-"""The kernel's fill rules on small hand-worked markets (see `backtest.kernel` for the rules)."""
+"""The kernel's fill rules on small hand-worked markets (see `trading.rules` for the rules)."""
 
 from __future__ import annotations
 
@@ -11,28 +11,10 @@ import pytest
 from gpt_trader.backtest.metrics import METRIC_NAMES, Metrics
 from gpt_trader.backtest.settings import SimulationSettings
 from gpt_trader.backtest.simulation import run_simulation, summarize
-from gpt_trader.market.bars import Bars
-from gpt_trader.market.granularity import Granularity
+from tests.support.rule_replay import H, L, S, make_bars
 
-L, S, H = 1, -1, 0
-START = 1_704_067_200  # 2024-01-01 00:00 UTC
 NO_FEES_AT_CLOSE = SimulationSettings(fill="close", fee_rate=0.0)
 NO_FEES_NEXT_OPEN = SimulationSettings(fill="next_open", fee_rate=0.0)
-
-
-def make_bars(
-    close: list[float],
-    open_: list[float] | None = None,
-    high: list[float] | None = None,
-    low: list[float] | None = None,
-) -> Bars:
-    """Hourly bars; open defaults to the close (no gaps), high/low to the body's extremes."""
-    closes = np.array(close, dtype=float)
-    opens = closes.copy() if open_ is None else np.array(open_, dtype=float)
-    highs = np.fmax(opens, closes) if high is None else np.array(high, dtype=float)
-    lows = np.fmin(opens, closes) if low is None else np.array(low, dtype=float)
-    time = START + 3600 * np.arange(len(closes))
-    return Bars("BTC-USD", Granularity.ONE_HOUR, time, opens, highs, lows, closes, np.ones(len(closes)))
 
 
 def signals(*values: int) -> np.ndarray:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
 
 from gpt_trader.backtest.metrics import METRIC_NAMES
 from gpt_trader.backtest.reference import simulate_reference
@@ -13,18 +11,9 @@ from gpt_trader.backtest.settings import SimulationSettings
 from gpt_trader.backtest.simulation import run_simulation, summarize
 from gpt_trader.market.bars import Bars
 from gpt_trader.market.granularity import Granularity
-from tests.support.simulation_cases import START, simulation_cases
+from tests.support.simulation_cases import START, close_enough, simulation_cases
 
 
-def close_enough(a: float, b: float, rel: float = 1e-9) -> bool:
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    if math.isinf(a) or math.isinf(b):
-        return a == b
-    return abs(a - b) <= rel * max(abs(a), abs(b), 1e-12)
-
-
-@settings(max_examples=300, deadline=None)
 @given(simulation_cases())
 def test_kernel_trades_and_equity_match_the_reference(case: tuple[Bars, np.ndarray, SimulationSettings]) -> None:
     bars, signals, simulation = case
@@ -47,7 +36,6 @@ def test_kernel_trades_and_equity_match_the_reference(case: tuple[Bars, np.ndarr
     assert close_enough(kernel.fees, reference.fees)
 
 
-@settings(max_examples=200, deadline=None)
 @given(simulation_cases())
 def test_kernel_metrics_match_the_metrics_of_the_reference_curve(
     case: tuple[Bars, np.ndarray, SimulationSettings],
@@ -60,7 +48,6 @@ def test_kernel_metrics_match_the_metrics_of_the_reference_curve(
     assert not mismatched
 
 
-@settings(max_examples=300, deadline=None)
 @given(simulation_cases())
 def test_summary_equals_the_full_simulation_exactly(case: tuple[Bars, np.ndarray, SimulationSettings]) -> None:
     bars, signals, simulation = case
