@@ -11,7 +11,7 @@ import sys
 import typer
 
 from gpt_trader import __version__
-from gpt_trader.cli import data, sandbox
+from gpt_trader.cli import data, runs, sandbox
 from gpt_trader.cli.backtest import backtest
 from gpt_trader.cli.demo import demo
 from gpt_trader.errors import UserError
@@ -27,6 +27,7 @@ app = typer.Typer(
 app.command("backtest", help="Backtest strategies × products × parameters and rank them.")(backtest)
 app.add_typer(data.app, name="data", help="Fetch, import, inspect and verify cached candles.")
 app.add_typer(sandbox.app, name="sandbox", help="Run the local Coinbase-compatible sandbox exchange; make keys for it.")
+app.add_typer(runs.app, name="runs", help="Ask the performance database: list, show and compare runs.")
 app.command("demo", help="Run the offline demo (synthetic market, no keys, no network).")(demo)
 
 
