@@ -13,6 +13,7 @@ import typer
 from gpt_trader import __version__
 from gpt_trader.cli import data, runs, sandbox
 from gpt_trader.cli.backtest import backtest
+from gpt_trader.cli.dashboard import dashboard
 from gpt_trader.cli.demo import demo
 from gpt_trader.errors import UserError
 
@@ -28,6 +29,7 @@ app.command("backtest", help="Backtest strategies × products × parameters and 
 app.add_typer(data.app, name="data", help="Fetch, import, inspect and verify cached candles.")
 app.add_typer(sandbox.app, name="sandbox", help="Run the local Coinbase-compatible sandbox exchange; make keys for it.")
 app.add_typer(runs.app, name="runs", help="Ask the performance database: list, show and compare runs.")
+app.command("dashboard", help="Serve the read-only web dashboard (127.0.0.1:8888 by default).")(dashboard)
 app.command("demo", help="Run the offline demo (synthetic market, no keys, no network).")(demo)
 
 

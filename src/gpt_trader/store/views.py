@@ -333,6 +333,19 @@ class StoreViews(StoreBase):
         with self._reading() as session:
             return [dict(row) for row in session.execute(statement).mappings()]
 
+    def session_equity(self, session_id: int, *, after_id: int = 0, limit: int = 10_000) -> list[dict[str, Any]]:
+        """The equity snapshots of every account of a session with an id above `after_id`, in id order:
+        what a live chart has not drawn yet."""
+        statement = (
+            select(EquitySnapshot.id, EquitySnapshot.account_id, EquitySnapshot.time, EquitySnapshot.equity)
+            .join(Account, Account.id == EquitySnapshot.account_id)
+            .where(Account.session_id == session_id, EquitySnapshot.id > after_id)
+            .order_by(EquitySnapshot.id)
+            .limit(limit)
+        )
+        with self._reading() as session:
+            return [dict(row) for row in session.execute(statement).mappings()]
+
     def equity_frame(self, account_id: int) -> pd.DataFrame:
         """An account's equity curve as a DataFrame indexed by time."""
         frame = _frame(self.equity(account_id), ("id", "time", "equity", "cash", "units", "position_value"))
