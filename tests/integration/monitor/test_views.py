@@ -94,7 +94,10 @@ def test_session_accounts_hold_latest_equity_pnl_position_and_open_orders(store:
         assert account["pnl_pct"] == pytest.approx(float(planted.final_equity[name] - 10_000) / 10_000)
         assert account["equity_time"] == START + timedelta(minutes=4)
         assert (account["units"], account["open_orders"], account["fills"], account["round_trips"]) == (
-            Decimal("0.02"), 1, 2, 1,
+            Decimal("0.02"),
+            1,
+            2,
+            1,
         )
     assert accounts["a"]["win_rate"] == 1.0 and accounts["b"]["win_rate"] == 0.0
     frame = StoreViews.of(store).accounts_frame(planted.session)
