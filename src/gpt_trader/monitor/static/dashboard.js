@@ -274,7 +274,7 @@ async function showSweep() {
     select.value = chosen;
   }
   Plotly.react("heatmap", [{
-    type: "heatmap", x: map.xs.map(String), y: map.ys.map(String), z: map.z, colorscale: "RdYlGn",
+    type: "heatmap", x: map.xs.map(String), y: map.ys.map(String), z: map.z, colorscale: [[0, "#b3261e"], [0.5, "#f3efd6"], [1, "#137a3a"]],
     colorbar: { title: { text: map.metric } }, hoverongaps: false,
   }], { ...LAYOUT, title: { text: `${map.metric}: ${map.y} × ${map.x}` }, xaxis: { title: { text: map.x }, type: "category" },
         yaxis: { title: { text: map.y }, type: "category" } }, PLOT_CONFIG);
