@@ -15,9 +15,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from gpt_trader.monitor.report import gather, render_html
 from gpt_trader.monitor.web import create_app
 from gpt_trader.sandbox.server import BackgroundServer
 from gpt_trader.store import Store
+from gpt_trader.store.views import StoreViews
 from gpt_trader.store.writer import StoreWriter
 
 # The monitoring tests' fixtures: a store with a recorded sweep and a planted paper session.
@@ -64,7 +66,7 @@ def browser_page(tmp_path: Path) -> Iterator[tuple[Any, Watch]]:
 
         def only_loopback(route: Any) -> None:
             host = urlsplit(route.request.url).hostname
-            if route.request.url.startswith("data:") or host == "127.0.0.1":
+            if route.request.url.startswith(("data:", "file:")) or host == "127.0.0.1":
                 route.continue_()
             else:
                 watch.outside.append(route.request.url)
@@ -142,3 +144,20 @@ def test_live_equity_grows_without_a_reload_and_research_pages_draw(
     for name in ("live-before", "live-after", "sweep", "result"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
     print(f"screenshots: {tmp_path}")
+
+
+def test_the_report_opens_offline_without_errors(
+    filled_store: Store,  # noqa: F811
+    browser_page: tuple[Any, Watch],
+    tmp_path: Path,
+) -> None:
+    page, watch = browser_page
+    report = tmp_path / "report.html"
+    report.write_text(render_html(gather(StoreViews.of(filled_store), 1)), encoding="utf-8")
+    page.goto(report.as_uri())
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length === 5")
+    drawn = page.evaluate("[...document.querySelectorAll('.js-plotly-plot')].map(d => d.data.length)")
+    assert drawn == [2, 1, 3, 1, 1]  # equity + buy and hold, drawdown, price + entries + exits, months, heat map
+    page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+    assert watch.errors == []
+    assert watch.outside == []

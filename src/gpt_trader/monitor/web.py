@@ -150,10 +150,12 @@ def create_app(store: Store, token: str | None = None, stream_interval: float = 
         after_id: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
     ) -> Response:
+        await _found(read(views.account, account_id), f"account {account_id}")
         return _json(await read(views.equity, account_id, after_id=after_id, limit=limit))
 
     @app.get("/api/accounts/{account_id}/round-trips", summary="An account's closed positions, newest first")
     async def round_trips(account_id: int, limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 500) -> Response:
+        await _found(read(views.account, account_id), f"account {account_id}")
         return _json(await read(views.round_trips, account_id, limit))
 
     @app.get("/api/fills", summary="The newest fills, of one account, one session or all")
@@ -185,6 +187,7 @@ def create_app(store: Store, token: str | None = None, stream_interval: float = 
         after_id: Annotated[int, Query(ge=0)] = 0,
         seconds: Annotated[float, Query(gt=0, le=3600)] = 600,
     ) -> StreamingResponse:
+        await _found(read(store.get_session, session_id), f"trading session {session_id}")
         # A browser reconnecting sends the id of the last event it saw: it resumes from there.
         last_seen = request.headers.get("last-event-id", "")
         start = int(last_seen) if last_seen.isdigit() else after_id
