@@ -124,6 +124,10 @@ def test_live_equity_grows_without_a_reload_and_research_pages_draw(
 
         page.click("#nav-runs")
         page.wait_for_selector("#runs-table tbody tr.link")
+        page.fill("#run-filters input[name=strategy]", "ma_crossover")
+        page.click("#run-filters button")
+        page.wait_for_selector("#compare-panel:not([hidden]) #gap-table td:has-text('BTC-USD')")
+        assert page.inner_text("#compare-table").count("no runs yet") == 2  # simulation and live
         page.click("#runs-table th[data-key='best_sharpe']")
         page.click("#runs-table tbody tr.link:has-text('ma_crossover')")
         page.wait_for_function("document.getElementById('heatmap')?.data?.[0]?.type === 'heatmap'")

@@ -6,11 +6,9 @@ backtest, simulation and paper runs. Every command reads only; `--json` prints t
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from statistics import fmean
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -24,13 +22,6 @@ if TYPE_CHECKING:
 app = typer.Typer(no_args_is_help=True)
 
 RUN_KINDS = ("backtest", "sweep", "simulation", "paper", "live")
-# The kinds `compare` lines up, in the order evidence grows: research, replay, then the market itself.
-COMPARED_KINDS = (
-    ("backtest", ("backtest", "sweep")),
-    ("simulation", ("simulation",)),
-    ("paper", ("paper",)),
-    ("live", ("live",)),
-)
 JSON_HELP = "Print JSON (for scripts) instead of tables."
 TIME_HELP = "ISO 8601 (2026-01-01, 2026-01-01T12:00Z) or Unix seconds."
 
@@ -192,6 +183,8 @@ def compare(
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """One strategy across backtest, simulation and paper runs side by side, with the backtest-vs-paper gap."""
+    from gpt_trader.monitor.compare import gaps, summarise
+
     with _views() as views:
         rows = views.strategy_runs(strategy)
     summary = summarise(rows)
@@ -233,41 +226,6 @@ def compare(
         out.print("No backtest-vs-paper gap yet: it needs a backtest and a paper run of the same product.")
 
 
-def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per compared kind: how many runs and records, their mean return and win rate, closed trades."""
-    summary = []
-    for label, kinds in COMPARED_KINDS:
-        chosen = [row for row in rows if row["kind"] in kinds]
-        summary.append(
-            {
-                "kind": label,
-                "runs": len({row["run_id"] for row in chosen}),
-                "records": len(chosen),
-                "mean_return": _mean(row["total_return"] for row in chosen),
-                "mean_win_rate": _mean(row["win_rate"] for row in chosen),
-                "closed_trades": sum(row["closed_trades"] or 0 for row in chosen) if chosen else None,
-            }
-        )
-    return summary
-
-
-def gaps(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per product with both: the mean paper return minus the mean backtest return."""
-    returns: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        side = "backtest" if row["kind"] in ("backtest", "sweep") else row["kind"]
-        if row["total_return"] is not None:
-            returns[row["product_id"]][side].append(float(row["total_return"]))
-    found = []
-    for product, by_side in sorted(returns.items()):
-        if by_side.get("backtest") and by_side.get("paper"):
-            backtest, paper = fmean(by_side["backtest"]), fmean(by_side["paper"])
-            found.append(
-                {"product_id": product, "backtest_return": backtest, "paper_return": paper, "gap": paper - backtest}
-            )
-    return found
-
-
 @contextmanager
 def _views() -> Iterator[StoreViews]:
     from gpt_trader.config import load_settings
@@ -300,11 +258,6 @@ def _print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str
     for row in rows:
         table.add_row(*row)
     console().print(table)
-
-
-def _mean(values: Iterator[Any]) -> float | None:
-    present = [float(value) for value in values if value is not None]
-    return fmean(present) if present else None
 
 
 def _when(value: datetime | None) -> str:

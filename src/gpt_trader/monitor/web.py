@@ -140,6 +140,13 @@ def create_app(store: Store, token: str | None = None, stream_interval: float = 
         computed = await read(recompute, recorded, result)
         return _json({"result": result, **computed.as_dict()})
 
+    @app.get("/api/compare", summary="One strategy across backtest, simulation and paper runs, and the gap")
+    async def compare(strategy: Annotated[str, Query(min_length=1, max_length=64)]) -> Response:
+        from gpt_trader.monitor.compare import gaps, summarise
+
+        rows = await read(views.strategy_runs, strategy)
+        return _json({"strategy": strategy, "kinds": summarise(rows), "gaps": gaps(rows)})
+
     @app.get("/api/sessions", summary="Trading sessions newest first, each with its accounts")
     async def sessions(limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Response:
         return _json(await read(views.sessions, limit))

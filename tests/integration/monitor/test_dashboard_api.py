@@ -32,6 +32,7 @@ def good_values(planted: Planted) -> dict[str, Any]:
         "account_id": planted.accounts["a"],
         "session_id": planted.session,
         "seconds": 0.2,
+        "strategy": "ma_crossover",
     }
 
 
@@ -132,3 +133,15 @@ def test_the_stream_sends_new_equity_as_it_is_written(client: httpx.Client, plan
         "/api/stream", params={"session_id": planted.session, "seconds": 0.3}, headers={"Last-Event-ID": "10"}
     ).text
     assert "event: equity" not in resumed
+
+
+def test_compare_lines_up_a_strategys_kinds_and_gap(client: httpx.Client) -> None:
+    comparison = client.get("/api/compare", params={"strategy": "ma_crossover"}).json()
+    kinds = {row["kind"]: row for row in comparison["kinds"]}
+    assert kinds["backtest"]["runs"] == 2 and kinds["backtest"]["records"] == 10  # the sweep and the planted run
+    assert kinds["paper"]["runs"] == 1 and kinds["simulation"]["runs"] == 0
+    (gap,) = comparison["gaps"]
+    assert gap["product_id"] == "BTC-USD"
+    assert gap["gap"] == pytest.approx(gap["paper_return"] - gap["backtest_return"])
+    assert gap["paper_return"] == pytest.approx(40 / 10_000)
+    assert client.get("/api/compare").status_code == 422

@@ -221,6 +221,25 @@ async function showRuns() {
     sortable: true, empty: "no runs match", onClick: (run) => { location.hash = `#run/${run.id}`; },
   });
   say(`${runs.length} runs`);
+  await showComparison(filters.strategy);
+}
+
+async function showComparison(strategy) {
+  const panel = document.getElementById("compare-panel");
+  panel.hidden = !strategy;
+  if (!strategy) return;
+  const comparison = await api("/api/compare", {}, { strategy });
+  document.getElementById("compare-title").textContent =
+    `${strategy}: backtest vs simulation vs paper (returns over each run's own period)`;
+  const kinds = comparison.kinds.map((k) => ({ ...k, note: k.runs ? "" : "no runs yet" }));
+  table(document.getElementById("compare-table"), [
+    column("kind", "kind"), column("runs", "runs", "int"), column("mean_return", "mean return", "pct"),
+    column("mean_win_rate", "mean win rate", "pct"), column("closed_trades", "closed trades", "int"), column("note", ""),
+  ], kinds);
+  table(document.getElementById("gap-table"), [
+    column("product_id", "product"), column("backtest_return", "backtest", "pct"),
+    column("paper_return", "paper", "pct"), column("gap", "gap (paper - backtest)", "pct"),
+  ], comparison.gaps, { empty: "no gap yet: it needs a backtest and a paper run of the same product" });
 }
 
 async function showRun(runId) {
