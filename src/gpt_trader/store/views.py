@@ -312,6 +312,11 @@ class StoreViews(StoreBase):
         condition = Account.session_id == session_id if session_id is not None else Account.id.is_not(None)
         return self._accounts(condition, None)
 
+    def account(self, account_id: int) -> dict[str, Any] | None:
+        """One account as `accounts` shows it, or None."""
+        found = self._accounts(Account.id == account_id, 1)
+        return found[0] if found else None
+
     def accounts_frame(self, session_id: int | None = None) -> pd.DataFrame:
         return _frame(self.accounts(session_id), ACCOUNT_COLUMNS)
 
