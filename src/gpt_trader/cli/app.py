@@ -21,7 +21,8 @@ from gpt_trader.errors import UserError
 
 app = typer.Typer(
     name="gpt-trader",
-    help="Research and paper-trade crypto strategies on Coinbase: rapid backtests, a sandbox exchange, paper trading.",
+    help="Research and paper-trade crypto strategies on Coinbase: rapid backtests, a sandbox exchange, "
+    "paper trading.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
