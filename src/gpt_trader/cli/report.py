@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from gpt_trader.errors import UserError
-
 
 def report(
     run_id: Annotated[int, typer.Argument(help="The run's id, as `gpt-trader runs list` shows it.")],
@@ -20,21 +18,12 @@ def report(
 ) -> None:
     """Write a self-contained HTML report of a run (opens with no internet) and optionally its PNG charts."""
     from gpt_trader.config import load_settings
-    from gpt_trader.monitor.report import gather, render_html
+    from gpt_trader.monitor.report import write_report
     from gpt_trader.store import open_store
     from gpt_trader.store.views import StoreViews
 
     with open_store(load_settings().database) as store:
-        material = gather(StoreViews.of(store), run_id, result)
-    page = render_html(material)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(page, encoding="utf-8")
-    except OSError as error:
-        raise UserError(f"cannot write the report to {out}: {error.strerror}; choose another --out") from None
-    typer.echo(f"Wrote {out} ({len(page) / 1e6:.1f} MB, self-contained).")
+        written = write_report(StoreViews.of(store), run_id, out, png_folder=png, result_id=result)
+    typer.echo(f"Wrote {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained).")
     if png is not None:
-        from gpt_trader.monitor.pngs import write_pngs
-
-        written = write_pngs(material, png)
-        typer.echo(f"Wrote {len(written)} PNG charts to {png}: {', '.join(path.name for path in written)}.")
+        typer.echo(f"Wrote {len(written) - 1} PNG charts to {png}: {', '.join(path.name for path in written[1:])}.")

@@ -1,7 +1,9 @@
 """A run as a self-contained HTML report: equity, drawdown, trades on price, monthly returns, metrics.
 
-    material = gather(StoreViews.of(store), run_id)        # the run's numbers, curves recomputed if needed
-    Path("report.html").write_text(render_html(material))  # plotly.js inlined: opens with no internet
+    write_report(StoreViews.of(store), run_id, Path("report.html"), png_folder=Path("charts"))
+
+`gather` collects the run's numbers (recomputing a backtest's curves if needed), `render_html` makes one
+page with plotly.js inlined (it opens with no internet), `pngs.write_pngs` draws the PNG charts.
 
 A backtest or sweep reports one result (the best by Sharpe unless told which), its curves recomputed
 from the run's recorded config and candles (see `curves.py`), buy and hold beside it, and a sweep's
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gpt_trader.errors import UserError
@@ -156,6 +159,24 @@ def _backtest_material(
         heatmap=sweep,
         note=note,
     )
+
+
+def write_report(
+    views: StoreViews, run_id: int, out: Path, *, png_folder: Path | None = None, result_id: int | None = None
+) -> list[Path]:
+    """Write run `run_id`'s HTML report to `out` (and its PNG charts into `png_folder`); returns the files."""
+    material = gather(views, run_id, result_id)
+    page = render_html(material)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(page, encoding="utf-8")
+    except OSError as error:
+        raise UserError(f"cannot write the report to {out}: {error.strerror}; choose another --out") from None
+    if png_folder is None:
+        return [out]
+    from gpt_trader.monitor.pngs import write_pngs  # matplotlib only for those who want PNGs
+
+    return [out, *write_pngs(material, png_folder)]
 
 
 def monthly_returns(series: Series) -> pd.DataFrame:
