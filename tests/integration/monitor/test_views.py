@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -13,10 +13,13 @@ from gpt_trader.store.views import ACCOUNT_COLUMNS, RUN_COLUMNS, StoreViews
 from gpt_trader.store.writer import StoreWriter
 from tests.integration.monitor.records import START, Planted, plant
 
+# The store tests' databases: every test here runs on SQLite, and on PostgreSQL when one is configured.
+from tests.integration.store.conftest import postgres_url, sqlite_url, store_url  # noqa: F401
+
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    opened = open_store(f"sqlite:///{tmp_path / 'views.db'}")
+def store(store_url: str) -> Iterator[Store]:  # noqa: F811
+    opened = open_store(store_url)
     yield opened
     opened.close()
 
