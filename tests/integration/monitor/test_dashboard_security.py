@@ -77,7 +77,7 @@ def test_no_page_or_answer_shows_a_credential(
         targets += [re.sub(r"\{(\w+)\}", lambda m: str(ids[m.group(1)]), path) for path in schema["paths"]]
         answers = []
         for target in targets:
-            params = {"session_id": planted.session, "seconds": 0.5} if target == "/api/stream" else {}
+            params = {"session_id": planted.session, "seconds": 0.5, "strategy": "ma_crossover"}
             answer = http.get(target, params=params)
             assert answer.status_code == 200, (target, answer.text)
             answers.append(answer)
