@@ -12,9 +12,12 @@ from typing import Any
 import typer
 
 from gpt_trader import __version__
-from gpt_trader.cli import data, sandbox
+from gpt_trader.cli import data, runs, sandbox
 from gpt_trader.cli.backtest import EPILOG, backtest
+from gpt_trader.cli.dashboard import dashboard
 from gpt_trader.cli.demo import demo
+from gpt_trader.cli.monitor import monitor
+from gpt_trader.cli.report import report
 from gpt_trader.cli.strategies import strategies
 from gpt_trader.errors import UserError
 
@@ -31,6 +34,10 @@ app.command("backtest", help="Backtest strategies × products × parameters and 
 app.command("strategies", help="List the strategies: parameters, defaults and ranges.")(strategies)
 app.add_typer(data.app, name="data", help="Fetch, import, inspect and verify cached candles.")
 app.add_typer(sandbox.app, name="sandbox", help="Run the local Coinbase-compatible sandbox exchange; make keys for it.")
+app.add_typer(runs.app, name="runs", help="Ask the performance database: list, show and compare runs.")
+app.command("dashboard", help="Serve the read-only web dashboard (127.0.0.1:8888 by default).")(dashboard)
+app.command("monitor", help="Watch trading sessions in the terminal (Textual; works at 80×24 over SSH).")(monitor)
+app.command("report", help="Write a run's self-contained HTML report and PNG charts.")(report)
 app.command("demo", help="Run the offline demo (synthetic market, no keys, no network).")(demo)
 
 

@@ -154,7 +154,7 @@ def _report(
 ) -> None:
     from gpt_trader.cli.export import write_csv, write_json
     from gpt_trader.cli.output import console
-    from gpt_trader.cli.report import print_report
+    from gpt_trader.cli.backtest_output import print_report
 
     print_report(result, source, top, sort)
     if result.run_id is not None:
