@@ -152,9 +152,9 @@ def backtest(
 def _report(
     result: SweepResult, source: str, top: int, sort: str, json_path: Path | None, csv_path: Path | None
 ) -> None:
+    from gpt_trader.cli.backtest_output import print_report
     from gpt_trader.cli.export import write_csv, write_json
     from gpt_trader.cli.output import console
-    from gpt_trader.cli.backtest_output import print_report
 
     print_report(result, source, top, sort)
     if result.run_id is not None:

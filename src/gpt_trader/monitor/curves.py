@@ -54,7 +54,7 @@ def recompute(run: dict[str, Any], result: dict[str, Any]) -> Curves:
     """
     import numpy as np
 
-    from gpt_trader.backtest.api import DataSpec, backtest, fingerprint
+    from gpt_trader.backtest.api import DataSpec, fingerprint, run_backtest
     from gpt_trader.backtest.metrics import METRIC_NAMES
     from gpt_trader.backtest.settings import SimulationSettings
 
@@ -79,7 +79,7 @@ def recompute(run: dict[str, Any], result: dict[str, Any]) -> Curves:
         raise UserError(f"run {run['id']} records simulation settings this version cannot read: {error}") from None
     bars = data.load([result["product_id"]])
     product_bars = bars[result["product_id"]]
-    outcome = backtest(
+    outcome = run_backtest(
         result["strategy"], result["product_id"], params=result["params"], bars=product_bars, settings=settings
     )
     equity = outcome.equity

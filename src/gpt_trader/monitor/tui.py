@@ -17,6 +17,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Sparkline, Static
 
@@ -130,9 +131,10 @@ class MonitorApp(App[None]):
     @work(thread=True, exclusive=True, group="refresh")
     def load(self) -> None:
         """Read the store off the event loop, then draw what was read."""
+        requested = self.session_id
         sessions = self.views.sessions()
-        chosen = next((s for s in sessions if s["id"] == self.session_id), sessions[0] if sessions else None)
-        snapshot: dict[str, Any] = {"sessions": sessions, "session": chosen}
+        chosen = next((s for s in sessions if s["id"] == requested), sessions[0] if sessions else None)
+        snapshot: dict[str, Any] = {"sessions": sessions, "session": chosen, "requested": requested}
         if chosen is not None:
             snapshot["fills"] = self.views.fills(session_id=chosen["id"], limit=20)
             snapshot["feed"] = self.views.feed_health(chosen["id"], limit=1)["latest"]
@@ -143,6 +145,17 @@ class MonitorApp(App[None]):
         self.call_from_thread(self.draw, snapshot)
 
     def draw(self, snapshot: dict[str, Any]) -> None:
+        # A read that started before the user switched session is out of date.
+        if snapshot["requested"] != self.session_id:
+            return
+        try:
+            self._draw(snapshot)
+        except NoMatches:
+            # The read finished while the app was closing: its widgets are gone, and so is the need to draw.
+            if self.is_running and self.screen.is_mounted:
+                raise
+
+    def _draw(self, snapshot: dict[str, Any]) -> None:
         self.sessions = snapshot["sessions"]
         session = snapshot["session"]
         if session is None:
@@ -201,15 +214,18 @@ class MonitorApp(App[None]):
             else ""
         )
 
-    def selected(self) -> dict[str, Any] | None:
-        table = self.query_one("#accounts", DataTable)
+    def selected(self, table: DataTable | None = None) -> dict[str, Any] | None:
+        table = table or self.query_one("#accounts", DataTable)
         if not self.accounts or table.cursor_row < 0:
             return None
         return self.accounts[min(table.cursor_row, len(self.accounts) - 1)]
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        account = self.selected()
-        if event.data_table.id == "accounts" and account is not None and account["id"] != self.spark_account_id:
+        if event.data_table.id != "accounts":
+            return
+        # The event's own table: while the app closes, the screen may no longer hold it.
+        account = self.selected(event.data_table)
+        if account is not None and account["id"] != self.spark_account_id:
             self.spark_account_id = account["id"]
             self.load()
 
