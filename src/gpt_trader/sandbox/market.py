@@ -1,13 +1,14 @@
 """`MarketReplay`: candles replayed as a live market — trades, quotes, a level-2 book, forming candles.
 
 Market time runs `speed` times faster than the wall clock from `start`:
-`market_time = start + (clock() - t0) * speed`. Each call to `step()` (the server calls it every few
-milliseconds) replays every trade up to the market time reached, product by product (each product's
-`tape.ProductTape`), and hands each subscriber a `MarketTick` per trade (the trade, the quote after it
-and the book levels it changed) and a `CandleUpdate` for the forming five-minute candle at most once a
-wall-clock second per product (and once more when a bucket closes). The trades inside a bar come from
-`ticks.bar_ticks`, seeded by (seed, product, bar time), so a replay is the same whenever and however
-fast it runs.
+`market_time = start + (clock() - t0) * speed`, less what was held back while the pace was below one
+(the WebSocket hub slows the clock when its clients cannot take more; see `pacing`). Each call to
+`step()` (the server calls it every few milliseconds) replays every trade up to the market time
+reached, product by product (each product's `tape.ProductTape`), and hands each subscriber a
+`MarketTick` per trade (the trade, the quote after it and the book levels it changed) and a
+`CandleUpdate` for the forming five-minute candle at most once a wall-clock second per product (and
+once more when a bucket closes). The trades inside a bar come from `ticks.bar_ticks`, seeded by
+(seed, product, bar time), so a replay is the same whenever and however fast it runs.
 
 Everything that reads the market (REST, WebSocket, the matching engine) reads this object, on the
 event loop's thread, so one consistent market time holds for all of them.
@@ -19,6 +20,7 @@ import asyncio
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 
@@ -44,6 +46,9 @@ from gpt_trader.sandbox.tape import (
 from gpt_trader.sandbox.ticks import TickGrid
 
 log = logging.getLogger(__name__)
+
+SPEED_SAMPLES = 6
+"""Once-a-second (wall time, market time) samples the effective speed is measured over."""
 
 __all__ = [
     "CANDLE_SECONDS",
@@ -98,6 +103,12 @@ class MarketReplay:
         self.candle_interval = candle_interval
         self._t0 = clock()
         self.market_time = float(start)
+        self.pace = 1.0
+        """The share of `speed` the clock runs at: below 1 while the market is offered faster than it is sent."""
+        self._pacer: Callable[[], float] | None = None
+        self._held_back = 0.0  # market seconds lost to a pace below 1
+        self._last_step = self._t0
+        self._speed_samples: deque[tuple[float, float]] = deque(maxlen=SPEED_SAMPLES)
         self._subscribers: list[Emit] = []
         grids = grids or {}
         self._tapes = {
@@ -117,10 +128,24 @@ class MarketReplay:
     def products(self) -> list[str]:
         return list(self._tapes)
 
+    def pace_by(self, pacer: Callable[[], float]) -> None:
+        """Before each step of `run`, set the pace to `pacer()` (a share of `speed`, 0 < pace <= 1)."""
+        self._pacer = pacer
+
+    def effective_speed(self) -> float:
+        """Market seconds per wall second over the last few seconds of `run` (`speed` before any)."""
+        if len(self._speed_samples) < 2:
+            return self.speed
+        (first_wall, first_market), (last_wall, last_market) = self._speed_samples[0], self._speed_samples[-1]
+        return (last_market - first_market) / (last_wall - first_wall) if last_wall > first_wall else self.speed
+
     def step(self) -> int:
         """Replay every trade up to the market time the clock has reached; returns how many."""
         wall = self.clock()
-        now = max(self.market_time, self.start + (wall - self._t0) * self.speed)
+        if self.pace < 1:
+            self._held_back += (wall - self._last_step) * self.speed * (1 - self.pace)
+        self._last_step = wall
+        now = max(self.market_time, self.start + (wall - self._t0) * self.speed - self._held_back)
         self.market_time = now
         replayed = 0
         for tape in self._tapes.values():
@@ -134,9 +159,15 @@ class MarketReplay:
         return replayed
 
     async def run(self, interval: float = 0.02) -> None:
-        """Step every `interval` wall seconds until cancelled."""
+        """Step every `interval` wall seconds until cancelled, paced by the pacer given to `pace_by`."""
+        sampled = -math.inf
         while True:
+            if self._pacer is not None:
+                self.pace = self._pacer()
             self.step()
+            if self._last_step - sampled >= 1.0:
+                sampled = self._last_step
+                self._speed_samples.append((sampled, self.market_time))
             await asyncio.sleep(interval)
 
     # -- subscribers -------------------------------------------------------------------------------

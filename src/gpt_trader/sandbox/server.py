@@ -36,7 +36,7 @@ from fastapi import FastAPI
 from gpt_trader.errors import UserError
 from gpt_trader.market.bars import Bars
 from gpt_trader.sandbox import faults as faults_module
-from gpt_trader.sandbox import orders, rest
+from gpt_trader.sandbox import orders, rest, ws
 from gpt_trader.sandbox.catalog import Catalog
 from gpt_trader.sandbox.exchange.engine import Exchange
 from gpt_trader.sandbox.faults import FaultInjector, FaultSchedule
@@ -129,6 +129,7 @@ def create_app(
     app.include_router(rest.router)
     app.include_router(orders.router)
     app.include_router(faults_module.router)
+    app.include_router(ws.router)
     app.add_api_websocket_route("/ws", hub.serve)
     app.add_api_websocket_route("/", hub.serve)
     app.add_middleware(RateLimitMiddleware, limits=rate_limits or RateLimits())
