@@ -27,6 +27,8 @@ YIELD_EVERY = 32
 """Messages a connection sends in a row before letting the event loop run other work."""
 NOT_READING = 1.0
 """Seconds one write may take before the client counts as not reading (its delay is then its own)."""
+GIVEN_UP = 10.0
+"""Seconds behind past which a client is not keeping up even with a slowed market: it paces it no more."""
 SLOW_CONSUMER = 1008
 
 
@@ -98,7 +100,7 @@ class Connection:
 
     def lag(self) -> float | None:
         """Seconds the oldest unsent message has waited; None when the delay is the client's own doing
-        (it stopped reading, or a stall fault holds it) or the connection is closing."""
+        (it stopped reading or fell `GIVEN_UP` behind, or a stall fault holds it) or it is closing."""
         now = self.clock()
         writing = self._writing_since
         if self.close_reason is not None or now < self._stalled_until:
@@ -106,7 +108,8 @@ class Connection:
         if writing is not None and now - writing > NOT_READING:
             return None
         waited = now - self._pending[0][2] if self._pending else 0.0
-        return max(waited, now - writing) if writing is not None else waited
+        lag = max(waited, now - writing) if writing is not None else waited
+        return lag if lag <= GIVEN_UP else None
 
     @property
     def dropped_as_slow(self) -> bool:

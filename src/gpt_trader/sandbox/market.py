@@ -23,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from typing import NamedTuple
 
 import numpy as np
 
@@ -49,6 +50,13 @@ log = logging.getLogger(__name__)
 
 SPEED_SAMPLES = 6
 """Once-a-second (wall time, market time) samples the effective speed is measured over."""
+SLICE = 1.0
+"""A step on a budget replays a market second at a time (or up to the next trade), checking the budget
+between: a few trades per slice however fast the market runs."""
+SLOWED = 0.95
+"""The share of `speed` below which the market counts as slowed."""
+REPORT_EVERY = 10.0
+"""Wall seconds between two warnings that the market is slowed."""
 
 __all__ = [
     "CANDLE_SECONDS",
@@ -67,6 +75,15 @@ __all__ = [
     "infer_grid",
     "rfc3339",
 ]
+
+
+class _SpeedSample(NamedTuple):
+    """Wall time, market time and the market seconds held back so far by the clients and by the replay."""
+
+    wall: float
+    market: float
+    by_clients: float
+    by_replay: float
 
 
 class MarketReplay:
@@ -106,9 +123,12 @@ class MarketReplay:
         self.pace = 1.0
         """The share of `speed` the clock runs at: below 1 while the market is offered faster than it is sent."""
         self._pacer: Callable[[], float] | None = None
-        self._held_back = 0.0  # market seconds lost to a pace below 1
+        self._held_by_clients = 0.0  # market seconds lost to a pace below 1
+        self._held_by_replay = 0.0  # market seconds lost to steps out of budget
+        self.behind = False
+        """Whether the last step ran out of its budget before reaching the clock's time."""
         self._last_step = self._t0
-        self._speed_samples: deque[tuple[float, float]] = deque(maxlen=SPEED_SAMPLES)
+        self._speed_samples: deque[_SpeedSample] = deque(maxlen=SPEED_SAMPLES)
         self._subscribers: list[Emit] = []
         grids = grids or {}
         self._tapes = {
@@ -136,20 +156,33 @@ class MarketReplay:
         """Market seconds per wall second over the last few seconds of `run` (`speed` before any)."""
         if len(self._speed_samples) < 2:
             return self.speed
-        (first_wall, first_market), (last_wall, last_market) = self._speed_samples[0], self._speed_samples[-1]
-        return (last_market - first_market) / (last_wall - first_wall) if last_wall > first_wall else self.speed
+        first, last = self._speed_samples[0], self._speed_samples[-1]
+        return (last.market - first.market) / (last.wall - first.wall) if last.wall > first.wall else self.speed
 
-    def step(self) -> int:
-        """Replay every trade up to the market time the clock has reached; returns how many."""
+    def step(self, budget: float | None = None) -> int:
+        """Replay every trade up to the market time the clock has reached; returns how many.
+
+        With a `budget` (wall seconds) the step replays slice by slice and stops once the budget is
+        spent: the clock then stays at the last time replayed, held back by the rest. So a server asked
+        for more than it can replay slows its market instead of blocking for ever longer steps.
+        """
         wall = self.clock()
         if self.pace < 1:
-            self._held_back += (wall - self._last_step) * self.speed * (1 - self.pace)
+            self._held_by_clients += (wall - self._last_step) * self.speed * (1 - self.pace)
         self._last_step = wall
-        now = max(self.market_time, self.start + (wall - self._t0) * self.speed - self._held_back)
-        self.market_time = now
-        replayed = 0
+        held_back = self._held_by_clients + self._held_by_replay
+        target = max(self.market_time, self.start + (wall - self._t0) * self.speed - held_back)
+        if budget is None:
+            replayed = self._advance(target)
+        else:
+            replayed, reached = 0, self.market_time
+            while reached < target and (replayed == 0 or self.clock() - wall < budget):
+                upcoming = min(tape.next_time() for tape in self._tapes.values())
+                reached = min(target, max(reached + SLICE, upcoming))
+                replayed += self._advance(reached)
+            self._held_by_replay += target - reached
+            self.behind = reached < target
         for tape in self._tapes.values():
-            replayed += tape.advance(now, self._publish)
             if tape.candle_dirty and wall - tape.candle_sent_at >= self.candle_interval:
                 tape.candle_sent_at = wall
                 tape.candle_dirty = False
@@ -158,17 +191,42 @@ class MarketReplay:
                     self._publish(CandleUpdate(candle))
         return replayed
 
+    def _advance(self, now: float) -> int:
+        self.market_time = now
+        return sum(tape.advance(now, self._publish) for tape in self._tapes.values())
+
     async def run(self, interval: float = 0.02) -> None:
-        """Step every `interval` wall seconds until cancelled, paced by the pacer given to `pace_by`."""
-        sampled = -math.inf
+        """Step every `interval` wall seconds until cancelled, paced by the pacer given to `pace_by`. A step
+        may take half the interval; one that ran out of it is followed at once by the next, after the other
+        work waiting (sends, heartbeats, requests) has had its turn."""
+        sampled = reported = -math.inf
         while True:
             if self._pacer is not None:
                 self.pace = self._pacer()
-            self.step()
+            self.step(budget=interval / 2)
             if self._last_step - sampled >= 1.0:
                 sampled = self._last_step
-                self._speed_samples.append((sampled, self.market_time))
-            await asyncio.sleep(interval)
+                self._speed_samples.append(
+                    _SpeedSample(sampled, self.market_time, self._held_by_clients, self._held_by_replay)
+                )
+                if self.slowed and sampled - reported >= REPORT_EVERY:
+                    reported = sampled
+                    log.warning("%s", self.slowdown())
+            await asyncio.sleep(0 if self.behind else interval)
+
+    @property
+    def slowed(self) -> bool:
+        """Whether the market runs noticeably slower than `speed` (see `slowdown`)."""
+        return self.effective_speed() < SLOWED * self.speed
+
+    def slowdown(self) -> str:
+        """What slowed the market most over the last few seconds: the server's replaying or its clients."""
+        if len(self._speed_samples) < 2:
+            return f"the market runs at {self.speed:g}x"
+        first, last = self._speed_samples[0], self._speed_samples[-1]
+        by_clients, by_replay = last.by_clients - first.by_clients, last.by_replay - first.by_replay
+        why = "the server cannot replay faster" if by_replay >= by_clients else "its WebSocket clients cannot take more"
+        return f"the market runs at {self.effective_speed():.0f}x instead of {self.speed:g}x: {why}"
 
     # -- subscribers -------------------------------------------------------------------------------
 

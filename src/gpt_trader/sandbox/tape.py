@@ -198,6 +198,13 @@ class ProductTape:
             self._next += 1
             replayed += 1
 
+    def next_time(self) -> float:
+        """The market time of the next trade to replay, or no later (the next bar's open); inf at the end."""
+        if self._next < len(self._ticks):
+            return float(self.bars.time[self.index]) + float(self._ticks.offset[self._next])
+        following = self.index + 1
+        return float(self.bars.time[following]) if following < len(self.bars) else math.inf
+
     def _load(self, index: int) -> None:
         bars = self.bars
         self.index = index

@@ -181,7 +181,7 @@ class Hub:
     def pace(self) -> float:
         """The replay's pace for its next step, from the connections' lag (the rule is in `pacing`)."""
         lags = [lag for connection in self._connections if (lag := connection.lag()) is not None]
-        return self.pacer.update(max(lags, default=0.0), self.replay.speed)
+        return self.pacer.update(max(lags, default=0.0))
 
     def status(self) -> dict[str, Any]:
         """What `GET /sandbox/feed` reports: the replay's asked and effective speed, and the connections."""
@@ -190,7 +190,8 @@ class Hub:
             "speed": self.replay.speed,
             "effective_speed": round(self.replay.effective_speed(), 3),
             "pace": round(self.pacer.pace, 4),
-            "slowed": self.pacer.pace < 1,
+            "slowed": self.replay.slowed,
+            "why": self.replay.slowdown() if self.replay.slowed else "",
             "connections": len(self._connections),
             "lag_seconds": round(max(lags, default=0.0), 3),
             "dropped_slow_consumers": self.dropped_slow,

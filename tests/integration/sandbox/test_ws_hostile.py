@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import socket
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -52,6 +55,21 @@ async def feed_status(running: RunningSandbox) -> dict[str, Any]:
         answer = await client.get("/sandbox/feed")
     assert answer.status_code == 200, answer.text
     return dict(answer.json())
+
+
+@asynccontextmanager
+async def tight_client(running: RunningSandbox, max_queue: int = 4) -> AsyncIterator[ClientConnection]:
+    """A client whose backlog the server feels at once: it reads the socket only while fewer than `max_queue`
+    frames wait in its queue, and socket buffers on both ends are small (the server's accepted sockets inherit
+    its listener's), so what it has not read waits in the server's queue, not in megabytes of kernel buffers.
+    No keepalive pings: a client that stops reading would time out its own pings."""
+    running.server._listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * 1024)
+    host, port = running.server.url.removeprefix("http://").rsplit(":", 1)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+    sock.connect((host, int(port)))
+    async with websockets.connect(running.ws_url, sock=sock, max_queue=max_queue, ping_interval=None) as connection:
+        yield connection
 
 
 async def test_a_huge_subscribe_is_refused_unread_and_another_connections_heartbeats_keep_their_pace(
@@ -121,9 +139,8 @@ async def test_junk_is_answered_with_an_error_and_the_connection_stays_open(
 
 
 async def test_a_client_that_stops_reading_is_dropped_as_a_slow_consumer(start_sandbox: StartSandbox) -> None:
-    running = start_sandbox(speed=900, ws_settings=WsSettings(send_queue_bytes=256 * 1024))
-    async with connect(running.ws_url) as reader, websockets.connect(running.ws_url, max_queue=4) as idle:
-        # With a queue of four frames the client library stops reading the socket: the server's writes back up.
+    running = start_sandbox(speed=300, ws_settings=WsSettings(send_queue_bytes=256 * 1024))
+    async with connect(running.ws_url) as reader, tight_client(running) as idle:
         await subscribe(reader, "heartbeats")
         await subscribe(idle, "level2", "BTC-USD", "ETH-USD")
         await subscribe(idle, "market_trades", "BTC-USD", "ETH-USD")
