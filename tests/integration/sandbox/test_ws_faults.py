@@ -12,7 +12,21 @@ import httpx
 import pytest
 import websockets
 
-from tests.integration.sandbox.conftest import RunningSandbox, StartSandbox, collect, connect, subscribe
+from gpt_trader.market.bars import Bars
+from gpt_trader.sandbox.catalog import Catalog
+from gpt_trader.sandbox.faults import FAULTS_PER_SECOND, FaultInjector
+from gpt_trader.sandbox.market import MarketReplay
+from gpt_trader.sandbox.ratelimit import RateLimits
+from gpt_trader.sandbox.server import BackgroundServer, create_app
+from tests.integration.sandbox.conftest import (
+    START,
+    RunningSandbox,
+    StartSandbox,
+    collect,
+    connect,
+    subscribe,
+    until,
+)
 
 
 async def inject(sandbox: RunningSandbox, kind: str, size: float | None = None) -> dict[str, Any]:
@@ -103,3 +117,48 @@ async def test_an_unknown_fault_is_refused(sandbox: RunningSandbox) -> None:
     async with httpx.AsyncClient(base_url=sandbox.url, timeout=10) as client:
         answer = await client.post("/sandbox/faults", json={"kind": "explode"})
     assert answer.status_code == 400 and answer.json()["error"] == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize(
+    ("body", "complaint"),
+    [
+        ('{"kind": "gap", "size": -5}', "a gap skips a whole number of sequence numbers from 1 to 1000"),
+        ('{"kind": "gap", "size": 2.5}', "a gap skips a whole number of sequence numbers from 1 to 1000"),
+        ('{"kind": "gap", "size": 1e9}', "a gap skips a whole number of sequence numbers from 1 to 1000"),
+        ('{"kind": "gap", "size": NaN}', "a gap skips a whole number of sequence numbers from 1 to 1000"),
+        ('{"kind": "stall", "size": 1e9}', "a stall lasts more than 0 and at most 60 seconds"),
+        ('{"kind": "stall", "size": Infinity}', "a stall lasts more than 0 and at most 60 seconds"),
+        ('{"kind": "stall", "size": 0}', "a stall lasts more than 0 and at most 60 seconds"),
+        ('{"kind": "disconnect", "size": 3}', "a disconnect takes no size"),
+        ('{"kind": "gap", "size": "many"}', "size"),
+        ('{"kind": "gap", "size": true}', "size"),
+    ],
+)
+async def test_a_harmful_fault_is_refused_naming_the_allowed_values(
+    sandbox: RunningSandbox, body: str, complaint: str
+) -> None:
+    async with connect(sandbox.ws_url) as connection:
+        await subscribe(connection, "heartbeats")
+        await until(connection, "heartbeats")
+        async with httpx.AsyncClient(base_url=sandbox.url, timeout=10) as client:
+            answer = await client.post("/sandbox/faults", content=body, headers={"content-type": "application/json"})
+            status = (await client.get("/sandbox/faults")).json()
+        beats = [await until(connection, "heartbeats") for _ in range(2)]
+    assert answer.status_code == 400 and answer.json()["error"] == "INVALID_ARGUMENT", answer.text
+    assert complaint in answer.json()["message"]
+    assert status["injected"] == {}, "nothing was injected"
+    numbers = [beat["sequence_num"] for beat in beats]
+    assert numbers[1] == numbers[0] + 1, "the connection carries on untouched"
+
+
+async def test_fault_requests_past_the_limit_are_refused_with_retry_after(sandbox_bars: dict[str, Bars]) -> None:
+    # The limiter's clock stands still, so the burst allowance is all there is: exactly FAULTS_PER_SECOND pass.
+    replay = MarketReplay(sandbox_bars, 60, START)
+    app = create_app(replay, Catalog.default(), faults=FaultInjector(clock=lambda: 0.0), rate_limits=RateLimits.off())
+    with BackgroundServer(app) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            answers = [await client.post("/sandbox/faults", json={"kind": "duplicate"}) for _ in range(15)]
+    assert [answer.status_code for answer in answers] == [200] * FAULTS_PER_SECOND + [429] * 5
+    refused = answers[-1]
+    assert refused.json()["error"] == "RESOURCE_EXHAUSTED" and int(refused.headers["retry-after"]) >= 1
+    assert f"at most {FAULTS_PER_SECOND} fault requests per second" in refused.json()["message"]
