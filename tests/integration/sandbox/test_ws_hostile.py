@@ -19,8 +19,10 @@ from websockets.asyncio.client import ClientConnection
 from gpt_trader.sandbox.ws import WsSettings
 from tests.integration.sandbox.conftest import RunningSandbox, StartSandbox, connect, receive, subscribe, until
 
-FREEZE = 2.5
-"""Seconds between two heartbeats (due once a second) that only a frozen server exceeds: a generous bound."""
+FREEZE = 5.0
+"""Seconds between two heartbeats (due once a second) that only a frozen server exceeds: a generous bound,
+so a machine busy with other work does not fail the test (before the fix, three huge subscribes froze the
+server here for about 9 s)."""
 
 
 async def heartbeats(connection: ClientConnection, count: int) -> list[tuple[float, dict[str, Any]]]:
@@ -78,13 +80,14 @@ async def test_a_huge_subscribe_is_refused_unread_and_another_connections_heartb
     async with connect(sandbox.ws_url) as watcher, connect(sandbox.ws_url) as hostile:
         await subscribe(watcher, "heartbeats")
         before = await heartbeats(watcher, 1)
-        await subscribe(hostile, "level2", *["BTC-USD"] * 20_000)  # 220 kB
-        beats = before + await heartbeats(watcher, 4)
-        refusal = await receive(hostile)
+        for _ in range(3):
+            await subscribe(hostile, "level2", *["BTC-USD"] * 20_000)  # 220 kB
+        assert_kept_pace(before + await heartbeats(watcher, 4))
+        refusals = [await receive(hostile) for _ in range(3)]
         await subscribe(hostile, "level2", "BTC-USD")
         answers = await answers_until_acknowledged(hostile)
-    assert_kept_pace(beats)
-    assert refusal["type"] == "error" and "too large" in refusal["message"] and "65536" in refusal["message"]
+    for refusal in refusals:
+        assert refusal["type"] == "error" and "too large" in refusal["message"] and "65536" in refusal["message"]
     assert answers[-1]["events"][0]["subscriptions"] == {"level2": ["BTC-USD"]}, "the connection stays usable"
 
 
