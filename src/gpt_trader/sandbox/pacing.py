@@ -1,8 +1,9 @@
 """Degrading under overload: the replay's clock slows while the WebSocket clients cannot take what it offers.
 
 The stated rule: every market step, `lag` is the longest any message has waited in the send queue of a
-connection that is still reading (`Connection.lag`; a client that stopped reading, or one held by a stall
-fault, does not count: it is dropped as a slow consumer instead). While the lag is above `high`, the
+connection that is still reading (`Connection.lag`; a client whose write has been blocked for a second,
+one ten seconds behind, or one held by a stall fault does not count: it is dropped as a slow consumer
+at its queue bound instead). While the lag is above `high`, the
 pace — the share of `--speed` the market clock runs at — is cut by `cut` each step, down to `floor`; once
 it is below `low` the pace grows back by `recover` each step, up to full speed. Nothing is skipped:
 every client still gets every trade and book change, in order, with heartbeats on time; the market just

@@ -180,12 +180,14 @@ class Hub:
 
     def pace(self) -> float:
         """The replay's pace for its next step, from the connections' lag (the rule is in `pacing`)."""
+        return self.pacer.update(self._worst_lag())
+
+    def _worst_lag(self) -> float:
         lags = [lag for connection in self._connections if (lag := connection.lag()) is not None]
-        return self.pacer.update(max(lags, default=0.0))
+        return max(lags, default=0.0)
 
     def status(self) -> dict[str, Any]:
         """What `GET /sandbox/feed` reports: the replay's asked and effective speed, and the connections."""
-        lags = [lag for connection in self._connections if (lag := connection.lag()) is not None]
         return {
             "speed": self.replay.speed,
             "effective_speed": round(self.replay.effective_speed(), 3),
@@ -193,7 +195,7 @@ class Hub:
             "slowed": self.replay.slowed,
             "why": self.replay.slowdown() if self.replay.slowed else "",
             "connections": len(self._connections),
-            "lag_seconds": round(max(lags, default=0.0), 3),
+            "lag_seconds": round(self._worst_lag(), 3),
             "dropped_slow_consumers": self.dropped_slow,
         }
 
