@@ -3,9 +3,9 @@
 `--faults disconnect=30,gap=10,duplicate=5,stall=20` means: on every connection, counting from the
 moment it opened, every 30 wall-clock seconds close it; every 10 s skip `sequence_num` values; every
 5 s send a message twice; every 20 s stop sending for a while. A kind may carry its size after a colon:
-`gap=10:5` skips 5 numbers (default 3), `stall=20:8` stalls for 8 s (default 6 s, longer than a
-client's few-second stale deadline). Schedules are per connection so each one sees every fault
-whenever it connected.
+`gap=10:5` skips 5 numbers (default 3; a whole number up to 1000), `stall=20:8` stalls for 8 s
+(default 6 s, longer than a client's few-second stale deadline; at most 60 s). Schedules are per
+connection so each one sees every fault whenever it connected.
 
 | fault | what the client sees |
 |---|---|
@@ -15,15 +15,17 @@ whenever it connected.
 | `stall` | nothing (not even heartbeats) for the stall's length, then the held-back messages |
 
 Tests trigger one fault at once through `POST /sandbox/faults` with `{"kind": "gap"}` (optionally
-`"size"`), or through the Python handle `app.state.faults.trigger("gap")` on the server's event loop
-(from another thread: `loop.call_soon_threadsafe`); `GET /sandbox/faults` reports the schedule and how
-many faults were injected.
+`"size"`, within the same bounds), or through the Python handle `app.state.faults.trigger("gap")` on the
+server's event loop (from another thread: `loop.call_soon_threadsafe`); `GET /sandbox/faults` reports the
+schedule and how many faults were injected. The route needs no key, so it takes at most
+`FAULTS_PER_SECOND` requests a second (429 past that) and refuses sizes that would do lasting harm.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import math
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -31,9 +33,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from gpt_trader.errors import UserError
+from gpt_trader.sandbox.ratelimit import RateLimiter
+from gpt_trader.sandbox.rest import ApiError, error_response
 
 
 class FaultKind(enum.StrEnum):
@@ -45,6 +50,25 @@ class FaultKind(enum.StrEnum):
 
 DEFAULT_SIZES = {FaultKind.GAP: 3.0, FaultKind.STALL: 6.0, FaultKind.DISCONNECT: 0.0, FaultKind.DUPLICATE: 0.0}
 """Numbers skipped by a gap, seconds of a stall (the others have no size)."""
+MAX_GAP = 1000
+MAX_STALL = 60.0
+FAULTS_PER_SECOND = 10
+"""Requests `POST /sandbox/faults` takes per second (a burst of as many)."""
+
+
+def fault_size(kind: FaultKind, size: float | None) -> float:
+    """The size of a fault of `kind` (`None`: the default); a ValueError says what sizes it takes."""
+    if size is None:
+        return DEFAULT_SIZES[kind]
+    if kind is FaultKind.GAP:
+        if not (math.isfinite(size) and size == int(size) and 1 <= size <= MAX_GAP):
+            raise ValueError(f"a gap skips a whole number of sequence numbers from 1 to {MAX_GAP}, not {size:g}")
+    elif kind is FaultKind.STALL:
+        if not (math.isfinite(size) and 0 < size <= MAX_STALL):
+            raise ValueError(f"a stall lasts more than 0 and at most {MAX_STALL:g} seconds, not {size:g}")
+    else:
+        raise ValueError(f"a {kind.value} takes no size")
+    return float(size)
 
 
 @dataclass(frozen=True)
@@ -85,7 +109,10 @@ class FaultSchedule:
                 )
             every[kind] = interval
             if size is not None:
-                sizes[kind] = size
+                try:
+                    sizes[kind] = fault_size(kind, size)
+                except ValueError as error:
+                    raise UserError(f"--faults: {part.strip()!r}: {error}") from None
         return cls(every, sizes)
 
     def size(self, kind: FaultKind) -> float:
@@ -121,6 +148,8 @@ class FaultInjector:
         self.schedule = schedule or FaultSchedule()
         self.clock = clock
         self.injected: Counter[str] = Counter()
+        self.requests = RateLimiter(clock)
+        """Limits `POST /sandbox/faults` (see `FAULTS_PER_SECOND`)."""
         self._targets: dict[FaultTarget, dict[FaultKind, float]] = {}
 
     @property
@@ -135,8 +164,11 @@ class FaultInjector:
         self._targets.pop(target, None)
 
     def trigger(self, kind: FaultKind | str, size: float | None = None) -> int:
-        """Inject one fault into every open connection now; returns how many connections it hit."""
-        fault = Fault(FaultKind(kind), self.schedule.size(FaultKind(kind)) if size is None else size)
+        """Inject one fault into every open connection now; returns how many connections it hit.
+
+        Raises ValueError for a size the kind does not take (see `fault_size`)."""
+        kind = FaultKind(kind)
+        fault = Fault(kind, self.schedule.size(kind) if size is None else fault_size(kind, size))
         targets = list(self._targets)
         for target in targets:
             self._inject(target, fault)
@@ -169,17 +201,28 @@ class FaultInjector:
 
 class FaultRequest(BaseModel):
     kind: FaultKind
-    size: float | None = None
+    size: float | None = Field(default=None, strict=True)
+    """Strict: `true` is not a size. JSON's NaN and Infinity get through here and `fault_size` refuses them."""
 
 
 router = APIRouter(prefix="/sandbox")
 
 
-@router.post("/faults")
-async def inject_fault(request: Request, fault: FaultRequest) -> dict[str, Any]:
+@router.post("/faults", response_model=None)
+async def inject_fault(request: Request, fault: FaultRequest) -> dict[str, Any] | JSONResponse:
     """Inject one fault into every open WebSocket connection now."""
     injector: FaultInjector = request.app.state.faults
-    hit = injector.trigger(fault.kind, fault.size)
+    wait = injector.requests.take("faults", FAULTS_PER_SECOND)
+    if wait > 0:
+        response = error_response(
+            429, "RESOURCE_EXHAUSTED", f"too many requests: at most {FAULTS_PER_SECOND} fault requests per second"
+        )
+        response.headers["retry-after"] = str(max(1, math.ceil(wait)))
+        return response
+    try:
+        hit = injector.trigger(fault.kind, fault.size)
+    except ValueError as error:
+        raise ApiError(400, "INVALID_ARGUMENT", f"{error}; see GET /sandbox/faults for the defaults") from None
     return {"kind": fault.kind.value, "connections": hit}
 
 

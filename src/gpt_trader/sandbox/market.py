@@ -1,13 +1,14 @@
 """`MarketReplay`: candles replayed as a live market — trades, quotes, a level-2 book, forming candles.
 
 Market time runs `speed` times faster than the wall clock from `start`:
-`market_time = start + (clock() - t0) * speed`. Each call to `step()` (the server calls it every few
-milliseconds) replays every trade up to the market time reached, product by product (each product's
-`tape.ProductTape`), and hands each subscriber a `MarketTick` per trade (the trade, the quote after it
-and the book levels it changed) and a `CandleUpdate` for the forming five-minute candle at most once a
-wall-clock second per product (and once more when a bucket closes). The trades inside a bar come from
-`ticks.bar_ticks`, seeded by (seed, product, bar time), so a replay is the same whenever and however
-fast it runs.
+`market_time = start + (clock() - t0) * speed`, less what was held back while the pace was below one
+(the WebSocket hub slows the clock when its clients cannot take more; see `pacing`). Each call to
+`step()` (the server calls it every few milliseconds) replays every trade up to the market time
+reached, product by product (each product's `tape.ProductTape`), and hands each subscriber a
+`MarketTick` per trade (the trade, the quote after it and the book levels it changed) and a
+`CandleUpdate` for the forming five-minute candle at most once a wall-clock second per product (and
+once more when a bucket closes). The trades inside a bar come from `ticks.bar_ticks`, seeded by
+(seed, product, bar time), so a replay is the same whenever and however fast it runs.
 
 Everything that reads the market (REST, WebSocket, the matching engine) reads this object, on the
 event loop's thread, so one consistent market time holds for all of them.
@@ -19,8 +20,10 @@ import asyncio
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,6 +48,16 @@ from gpt_trader.sandbox.ticks import TickGrid
 
 log = logging.getLogger(__name__)
 
+SPEED_SAMPLES = 6
+"""Once-a-second (wall time, market time) samples the effective speed is measured over."""
+SLICE = 1.0
+"""A step on a budget replays a market second at a time (or up to the next trade), checking the budget
+between: a few trades per slice however fast the market runs."""
+SLOWED = 0.95
+"""The share of `speed` below which the market counts as slowed."""
+REPORT_EVERY = 10.0
+"""Wall seconds between two warnings that the market is slowed."""
+
 __all__ = [
     "CANDLE_SECONDS",
     "BookChange",
@@ -62,6 +75,15 @@ __all__ = [
     "infer_grid",
     "rfc3339",
 ]
+
+
+class _SpeedSample(NamedTuple):
+    """Wall time, market time and the market seconds held back so far by the clients and by the replay."""
+
+    wall: float
+    market: float
+    by_clients: float
+    by_replay: float
 
 
 class MarketReplay:
@@ -98,6 +120,15 @@ class MarketReplay:
         self.candle_interval = candle_interval
         self._t0 = clock()
         self.market_time = float(start)
+        self.pace = 1.0
+        """The share of `speed` the clock runs at: below 1 while the market is offered faster than it is sent."""
+        self._pacer: Callable[[], float] | None = None
+        self._held_by_clients = 0.0  # market seconds lost to a pace below 1
+        self._held_by_replay = 0.0  # market seconds lost to steps out of budget
+        self.behind = False
+        """Whether the last step ran out of its budget before reaching the clock's time."""
+        self._last_step = self._t0
+        self._speed_samples: deque[_SpeedSample] = deque(maxlen=SPEED_SAMPLES)
         self._subscribers: list[Emit] = []
         grids = grids or {}
         self._tapes = {
@@ -117,14 +148,41 @@ class MarketReplay:
     def products(self) -> list[str]:
         return list(self._tapes)
 
-    def step(self) -> int:
-        """Replay every trade up to the market time the clock has reached; returns how many."""
+    def pace_by(self, pacer: Callable[[], float]) -> None:
+        """Before each step of `run`, set the pace to `pacer()` (a share of `speed`, 0 < pace <= 1)."""
+        self._pacer = pacer
+
+    def effective_speed(self) -> float:
+        """Market seconds per wall second over the last few seconds of `run` (`speed` before any)."""
+        if len(self._speed_samples) < 2:
+            return self.speed
+        first, last = self._speed_samples[0], self._speed_samples[-1]
+        return (last.market - first.market) / (last.wall - first.wall) if last.wall > first.wall else self.speed
+
+    def step(self, budget: float | None = None) -> int:
+        """Replay every trade up to the market time the clock has reached; returns how many.
+
+        With a `budget` (wall seconds) the step replays slice by slice and stops once the budget is
+        spent: the clock then stays at the last time replayed, held back by the rest. So a server asked
+        for more than it can replay slows its market instead of blocking for ever longer steps.
+        """
         wall = self.clock()
-        now = max(self.market_time, self.start + (wall - self._t0) * self.speed)
-        self.market_time = now
-        replayed = 0
+        if self.pace < 1:
+            self._held_by_clients += (wall - self._last_step) * self.speed * (1 - self.pace)
+        self._last_step = wall
+        held_back = self._held_by_clients + self._held_by_replay
+        target = max(self.market_time, self.start + (wall - self._t0) * self.speed - held_back)
+        if budget is None:
+            replayed = self._advance(target)
+        else:
+            replayed, reached = 0, self.market_time
+            while reached < target and (replayed == 0 or self.clock() - wall < budget):
+                upcoming = min(tape.next_time() for tape in self._tapes.values())
+                reached = min(target, max(reached + SLICE, upcoming))
+                replayed += self._advance(reached)
+            self._held_by_replay += target - reached
+            self.behind = reached < target
         for tape in self._tapes.values():
-            replayed += tape.advance(now, self._publish)
             if tape.candle_dirty and wall - tape.candle_sent_at >= self.candle_interval:
                 tape.candle_sent_at = wall
                 tape.candle_dirty = False
@@ -133,11 +191,42 @@ class MarketReplay:
                     self._publish(CandleUpdate(candle))
         return replayed
 
+    def _advance(self, now: float) -> int:
+        self.market_time = now
+        return sum(tape.advance(now, self._publish) for tape in self._tapes.values())
+
     async def run(self, interval: float = 0.02) -> None:
-        """Step every `interval` wall seconds until cancelled."""
+        """Step every `interval` wall seconds until cancelled, paced by the pacer given to `pace_by`. A step
+        may take half the interval; one that ran out of it is followed at once by the next, after the other
+        work waiting (sends, heartbeats, requests) has had its turn."""
+        sampled = reported = -math.inf
         while True:
-            self.step()
-            await asyncio.sleep(interval)
+            if self._pacer is not None:
+                self.pace = self._pacer()
+            self.step(budget=interval / 2)
+            if self._last_step - sampled >= 1.0:
+                sampled = self._last_step
+                self._speed_samples.append(
+                    _SpeedSample(sampled, self.market_time, self._held_by_clients, self._held_by_replay)
+                )
+                if self.slowed and sampled - reported >= REPORT_EVERY:
+                    reported = sampled
+                    log.warning("%s", self.slowdown())
+            await asyncio.sleep(0 if self.behind else interval)
+
+    @property
+    def slowed(self) -> bool:
+        """Whether the market runs noticeably slower than `speed` (see `slowdown`)."""
+        return self.effective_speed() < SLOWED * self.speed
+
+    def slowdown(self) -> str:
+        """What slowed the market most over the last few seconds: the server's replaying or its clients."""
+        if len(self._speed_samples) < 2:
+            return f"the market runs at {self.speed:g}x"
+        first, last = self._speed_samples[0], self._speed_samples[-1]
+        by_clients, by_replay = last.by_clients - first.by_clients, last.by_replay - first.by_replay
+        why = "the server cannot replay faster" if by_replay >= by_clients else "its WebSocket clients cannot take more"
+        return f"the market runs at {self.effective_speed():.0f}x instead of {self.speed:g}x: {why}"
 
     # -- subscribers -------------------------------------------------------------------------------
 

@@ -8,7 +8,22 @@ from typing import Any
 import numpy as np
 
 from gpt_trader.sandbox.catalog import ProductSpec
-from gpt_trader.sandbox.market import BookChange, Candle, DayStats, Quote, Trade, decimal_text, rfc3339
+from gpt_trader.sandbox.market import (
+    CANDLE_SECONDS,
+    BookChange,
+    Candle,
+    DayStats,
+    MarketReplay,
+    Quote,
+    Trade,
+    decimal_text,
+    rfc3339,
+)
+
+SNAPSHOT_TRADES = 50
+"""Recent trades in a `market_trades` snapshot."""
+SNAPSHOT_CANDLES = 100
+"""Five-minute candles in a `candles` snapshot."""
 
 
 def ticker_payload(product_id: str, quote: Quote, stats: DayStats | None) -> dict[str, Any]:
@@ -109,3 +124,28 @@ def heartbeat_payload(market_time: float, uptime: float, counter: int) -> dict[s
     """`current_time` in the Go form Coinbase sends: `2026-08-09 21:05:48.854840045 +0000 UTC m=+41691.260485341`."""
     stamp = rfc3339(market_time).replace("T", " ").removesuffix("Z")
     return {"current_time": f"{stamp} +0000 UTC m=+{uptime:.9f}", "heartbeat_counter": counter}
+
+
+def snapshot_event(replay: MarketReplay, channel: str, product_id: str, now: str) -> dict[str, Any] | None:
+    """The `snapshot` event of a product's `channel` (not `status`), or None when there is nothing yet
+    (a ticker before the product's first trade); `now` is the market time for a book without a quote."""
+    if channel in ("ticker", "ticker_batch"):
+        quote = replay.quote(product_id)
+        if quote is None:
+            return None
+        return {"type": "snapshot", "tickers": [ticker_payload(product_id, quote, replay.stats(product_id))]}
+    if channel == "level2":
+        bids, asks = replay.book(product_id)
+        quote = replay.quote(product_id)
+        when = rfc3339(quote.time, 6) if quote else now
+        updates = [level_payload(level, when) for level in (*bids, *asks)]
+        return {"type": "snapshot", "product_id": product_id, "updates": updates}
+    if channel == "market_trades":
+        trades = [trade_payload(trade) for trade in replay.recent_trades(product_id, SNAPSHOT_TRADES)]
+        return {"type": "snapshot", "trades": trades}
+    if channel == "candles":
+        end = int(replay.market_time)
+        table = replay.candles(product_id, CANDLE_SECONDS, end - SNAPSHOT_CANDLES * CANDLE_SECONDS, end + 1)
+        candles = [candle_row_payload(product_id, row) for row in zip(*table, strict=True)][::-1]
+        return {"type": "snapshot", "candles": candles}
+    raise ValueError(f"channel {channel!r} has no per-product snapshot")

@@ -45,7 +45,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from gpt_trader.errors import UserError
 from gpt_trader.market.bars import Bars
 from gpt_trader.sandbox import faults as faults_module
-from gpt_trader.sandbox import orders, rest
+from gpt_trader.sandbox import orders, rest, ws
 from gpt_trader.sandbox.catalog import Catalog
 from gpt_trader.sandbox.exchange.engine import Exchange
 from gpt_trader.sandbox.exchange.state import STATE_FILE_NAME, load_state, save_state
@@ -147,6 +147,7 @@ def create_app(
     app.include_router(rest.router)
     app.include_router(orders.router)
     app.include_router(faults_module.router)
+    app.include_router(ws.router)
     app.add_api_websocket_route("/ws", hub.serve)
     app.add_api_websocket_route("/", hub.serve)
     app.state.throttle = Throttle(rate_limits or RateLimits())

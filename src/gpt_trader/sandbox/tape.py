@@ -32,6 +32,8 @@ CANDLE_SECONDS = 300
 DAY = 86_400
 YEAR = 365 * DAY
 RECENT_TRADES = 1_000
+LEVEL_CACHE = 20_000
+"""Book levels a tape keeps made (see `ProductTape.level`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +160,7 @@ class ProductTape:
         self.candle_dirty = False
         self.candle_sent_at = -math.inf
         self._year_extremes: tuple[int, float, float] = (-1, math.nan, math.nan)
+        self._levels: dict[tuple[str, int, int], BookChange] = {}
 
     # -- replay ------------------------------------------------------------------------------------
 
@@ -197,6 +200,13 @@ class ProductTape:
             self._apply(self._next, when, emit)
             self._next += 1
             replayed += 1
+
+    def next_time(self) -> float:
+        """The market time of the next trade to replay, or no later (the next bar's open); inf at the end."""
+        if self._next < len(self._ticks):
+            return float(self.bars.time[self.index]) + float(self._ticks.offset[self._next])
+        following = self.index + 1
+        return float(self.bars.time[following]) if following < len(self.bars) else math.inf
 
     def _load(self, index: int) -> None:
         bars = self.bars
@@ -270,7 +280,15 @@ class ProductTape:
         return Decimal(increments) * self.grid.base
 
     def level(self, side: str, price: int, size: int) -> BookChange:
-        return BookChange(side, self.price(price), self.size(size))
+        # A level's size depends only on its price, so the same few hundred levels recur as the quote wanders:
+        # making each once saves most of the replay's time (two Decimals and a frozen object per change).
+        key = (side, price, size)
+        level = self._levels.get(key)
+        if level is None:
+            if len(self._levels) >= LEVEL_CACHE:
+                self._levels.clear()
+            level = self._levels[key] = BookChange(side, self.price(price), self.size(size))
+        return level
 
     def forming_candle(self) -> Candle | None:
         if self._candle is None:

@@ -1,6 +1,6 @@
 """The sandbox's WebSocket feed, following section 7 of the Coinbase facts page on its own.
 
-One `Hub` per server fans market and order events out to connections. Each connection:
+One `Hub` per server fans market and order events out to connections (`connection.Connection`). Each:
 
 - is closed (code 1008) if it has not subscribed within `subscribe_deadline` (5 s) of connecting;
 - gets, after each subscribe, the channel's snapshot and then a `subscriptions` message listing
@@ -8,9 +8,14 @@ One `Hub` per server fans market and order events out to connections. Each conne
 - numbers every message it is sent with `sequence_num` from 0, step 1, across all channels; each has
   `channel`, `client_id` "", `timestamp` (RFC 3339, nanoseconds, market time) and `events`;
 - gets one `heartbeats` message a second while subscribed to them (`current_time`, `heartbeat_counter`);
-- has its own send queue and sender task, so a slow client delays only itself (past `send_queue_limit`
-  queued messages it is closed as a slow consumer, as exchanges do);
+- has its own send queue and sender task, so a slow client delays only itself (past `send_queue_bytes`
+  of unsent messages it is dropped as a slow consumer, close code 1008, as exchanges do);
 - can be made to misbehave by the fault injector (`faults.py`).
+
+No client can hold up the others: a message longer than `max_message_bytes` is refused unread, a
+subscribe's products are deduplicated and bounded by `max_products`, and snapshots are built one product
+at a time, yielding between. When the clients together cannot take what the replay offers, the replay's
+clock slows (`pacing`) and `GET /sandbox/feed` says how far.
 
 Errors (a bad message, an unknown channel or product, `user` without a valid JWT) are sent as
 `{"type": "error", "message": ...}` without an envelope, and the connection stays open.
@@ -25,25 +30,29 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import msgspec
+from fastapi import APIRouter, Request
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gpt_trader.sandbox.catalog import Catalog
-from gpt_trader.sandbox.faults import Fault, FaultInjector, FaultKind
+from gpt_trader.sandbox.connection import Connection, WsSettings
+from gpt_trader.sandbox.faults import FaultInjector
 from gpt_trader.sandbox.keys import AuthError
-from gpt_trader.sandbox.market import CANDLE_SECONDS, CandleUpdate, MarketEvent, MarketReplay, rfc3339
+from gpt_trader.sandbox.market import CandleUpdate, MarketEvent, MarketReplay, rfc3339
 from gpt_trader.sandbox.messages import (
     candle_payload,
-    candle_row_payload,
     heartbeat_payload,
     level_payload,
+    snapshot_event,
     status_payload,
     ticker_payload,
     trade_payload,
 )
+from gpt_trader.sandbox.pacing import Pacer
+
+__all__ = ["CHANNELS", "Hub", "WsSettings", "router"]
 
 log = logging.getLogger(__name__)
 
@@ -51,24 +60,12 @@ MARKET_CHANNELS = ("ticker", "ticker_batch", "level2", "market_trades", "candles
 CHANNELS = ("heartbeats", *MARKET_CHANNELS, "user")
 WIRE_NAMES = {"level2": "l2_data"}
 """Channels whose messages arrive under another name than the one subscribed to."""
-RECENT_TRADES = 50
-SNAPSHOT_CANDLES = 100
 USER_SNAPSHOT_PAGE = 50
 """The user channel's snapshot lists open orders in pages of up to this many."""
 NO_POSITIONS: dict[str, list[Any]] = {"perpetual_futures_positions": [], "expiring_futures_positions": []}
 """Spot accounts hold no futures positions."""
-YIELD_EVERY = 32
-"""Messages a connection sends in a row before letting the event loop run other work."""
-
-
-@dataclass(frozen=True)
-class WsSettings:
-    """Coinbase's documented timings (seconds), and how far behind a client may fall before it is dropped."""
-
-    subscribe_deadline: float = 5.0
-    heartbeat_interval: float = 1.0
-    ticker_batch_interval: float = 5.0
-    send_queue_limit: int = 100_000
+CLOSE_GRACE = 0.5
+"""Seconds the sender gets to close a connection itself before it is cut off (a client not reading)."""
 
 
 class OrderSource(Protocol):
@@ -90,84 +87,6 @@ def _events(*events: dict[str, Any]) -> str:
     return _encode(list(events)).decode()
 
 
-class Connection:
-    """One client: its subscriptions, its send queue and sequence numbers, and its pending faults."""
-
-    def __init__(self, websocket: WebSocket, hub: Hub) -> None:
-        self.websocket = websocket
-        self.hub = hub
-        self.subscriptions: dict[str, list[str]] = {}
-        self.key_name: str | None = None
-        self.sequence = 0
-        self.subscribed = False
-        self.heartbeat: asyncio.Task[None] | None = None
-        self._queue: asyncio.Queue[tuple[str | None, str] | None] = asyncio.Queue()
-        self._faults: list[Fault] = []
-        self._close: tuple[int, str] | None = None
-        self._last_frame: str | None = None
-
-    def send(self, channel: str, events: str) -> None:
-        """Queue a message of `channel` with `events` (a JSON array); it is numbered when sent."""
-        if self._close is not None:
-            return
-        if self._queue.qsize() >= self.hub.settings.send_queue_limit:
-            log.warning("closing a WebSocket client that fell %d messages behind", self._queue.qsize())
-            self.close(1008, "slow consumer: too many messages waiting")
-            return
-        self._queue.put_nowait((channel, events))
-
-    def send_error(self, message: str) -> None:
-        self._queue.put_nowait((None, json.dumps({"type": "error", "message": message})))
-
-    def close(self, code: int, reason: str) -> None:
-        """Close after the message being sent (queued ones are dropped)."""
-        if self._close is None:
-            self._close = (code, reason)
-            self._queue.put_nowait(None)
-
-    def inject(self, fault: Fault) -> None:
-        self._faults.append(fault)
-        self._queue.put_nowait(None)
-
-    async def send_loop(self) -> None:
-        """The only writer of the socket: faults, then the close request, then the next message."""
-        websocket = self.websocket
-        sent = 0
-        while True:
-            item = await self._queue.get()
-            while self._faults:
-                fault = self._faults.pop(0)
-                if fault.kind is FaultKind.DISCONNECT:
-                    self._close = self._close or (1011, "fault injected: disconnect")
-                elif fault.kind is FaultKind.GAP:
-                    self.sequence += int(fault.size)
-                elif fault.kind is FaultKind.DUPLICATE and self._last_frame is not None:
-                    await websocket.send_text(self._last_frame)
-                elif fault.kind is FaultKind.STALL:
-                    await asyncio.sleep(fault.size)
-            if self._close is not None:
-                await websocket.close(*self._close)
-                return
-            if item is None:
-                continue
-            channel, payload = item
-            if channel is None:
-                await websocket.send_text(payload)
-                continue
-            frame = (
-                f'{{"channel":"{channel}","client_id":"","timestamp":"{self.hub.timestamp()}",'
-                f'"sequence_num":{self.sequence},"events":{payload}}}'
-            )
-            self.sequence += 1
-            self._last_frame = frame
-            await websocket.send_text(frame)
-            sent += 1
-            if sent % YIELD_EVERY == 0:
-                # A send into a socket with room never suspends: give the market, the heartbeats and the
-                # other connections their turn, so a fast reader cannot starve them.
-                await asyncio.sleep(0)
-
-
 class Hub:
     """Every connection's subscriptions, and the fan-out of market and order events to them."""
 
@@ -187,6 +106,10 @@ class Hub:
         self.keys = keys
         self.exchange = exchange
         self.started = time.monotonic()
+        self.pacer = Pacer()
+        self.dropped_slow = 0
+        """Connections dropped as slow consumers since the server started."""
+        self._connections: set[Connection] = set()
         self._listeners: dict[tuple[str, str], set[Connection]] = defaultdict(set)
         self._batched: dict[str, dict[str, Any]] = {}
         self._unsubscribe: list[Callable[[], None]] = []
@@ -197,6 +120,7 @@ class Hub:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.replay.pace_by(self.pace)
         self._unsubscribe.append(self.replay.subscribe(self.on_market))
         if self.exchange is not None:
             self._unsubscribe.append(self.exchange.subscribe(self.on_order))
@@ -219,21 +143,61 @@ class Hub:
     async def serve(self, websocket: WebSocket) -> None:
         """The WebSocket endpoint (mounted at `/ws` and `/`)."""
         await websocket.accept()
-        connection = Connection(websocket, self)
+        connection = Connection(websocket, self.settings, self.timestamp)
+        self._connections.add(connection)
         self.faults.attach(connection)
         sender = asyncio.create_task(connection.send_loop())
         receiver = asyncio.create_task(self._receive_loop(connection))
+        closing = asyncio.create_task(connection.closing.wait())
         try:
-            await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({sender, receiver, closing}, return_when=asyncio.FIRST_COMPLETED)
+            if connection.dropped_as_slow:
+                self.dropped_slow += 1
+            if closing in done and not sender.done():
+                await self._cut_off(connection, sender)
         finally:
+            self._connections.discard(connection)
             self.faults.detach(connection)
             self._forget(connection)
-            tasks = [task for task in (sender, receiver, connection.heartbeat) if task is not None]
+            tasks = [task for task in (sender, receiver, closing, connection.heartbeat) if task is not None]
             for task in tasks:
                 task.cancel()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError):
                     await task
+
+    async def _cut_off(self, connection: Connection, sender: asyncio.Task[None]) -> None:
+        """Close a connection that is to be closed: by its sender, unless that is stuck writing to a client
+        that does not read; then the sender is stopped and the close frame sent past what is queued."""
+        await asyncio.wait({sender}, timeout=CLOSE_GRACE)
+        if sender.done() or connection.close_reason is None:
+            return
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError):
+            await sender
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            await connection.websocket.close(*connection.close_reason)
+
+    def pace(self) -> float:
+        """The replay's pace for its next step, from the connections' lag (the rule is in `pacing`)."""
+        return self.pacer.update(self._worst_lag())
+
+    def _worst_lag(self) -> float:
+        lags = [lag for connection in self._connections if (lag := connection.lag()) is not None]
+        return max(lags, default=0.0)
+
+    def status(self) -> dict[str, Any]:
+        """What `GET /sandbox/feed` reports: the replay's asked and effective speed, and the connections."""
+        return {
+            "speed": self.replay.speed,
+            "effective_speed": round(self.replay.effective_speed(), 3),
+            "pace": round(self.pacer.pace, 4),
+            "slowed": self.replay.slowed,
+            "why": self.replay.slowdown() if self.replay.slowed else "",
+            "connections": len(self._connections),
+            "lag_seconds": round(self._worst_lag(), 3),
+            "dropped_slow_consumers": self.dropped_slow,
+        }
 
     # -- events ------------------------------------------------------------------------------------
 
@@ -293,13 +257,17 @@ class Hub:
             if message["type"] == "websocket.disconnect":
                 return
             text = message.get("text") or (message.get("bytes") or b"").decode("utf-8", "replace")
-            self.handle(connection, text)
+            await self.handle(connection, text)
 
-    def handle(self, connection: Connection, text: str) -> None:
-        """Act on one client message. Runs without awaiting, so a snapshot precedes every later update."""
+    async def handle(self, connection: Connection, text: str) -> None:
+        """Act on one client message; the next is read only once this one is done."""
+        limit = self.settings.max_message_bytes
+        if len(text) > limit:
+            connection.send_error(f"message too large: {len(text)} characters; at most {limit} per message")
+            return
         try:
             message = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             connection.send_error("malformed message: not JSON")
             return
         if not isinstance(message, dict) or message.get("type") not in ("subscribe", "unsubscribe"):
@@ -309,9 +277,16 @@ class Hub:
         if channel not in CHANNELS:
             connection.send_error(f"channel {channel!r} is not supported; use one of {', '.join(CHANNELS)}")
             return
-        product_ids = message.get("product_ids") or []
-        if not isinstance(product_ids, list) or not all(isinstance(p, str) for p in product_ids):
+        requested = message.get("product_ids") or []
+        if not isinstance(requested, list) or not all(isinstance(p, str) for p in requested):
             connection.send_error("product_ids must be a list of product ids")
+            return
+        product_ids = list(dict.fromkeys(requested))
+        if len(product_ids) > self.settings.max_products:
+            connection.send_error(
+                f"Failure to subscribe: {len(product_ids)} products in one message; at most "
+                f"{self.settings.max_products} per subscribe (send several)"
+            )
             return
         unknown = [p for p in product_ids if p not in self.replay.products() or p not in self.catalog]
         if unknown:
@@ -322,11 +297,11 @@ class Hub:
             return
         if message["type"] == "unsubscribe":
             self._unsubscribe_from(connection, channel, product_ids)
-        elif not self._subscribe(connection, channel, product_ids, message.get("jwt")):
+        elif not await self._subscribe(connection, channel, product_ids, message.get("jwt")):
             return
         connection.send("subscriptions", _events({"subscriptions": self._listing(connection)}))
 
-    def _subscribe(self, connection: Connection, channel: str, product_ids: list[str], token: Any) -> bool:
+    async def _subscribe(self, connection: Connection, channel: str, product_ids: list[str], token: Any) -> bool:
         if channel == "user":
             key_name = self._verify(token)
             if key_name is None:
@@ -343,15 +318,32 @@ class Hub:
         elif channel == "heartbeats":
             if connection.heartbeat is None:
                 connection.heartbeat = asyncio.create_task(self._beat(connection))
-        else:
+        elif channel == "status":
             new = [p for p in product_ids if p not in connection.subscriptions.get(channel, [])]
-            self._send_snapshots(connection, channel, new)
+            products = [status_payload(self.catalog.get(p)) for p in new]
+            connection.send(channel, _events({"type": "snapshot", "products": products}))
             for product_id in new:
                 self._listeners[(channel, product_id)].add(connection)
+        else:
+            await self._subscribe_products(connection, channel, product_ids)
         listed = connection.subscriptions.setdefault(channel, [])
         listed.extend(p for p in product_ids if p not in listed)
         connection.subscribed = True
         return True
+
+    async def _subscribe_products(self, connection: Connection, channel: str, product_ids: list[str]) -> None:
+        """Each new product's snapshot, then its updates. The snapshot is queued and the listener added with
+        no await between, so the snapshot precedes every update; between products the loop yields, so a
+        large subscribe cannot hold up the other connections."""
+        wire = WIRE_NAMES.get(channel, channel)
+        for product_id in product_ids:
+            if product_id in connection.subscriptions.get(channel, []) or connection.close_reason is not None:
+                continue
+            snapshot = snapshot_event(self.replay, channel, product_id, self.timestamp())
+            if snapshot is not None:
+                connection.send(wire, _events(snapshot))
+            self._listeners[(channel, product_id)].add(connection)
+            await asyncio.sleep(0)
 
     def _unsubscribe_from(self, connection: Connection, channel: str, product_ids: list[str]) -> None:
         listed = connection.subscriptions.get(channel, [])
@@ -388,32 +380,6 @@ class Hub:
             log.info("refused a user subscription: %s", error.reason)
             return None
 
-    def _send_snapshots(self, connection: Connection, channel: str, product_ids: list[str]) -> None:
-        replay = self.replay
-        wire = WIRE_NAMES.get(channel, channel)
-        if channel == "status":
-            products = [status_payload(self.catalog.get(p)) for p in product_ids]
-            connection.send(wire, _events({"type": "snapshot", "products": products}))
-            return
-        for product_id in product_ids:
-            quote = replay.quote(product_id)
-            if channel in ("ticker", "ticker_batch") and quote is not None:
-                ticker = ticker_payload(product_id, quote, replay.stats(product_id))
-                connection.send(wire, _events({"type": "snapshot", "tickers": [ticker]}))
-            elif channel == "level2":
-                bids, asks = replay.book(product_id)
-                when = rfc3339(quote.time, 6) if quote else self.timestamp()
-                updates = [level_payload(level, when) for level in (*bids, *asks)]
-                connection.send(wire, _events({"type": "snapshot", "product_id": product_id, "updates": updates}))
-            elif channel == "market_trades":
-                trades = [trade_payload(trade) for trade in replay.recent_trades(product_id, RECENT_TRADES)]
-                connection.send(wire, _events({"type": "snapshot", "trades": trades}))
-            elif channel == "candles":
-                now = int(replay.market_time)
-                table = replay.candles(product_id, CANDLE_SECONDS, now - SNAPSHOT_CANDLES * CANDLE_SECONDS, now + 1)
-                candles = [candle_row_payload(product_id, row) for row in zip(*table, strict=True)][::-1]
-                connection.send(wire, _events({"type": "snapshot", "candles": candles}))
-
     async def _beat(self, connection: Connection) -> None:
         loop = asyncio.get_running_loop()
         interval = self.settings.heartbeat_interval
@@ -425,3 +391,13 @@ class Hub:
             counter += 1
             next_beat += interval
             await asyncio.sleep(max(0.0, next_beat - loop.time()))
+
+
+router = APIRouter(prefix="/sandbox")
+
+
+@router.get("/feed")
+async def feed_status(request: Request) -> dict[str, Any]:
+    """The WebSocket feed's state: asked and effective replay speed, whether it is slowed, the connections."""
+    hub: Hub = request.app.state.hub
+    return hub.status()

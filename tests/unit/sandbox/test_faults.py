@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gpt_trader.errors import UserError
-from gpt_trader.sandbox.faults import Fault, FaultInjector, FaultKind, FaultSchedule
+from gpt_trader.sandbox.faults import MAX_GAP, MAX_STALL, Fault, FaultInjector, FaultKind, FaultSchedule
 
 
 class Target:
@@ -47,6 +47,10 @@ def test_the_documented_form_is_read_with_default_and_given_sizes() -> None:
         ("gap=0", "should be KIND=SECONDS"),
         ("stall=10:x", "should be KIND=SECONDS"),
         ("gap=-1", "should be KIND=SECONDS"),
+        ("gap=10:2.5", "'gap=10:2.5': a gap skips a whole number of sequence numbers from 1 to 1000, not 2.5"),
+        ("gap=10:5000", "from 1 to 1000, not 5000"),
+        ("stall=10:1e9", "a stall lasts more than 0 and at most 60 seconds, not 1e"),
+        ("disconnect=10:3", "a disconnect takes no size"),
     ],
 )
 def test_a_bad_schedule_is_refused_naming_the_part(text: str, complaint: str) -> None:
@@ -84,3 +88,25 @@ def test_a_triggered_fault_hits_every_open_connection_once_and_no_closed_one() -
     assert injector.trigger(FaultKind.GAP, size=7) == 2
     assert first.faults == second.faults == [Fault(FaultKind.DUPLICATE, 0), Fault(FaultKind.GAP, 7)]
     assert gone.faults == [] and injector.connections == 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "size"),
+    [("gap", -5), ("gap", float("nan")), ("gap", 0.5), ("stall", float("inf")), ("stall", 1e9), ("duplicate", 1)],
+)
+def test_a_fault_of_a_harmful_size_is_refused_before_any_connection_sees_it(kind: str, size: float) -> None:
+    injector = FaultInjector()
+    target = Target()
+    injector.attach(target)
+    with pytest.raises(ValueError, match=kind):
+        injector.trigger(kind, size)
+    assert target.faults == [] and injector.injected == {}
+
+
+def test_the_largest_sizes_allowed_are_accepted() -> None:
+    injector = FaultInjector()
+    target = Target()
+    injector.attach(target)
+    injector.trigger("gap", MAX_GAP)
+    injector.trigger("stall", MAX_STALL)
+    assert target.faults == [Fault(FaultKind.GAP, MAX_GAP), Fault(FaultKind.STALL, MAX_STALL)]
