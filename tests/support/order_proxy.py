@@ -1,6 +1,7 @@
 """A loopback HTTP proxy in front of an exchange, for tests: it forwards every request as it came (the
 Host header too, so the JWT's `uri` still matches) and records it, and it can lose the answer to the next
-order POST *after* forwarding it, the realistic failure: the order landed, the client saw an error::
+order POST *after* forwarding it, the realistic failure: the order landed, the client saw an error; or run
+something while an order POST is in flight (`before_next_order_post`)::
 
     with OrderProxy(sandbox.url) as proxy:
         proxy.lose_next_order_answer(503)        # or "timeout": answer only after the client gave up
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -41,6 +43,7 @@ class OrderProxy:
         self.target = target.rstrip("/")
         self.calls: list[ProxiedCall] = []
         self._losses: list[Loss] = []
+        self._before_post: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._released = threading.Event()
         self._hang_seconds = hang_seconds
@@ -56,11 +59,22 @@ class OrderProxy:
         with self._lock:
             self._losses.append(how)
 
+    def before_next_order_post(self, action: Callable[[], None]) -> None:
+        """Run `action` (in the proxy's thread) when the next `POST /orders` arrives, before forwarding it:
+        whatever it does happens while that order is in flight."""
+        with self._lock:
+            self._before_post.append(action)
+
     def calls_to(self, method: str, path: str) -> list[ProxiedCall]:
         with self._lock:
             return [call for call in self.calls if call.method == method and call.path == path]
 
     def _forward(self, request: IncomingRequest) -> Answer:
+        is_order_post = (request.method, request.path) == ("POST", PREFIX + "/orders")
+        with self._lock:
+            action = self._before_post.pop(0) if self._before_post and is_order_post else None
+        if action is not None:
+            action()
         headers = {name: value for name, value in request.headers.items() if name in FORWARDED_HEADERS}
         answer = self._http.request(
             request.method, self.target + request.path, params=request.query, content=request.body, headers=headers
@@ -68,7 +82,7 @@ class OrderProxy:
         path = request.path.removeprefix(PREFIX)
         with self._lock:
             self.calls.append(ProxiedCall(request.method, path, request.query, request.body, answer.status_code))
-            loss = self._losses.pop(0) if self._losses and (request.method, path) == ("POST", "/orders") else None
+            loss = self._losses.pop(0) if self._losses and is_order_post else None
         if loss == "timeout":
             # Hold the answer back until the client has given up waiting (or the proxy stops).
             self._released.wait(self._hang_seconds)

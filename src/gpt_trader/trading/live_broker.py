@@ -24,6 +24,7 @@ Credentials come only from `coinbase.auth.load_key` (in `open`); the broker neve
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -44,7 +45,7 @@ from gpt_trader.store.schema import Account as AccountRow
 from gpt_trader.store.schema import AccountStatus, Liquidity
 from gpt_trader.store.schema import Order as OrderRow
 from gpt_trader.trading.fees import Liquidity as FillLiquidity
-from gpt_trader.trading.live_guard import LimitExceeded, LiveGuard, LiveLimits
+from gpt_trader.trading.live_guard import LiveGuard, LiveLimits
 from gpt_trader.trading.money import ZERO, ProductIncrements
 from gpt_trader.trading.orders import (
     Fill,
@@ -150,6 +151,7 @@ class CoinbaseBroker:
         self.clock = clock
         self._grids: dict[str, ProductIncrements] = {}
         self._sequences: dict[int, int] = {}
+        self._placing = asyncio.Lock()
 
     @classmethod
     def open(
@@ -178,39 +180,51 @@ class CoinbaseBroker:
         rejection = await self._local_rejection(request)
         if rejection is not None:
             return order.reject(*rejection)
-        notional = await self._notional(request)
-        await self._check_limits(request, notional)
-        tag = OrderTag(self.session_id, account.id, self._next_sequence(account.id))
-        order.order_id = tag.client_order_id
         configuration = _configuration(request)
-        self.store.record_order(
-            account.id, tag.client_order_id, product_id=request.product_id, side=request.side.value,
-            order_type=request.type.value, status=SENDING, base_size=request.base_size,
-            quote_size=request.quote_size, limit_price=request.limit_price, time=self.clock(),
-            config={"order_configuration": configuration, "notional": str(notional), "reason": request.reason},
-        )  # fmt: skip
+        # Checking the limits and recording the order is one step, so two orders in flight cannot both fit.
+        async with self._placing:
+            notional = await self._notional(request)
+            await self._check_limits(request, notional)
+            tag = OrderTag(self.session_id, account.id, self._next_sequence(account.id))
+            self.store.record_order(
+                account.id, tag.client_order_id, product_id=request.product_id, side=request.side.value,
+                order_type=request.type.value, status=SENDING, base_size=request.base_size,
+                quote_size=request.quote_size, limit_price=request.limit_price, time=self.clock(),
+                config={"order_configuration": configuration, "notional": str(notional), "reason": request.reason},
+            )  # fmt: skip
+        order.order_id = tag.client_order_id
+        exchange_order_id = await self._place(order, tag.client_order_id, configuration)
+        if exchange_order_id is None:
+            return order
+        self.store.update_order(tag.client_order_id, "PENDING", exchange_order_id=exchange_order_id, time=self.clock())
+        if not self._is_active(account.id):
+            # The kill switch struck while this order was in flight, after it listed the open orders.
+            await self.client.cancel_orders([exchange_order_id])
+        return await self._refresh(order, exchange_order_id)
+
+    async def _place(self, order: Order, client_order_id: str, configuration: dict[str, Any]) -> str | None:
+        """POST the recorded order; its exchange id, or None when it was refused or not placed (`order` says why)."""
+        request = order.request
         try:
-            created = await self.client.create_order(
-                tag.client_order_id, request.product_id, request.side.value, configuration
-            )
+            created = await self.client.create_order(client_order_id, request.product_id, request.side.value,
+                                                     configuration)  # fmt: skip
         except OrderRejected as refused:
-            self.store.update_order(tag.client_order_id, REJECTED, reject_reason=str(refused), time=self.clock())
-            return order.reject(RejectReason.INVALID_ORDER, str(refused))
+            self.store.update_order(client_order_id, REJECTED, reject_reason=str(refused), time=self.clock())
+            order.reject(RejectReason.INVALID_ORDER, str(refused))
+            return None
         except OrderNotPlaced as lost:
             # The client searched a window of its own clock; an exchange on another clock (a sandbox replaying
             # the past) files the order elsewhere, so look again by client order id alone before giving up.
-            found = await self._find_by_client_id(tag.client_order_id, request.product_id)
+            found = await self._find_by_client_id(client_order_id, request.product_id)
             if found is None:
-                self.store.update_order(tag.client_order_id, NOT_PLACED, reject_reason=str(lost), time=self.clock())
-                return order.reject(RejectReason.NO_MARKET, str(lost))
-            exchange_order_id = found.order_id
+                self.store.update_order(client_order_id, NOT_PLACED, reject_reason=str(lost), time=self.clock())
+                order.reject(RejectReason.NO_MARKET, str(lost))
+                return None
+            return found.order_id
         except OrderOutcomeUnknown:
-            self.store.update_order(tag.client_order_id, UNKNOWN, time=self.clock())
+            self.store.update_order(client_order_id, UNKNOWN, time=self.clock())
             raise
-        else:
-            exchange_order_id = created.order_id
-        self.store.update_order(tag.client_order_id, "PENDING", exchange_order_id=exchange_order_id, time=self.clock())
-        return await self._refresh(order, exchange_order_id)
+        return created.order_id
 
     async def cancel(self, client_order_id: str) -> Order:
         """Cancel one of the session's orders; it comes back as the exchange now has it."""
@@ -254,7 +268,7 @@ class CoinbaseBroker:
             await self._settle(row.client_order_id, exchange_order, request, found.new_fills)
             if exchange_order.status != row.status:
                 found.status_changes.append((row.client_order_id, row.status, exchange_order.status))
-        for exchange_order in await self._exchange_open_orders():
+        for exchange_order in await session_open_orders(self.client, self.session_id):
             tag = OrderTag.parse(exchange_order.client_order_id)
             if tag is None or exchange_order.client_order_id in known or tag.account_id not in accounts:
                 continue
@@ -280,6 +294,9 @@ class CoinbaseBroker:
                 return account
         names = ", ".join(account.name for account in self._accounts()) or "none"
         raise UserError(f"session {self.session_id} has no account {name!r}; its accounts are {names}")
+
+    def _is_active(self, account_id: int) -> bool:
+        return any(account.id == account_id and account.status is AccountStatus.ACTIVE for account in self._accounts())
 
     def _tracked(self, client_order_id: str) -> tuple[OrderRow, AccountRow]:
         for account in self._accounts():
@@ -332,31 +349,18 @@ class CoinbaseBroker:
         return size * touch[0].price
 
     async def _check_limits(self, request: OrderRequest, notional: Decimal) -> None:
-        limits, what = self.limits, f"{request.side.value} {request.type.value} {request.product_id}"
-        if notional > limits.max_order_notional:
-            raise LimitExceeded("max_order_notional", (
-                f"{what} is worth {notional}, above max_order_notional {limits.max_order_notional}; no order was "
-                "sent: place a smaller order or raise the limit in the session file"))  # fmt: skip
         today = self._orders_today()
-        spent = sum((Decimal(row.config.get("notional", "0")) for row in today if row.status not in _NOTHING), ZERO)
-        if spent + notional > limits.max_daily_notional:
-            raise LimitExceeded("max_daily_notional", (
-                f"{what} is worth {notional}; with the {spent} placed today (UTC) that is above "
-                f"max_daily_notional {limits.max_daily_notional}; no order was sent: wait for the next UTC day "
-                "or raise the limit in the session file"))  # fmt: skip
-        if len(self.open_orders()) >= limits.max_open_orders:
+        placed = sum((Decimal(row.config.get("notional", "0")) for row in today if row.status not in _NOTHING), ZERO)
+        if len(self.open_orders()) >= self.limits.max_open_orders:
+            # The store's open orders may have filled or been cancelled since it last heard: ask before refusing.
             await self.reconcile()
-            still_open = len(self.open_orders())
-            if still_open >= limits.max_open_orders:
-                raise LimitExceeded("max_open_orders", (
-                    f"session {self.session_id} has {still_open} open orders, max_open_orders is "
-                    f"{limits.max_open_orders}; no order was sent: cancel one or wait for a fill"))  # fmt: skip
-        loss = await self._loss_today(today)
-        if loss >= limits.max_daily_loss:
-            raise LimitExceeded("max_daily_loss", (
-                f"today's (UTC) fills of session {self.session_id} have lost {loss}, at or above max_daily_loss "
-                f"{limits.max_daily_loss}; no order was sent: the session trades again on the next UTC day, "
-                "or stop it with the kill switch"))  # fmt: skip
+        self.limits.check(
+            f"{request.side.value} {request.type.value} {request.product_id}",
+            notional=notional,
+            placed_today=placed,
+            open_orders=len(self.open_orders()),
+            lost_today=await self._loss_today(today),
+        )
 
     def _orders_today(self) -> list[OrderRow]:
         day = self.clock().replace(hour=0, minute=0, second=0, microsecond=0)
@@ -403,17 +407,6 @@ class CoinbaseBroker:
                 return None
             cursor = page.cursor
         raise OrderOutcomeUnknown(client_order_id, f"more than {_LOOKUP_PAGES} pages of {product_id} orders to search")
-
-    async def _exchange_open_orders(self) -> list[coinbase_orders.Order]:
-        found: list[coinbase_orders.Order] = []
-        cursor: str | None = None
-        prefix = f"gpt-{self.session_id}-"
-        while True:
-            page = await self.client.list_orders(order_status=["OPEN", "PENDING", "QUEUED"], cursor=cursor)
-            found += [order for order in page.orders if order.client_order_id.startswith(prefix)]
-            if not page.has_next or not page.cursor or page.cursor == cursor:
-                return found
-            cursor = page.cursor
 
     def _adopt(self, exchange_order: coinbase_orders.Order, tag: OrderTag) -> None:
         """Record an open order of this session that the store lost (its record never committed)."""
@@ -489,13 +482,7 @@ async def kill_session(client: CoinbaseRestClient, store: Store, session_id: int
     rows = {row.client_order_id: row for account in accounts for row in store.orders(account.id)}
     targets = {row.exchange_order_id: cid for cid, row in rows.items()
                if row.status in LIVE_STATUSES and row.exchange_order_id is not None}  # fmt: skip
-    prefix, cursor = f"gpt-{session_id}-", None
-    while True:
-        page = await client.list_orders(order_status=["OPEN", "PENDING", "QUEUED"], cursor=cursor)
-        targets.update({o.order_id: o.client_order_id for o in page.orders if o.client_order_id.startswith(prefix)})
-        if not page.has_next or not page.cursor or page.cursor == cursor:
-            break
-        cursor = page.cursor
+    targets.update({order.order_id: order.client_order_id for order in await session_open_orders(client, session_id)})
     report = KillReport([account.name for account in accounts], [], [])
     for batch in _batches(list(targets)):
         for result in await client.cancel_orders(batch):
@@ -508,6 +495,19 @@ async def kill_session(client: CoinbaseRestClient, store: Store, session_id: int
                 report.not_cancelled.append((client_order_id, result.failure_reason))
     log.warning("kill switch: session %d stopped, %d orders cancelled", session_id, len(report.cancelled))
     return report
+
+
+async def session_open_orders(client: CoinbaseRestClient, session_id: int) -> list[coinbase_orders.Order]:
+    """The orders the exchange lists open under the session's client order ids."""
+    found: list[coinbase_orders.Order] = []
+    cursor: str | None = None
+    prefix = f"gpt-{session_id}-"
+    while True:
+        page = await client.list_orders(order_status=["OPEN", "PENDING", "QUEUED"], cursor=cursor)
+        found += [order for order in page.orders if order.client_order_id.startswith(prefix)]
+        if not page.has_next or not page.cursor or page.cursor == cursor:
+            return found
+        cursor = page.cursor
 
 
 def _configuration(request: OrderRequest) -> dict[str, dict[str, Any]]:

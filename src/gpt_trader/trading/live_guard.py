@@ -93,6 +93,30 @@ class LiveLimits:
             elif not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
                 raise ConfigError(f"{field.name} must be a positive amount, not {value!r}")
 
+    def check(
+        self, what: str, *, notional: Decimal, placed_today: Decimal, open_orders: int, lost_today: Decimal
+    ) -> None:
+        """Raise `LimitExceeded` if an order (`what`, worth `notional`) may not go out: after `placed_today`
+        placed in this UTC day, with `open_orders` open, and the day's fills having lost `lost_today`."""
+        if notional > self.max_order_notional:
+            raise LimitExceeded("max_order_notional", (
+                f"{what} is worth {notional}, above max_order_notional {self.max_order_notional}; no order was "
+                "sent: place a smaller order or raise the limit in the session file"))  # fmt: skip
+        if placed_today + notional > self.max_daily_notional:
+            raise LimitExceeded("max_daily_notional", (
+                f"{what} is worth {notional}; with the {placed_today} placed today (UTC) that is above "
+                f"max_daily_notional {self.max_daily_notional}; no order was sent: wait for the next UTC day "
+                "or raise the limit in the session file"))  # fmt: skip
+        if open_orders >= self.max_open_orders:
+            raise LimitExceeded("max_open_orders", (
+                f"{what}: the session has {open_orders} open orders, max_open_orders is {self.max_open_orders}; "
+                "no order was sent: cancel one or wait for a fill"))  # fmt: skip
+        if lost_today >= self.max_daily_loss:
+            raise LimitExceeded("max_daily_loss", (
+                f"{what}: today's (UTC) fills have lost {lost_today}, at or above max_daily_loss "
+                f"{self.max_daily_loss}; no order was sent: the session trades again on the next UTC day, or "
+                "stop it with the kill switch"))  # fmt: skip
+
     @classmethod
     def from_table(cls, table: Mapping[str, Any], where: str = "the live limits") -> LiveLimits:
         """Limits from a TOML table (amounts as strings or numbers); a ConfigError names the key at fault."""

@@ -157,7 +157,7 @@ async def test_an_order_beyond_max_open_orders_is_refused(
     with pytest.raises(LimitExceeded) as refused:
         await broker.submit(resting[2])
     assert refused.value.limit == "max_open_orders"
-    assert "has 2 open orders, max_open_orders is 2; no order was sent" in str(refused.value)
+    assert "the session has 2 open orders, max_open_orders is 2; no order was sent" in str(refused.value)
     assert len(proxy.calls_to("POST", "/orders")) == 2 and len(sandbox_orders(sandbox)) == 2
 
 

@@ -5,6 +5,7 @@ switch, and nothing else is."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from decimal import ROUND_DOWN, Decimal
@@ -196,3 +197,32 @@ async def test_the_kill_switch_cancels_every_open_order_of_the_session_and_stops
                         f"gpt-{session_id + 1}-1-1": "OPEN"}  # fmt: skip
     assert all(row.status == "CANCELLED" for account in store.accounts(session_id) for row in store.orders(account.id))
     assert {account.status for account in store.accounts(session_id)} == {AccountStatus.STOPPED}
+
+
+async def test_an_order_in_flight_when_the_kill_switch_strikes_is_cancelled_too(
+    sandbox: LiveSandbox, session: tuple[Store, int], database: Path
+) -> None:
+    """The kill switch lists the open orders while an order POST is on its way: the broker, seeing its account
+    stopped once the order landed, cancels it itself."""
+    store, session_id = session
+    reports = []
+
+    async def kill_from_elsewhere() -> None:
+        async with CoinbaseRestClient(sandbox.url, auth=auth_hook(load_key())) as client:
+            reports.append(await kill_session(client, open_store(f"sqlite:///{database}"), session_id))
+
+    with OrderProxy(sandbox.url) as proxy:
+        running = open_broker(proxy.url, database, session_id)
+        book = await running.client.product_book(PRODUCT, limit=1)
+        low = (book.bids[0].price / 2).quantize(TICK, ROUND_DOWN)
+        proxy.before_next_order_post(lambda: asyncio.run(kill_from_elsewhere()))
+        try:
+            order = await running.submit(OrderRequest.limit("alpha", PRODUCT, Side.BUY, Decimal("0.001"), low))
+        finally:
+            await running.aclose()
+
+    assert reports[0].cancelled == [], "the order had not reached the exchange when the kill switch listed"
+    assert order.status is OrderStatus.CANCELLED
+    (key_name,) = sandbox.server.app.state.keys.key_names()
+    assert [o.status.value for o in sandbox.exchange.list_orders(key_name)] == ["CANCELLED"]
+    assert [row.status for row in store.orders(store.accounts(session_id)[0].id)] == ["CANCELLED"]
