@@ -34,6 +34,8 @@ class ProxiedCall:
     """Below the API prefix: `/orders`, `/orders/historical/batch`."""
     query: dict[str, list[str]]
     body: bytes
+    authorization: str
+    """The request's Authorization header (a bearer JWT), so a test can look for it where it must not be."""
     status: int
     """What the exchange answered (the client may have seen something else)."""
 
@@ -81,7 +83,16 @@ class OrderProxy:
         )
         path = request.path.removeprefix(PREFIX)
         with self._lock:
-            self.calls.append(ProxiedCall(request.method, path, request.query, request.body, answer.status_code))
+            self.calls.append(
+                ProxiedCall(
+                    request.method,
+                    path,
+                    request.query,
+                    request.body,
+                    request.headers.get("authorization", ""),
+                    answer.status_code,
+                )
+            )
             loss = self._losses.pop(0) if self._losses and is_order_post else None
         if loss == "timeout":
             # Hold the answer back until the client has given up waiting (or the proxy stops).
