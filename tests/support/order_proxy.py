@@ -37,7 +37,7 @@ class ProxiedCall:
     authorization: str
     """The request's Authorization header (a bearer JWT), so a test can look for it where it must not be."""
     status: int
-    """What the exchange answered (the client may have seen something else)."""
+    """What the exchange answered (the client may have seen something else), or 503 for a refused request."""
 
 
 class OrderProxy:
@@ -46,6 +46,7 @@ class OrderProxy:
         self.calls: list[ProxiedCall] = []
         self._losses: list[Loss] = []
         self._before_post: list[Callable[[], None]] = []
+        self._refusals: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
         self._released = threading.Event()
         self._hang_seconds = hang_seconds
@@ -61,6 +62,11 @@ class OrderProxy:
         with self._lock:
             self._losses.append(how)
 
+    def refuse_next(self, method: str, path: str, count: int = 1) -> None:
+        """Answer the next `count` requests to `method path` (below the API prefix) with a 503, unforwarded."""
+        with self._lock:
+            self._refusals[(method, path)] = self._refusals.get((method, path), 0) + count
+
     def before_next_order_post(self, action: Callable[[], None]) -> None:
         """Run `action` (in the proxy's thread) when the next `POST /orders` arrives, before forwarding it:
         whatever it does happens while that order is in flight."""
@@ -72,34 +78,33 @@ class OrderProxy:
             return [call for call in self.calls if call.method == method and call.path == path]
 
     def _forward(self, request: IncomingRequest) -> Answer:
-        is_order_post = (request.method, request.path) == ("POST", PREFIX + "/orders")
+        path = request.path.removeprefix(PREFIX)
+        is_order_post = (request.method, path) == ("POST", "/orders")
         with self._lock:
             action = self._before_post.pop(0) if self._before_post and is_order_post else None
+            refused = self._refusals.get((request.method, path), 0) > 0
+            if refused:
+                self._refusals[(request.method, path)] -= 1
+        authorization = request.headers.get("authorization", "")
+        if refused:
+            with self._lock:
+                self.calls.append(ProxiedCall(request.method, path, request.query, request.body, authorization, 503))
+            return _internal_error("the proxy refused the request")
         if action is not None:
             action()
         headers = {name: value for name, value in request.headers.items() if name in FORWARDED_HEADERS}
         answer = self._http.request(
             request.method, self.target + request.path, params=request.query, content=request.body, headers=headers
         )
-        path = request.path.removeprefix(PREFIX)
         with self._lock:
-            self.calls.append(
-                ProxiedCall(
-                    request.method,
-                    path,
-                    request.query,
-                    request.body,
-                    request.headers.get("authorization", ""),
-                    answer.status_code,
-                )
-            )
+            call = ProxiedCall(request.method, path, request.query, request.body, authorization, answer.status_code)
+            self.calls.append(call)
             loss = self._losses.pop(0) if self._losses and is_order_post else None
         if loss == "timeout":
             # Hold the answer back until the client has given up waiting (or the proxy stops).
             self._released.wait(self._hang_seconds)
         elif loss is not None:
-            body = json.dumps({"error": "INTERNAL", "message": "the proxy lost the answer", "error_details": ""})
-            return Answer(loss, body.encode(), "application/json")
+            return _internal_error("the proxy lost the answer", loss)
         return Answer(answer.status_code, answer.content, answer.headers.get("content-type", "application/json"))
 
     def start(self) -> OrderProxy:
@@ -116,3 +121,8 @@ class OrderProxy:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _internal_error(message: str, status: int = 503) -> Answer:
+    body = json.dumps({"error": "INTERNAL", "message": message, "error_details": ""})
+    return Answer(status, body.encode(), "application/json")
