@@ -10,14 +10,16 @@ order is real, so every step is guarded and written down before it happens:
   record that `reconcile` resolves by that id; Coinbase answers a repeated client order id with the
   original order, so nothing can be placed twice.
 * A POST that fails without a verdict (a 5xx, a timeout) is resolved by looking the order up by its
-  client order id, never by sending it again (`CoinbaseRestClient.create_order`).
+  client order id, never by sending it again (`CoinbaseRestClient.create_order`, and once more here among
+  the product's newest orders, should the client's time window miss an exchange on another clock).
 * `reconcile` (on start, on resume, and whenever the open orders look full) compares the orders the
   store thinks live with the exchange's, adopts open orders of the session the store does not know,
   and records every fill once, through the store, whose unique trade ids make a repeat a no-op.
 
-`kill_session` is the kill switch: it marks every account of the session stopped, then cancels each of
-its open orders. It works from another process too: a running broker reads the accounts' status
-before each order.
+`kill_session` is the kill switch (`kill` opens the configured client for it): it marks every account of the
+session stopped, then cancels each of its open orders. It works from another process too: a running broker
+reads the accounts' status before each order, and again once an order has landed, cancelling it if the
+kill switch struck while it was in flight.
 
 Credentials come only from `coinbase.auth.load_key` (in `open`); the broker never sees the secret.
 """
@@ -152,6 +154,8 @@ class CoinbaseBroker:
         self._grids: dict[str, ProductIncrements] = {}
         self._sequences: dict[int, int] = {}
         self._placing = asyncio.Lock()
+        # The store is written directly, not through StoreWriter: each record must be durable before the next
+        # step (the order before its POST), and live orders are few.
 
     @classmethod
     def open(
@@ -495,6 +499,12 @@ async def kill_session(client: CoinbaseRestClient, store: Store, session_id: int
                 report.not_cancelled.append((client_order_id, result.failure_reason))
     log.warning("kill switch: session %d stopped, %d orders cancelled", session_id, len(report.cancelled))
     return report
+
+
+async def kill(store: Store, session_id: int, rest_url: str | None = None) -> KillReport:
+    """`kill_session` with a client on the configured REST URL and key: what `gpt-trader session kill ID` runs."""
+    async with CoinbaseRestClient(rest_url, auth=auth_hook(load_key())) as client:
+        return await kill_session(client, store, session_id)
 
 
 async def session_open_orders(client: CoinbaseRestClient, session_id: int) -> list[coinbase_orders.Order]:

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gpt_trader.coinbase.auth import auth_hook, load_key
 from gpt_trader.coinbase.rest import CoinbaseRestClient
@@ -196,3 +198,38 @@ def test_limits_from_a_session_file_name_the_key_at_fault(table: dict[str, Any],
 def test_limits_from_a_session_file() -> None:
     table = {"max_order_notional": "100", "max_daily_notional": 1000, "max_daily_loss": 25.5, "max_open_orders": 3}
     assert LiveLimits.from_table(table) == LiveLimits(Decimal(100), Decimal(1000), Decimal("25.5"), 3)
+
+
+amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal(10_000), places=2)
+
+
+@settings(max_examples=150)
+@given(
+    limit_values=st.tuples(amounts, amounts, amounts, st.integers(1, 20)),
+    notional=amounts,
+    placed=st.decimals(min_value=Decimal(0), max_value=Decimal(20_000), places=2),
+    open_orders=st.integers(0, 25),
+    lost=st.decimals(min_value=Decimal(-500), max_value=Decimal(10_000), places=2),
+)
+def test_check_refuses_exactly_when_a_limit_is_broken_and_names_the_first(
+    limit_values: tuple[Decimal, Decimal, Decimal, int],
+    notional: Decimal,
+    placed: Decimal,
+    open_orders: int,
+    lost: Decimal,
+) -> None:
+    checked = LiveLimits(*limit_values)
+    broken = [name for name, is_broken in (
+        ("max_order_notional", notional > checked.max_order_notional),
+        ("max_daily_notional", placed + notional > checked.max_daily_notional),
+        ("max_open_orders", open_orders >= checked.max_open_orders),
+        ("max_daily_loss", lost >= checked.max_daily_loss),
+    ) if is_broken]  # fmt: skip
+    try:
+        checked.check("BUY LIMIT BTC-USD", notional=notional, placed_today=placed, open_orders=open_orders,
+                      lost_today=lost)  # fmt: skip
+    except LimitExceeded as refused:
+        assert broken and refused.limit == broken[0]
+        assert refused.limit in str(refused) and "no order was sent" in str(refused)
+    else:
+        assert broken == []

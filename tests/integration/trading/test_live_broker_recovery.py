@@ -20,7 +20,15 @@ from gpt_trader.market.events import Side
 from gpt_trader.sandbox.exchange import OrderEvent
 from gpt_trader.store import Store, open_store
 from gpt_trader.store.schema import AccountStatus
-from gpt_trader.trading.live_broker import NOT_PLACED, SENDING, AccountStopped, CoinbaseBroker, OrderTag, kill_session
+from gpt_trader.trading.live_broker import (
+    NOT_PLACED,
+    SENDING,
+    AccountStopped,
+    CoinbaseBroker,
+    OrderTag,
+    kill,
+    kill_session,
+)
 from gpt_trader.trading.live_guard import LiveGuard, LiveLimits
 from gpt_trader.trading.orders import OrderRequest, OrderStatus
 from tests.support.live_sandbox import PRODUCT, LiveSandbox, live_session, running_sandbox
@@ -179,8 +187,8 @@ async def test_the_kill_switch_cancels_every_open_order_of_the_session_and_stops
         async with CoinbaseRestClient(sandbox.url, auth=auth_hook(load_key())) as client:
             await client.limit_order_gtc("manual-1", PRODUCT, "BUY", Decimal("0.001"), low)
             await client.limit_order_gtc(f"gpt-{session_id + 1}-1-1", PRODUCT, "BUY", Decimal("0.001"), low)
-            # The kill switch from elsewhere (another terminal): its own client and store handle.
-            report = await kill_session(client, open_store(f"sqlite:///{database}"), session_id)
+            # The kill switch from elsewhere (another terminal): its own client, from the configured key, and store.
+            report = await kill(open_store(f"sqlite:///{database}"), session_id, rest_url=sandbox.url)
             posts_before = len(proxy.calls_to("POST", "/orders"))
             try:
                 with pytest.raises(AccountStopped, match="stopped by the kill switch"):
