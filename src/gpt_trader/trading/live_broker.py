@@ -70,6 +70,8 @@ NOT_PLACED = "NOT_PLACED"
 REJECTED = "REJECTED"
 LIVE_STATUSES = frozenset({SENDING, UNKNOWN, "PENDING", "OPEN", "QUEUED", "CANCEL_QUEUED", "EDIT_QUEUED"})
 """Statuses of an order that may still trade: they count as open, and `reconcile` looks at them."""
+_NOTHING = frozenset({REJECTED, NOT_PLACED, "FAILED"})
+"""Statuses of orders that never traded: they do not count against the day's notional."""
 _STATUS = {
     "FILLED": OrderStatus.FILLED,
     "CANCELLED": OrderStatus.CANCELLED,
@@ -470,10 +472,6 @@ class CoinbaseBroker:
                     break
                 cursor = page.cursor
         return sorted(fills, key=lambda fill: (fill.trade_time, fill.trade_id))
-
-
-_NOTHING = frozenset({REJECTED, NOT_PLACED, "FAILED"})
-"""Statuses of orders that never traded: they do not count against the day's notional."""
 
 
 async def kill_session(client: CoinbaseRestClient, store: Store, session_id: int) -> KillReport:
