@@ -41,7 +41,7 @@ FILL_WAIT_SECONDS = 60
 
 @pytest.fixture
 def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveSandbox]:
-    # 300x: the half hour of market the resting order waits for passes in six seconds.
+    # 300x: an hour of market passes in twelve seconds.
     with running_sandbox(tmp_path, speed=300) as running:
         monkeypatch.setenv("GPT_TRADER_COINBASE_KEY_FILE", str(running.key_file))
         yield running
@@ -64,13 +64,13 @@ def open_broker(url: str, database: Path, session_id: int) -> CoinbaseBroker:
 
 
 def price_reached_later(sandbox: LiveSandbox, bid: Decimal) -> Decimal:
-    """A buy price below the bid that the replayed market does not reach in the next two minutes but does
-    within the half hour after, read from the bars the sandbox replays."""
+    """A buy price below the bid that the replayed market does not reach in the next five minutes (a second at
+    300x, ample to place the order) but does within the hour after, read from the bars the sandbox replays."""
     bars, now = sandbox.bars[PRODUCT], sandbox.replay.market_time
-    soon = (bars.time >= now // 60 * 60) & (bars.time <= now + 120)
-    later = (bars.time > now + 120) & (bars.time <= now + 1800)
+    soon = (bars.time >= now // 60 * 60) & (bars.time <= now + 300)
+    later = (bars.time > now + 300) & (bars.time <= now + 3600)
     floor_soon, floor_later = min(Decimal(str(np.min(bars.low[soon]))), bid), Decimal(str(np.min(bars.low[later])))
-    assert floor_soon - floor_later > 20 * TICK, "the synthetic market (seed 11) falls in the half hour ahead"
+    assert floor_soon - floor_later > 20 * TICK, "the synthetic market (seed 11) falls in the hour ahead"
     return (floor_later + (floor_soon - floor_later) * Decimal("0.7")).quantize(TICK, ROUND_DOWN)
 
 
