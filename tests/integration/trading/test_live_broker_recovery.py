@@ -6,6 +6,11 @@ switch, and nothing else is."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from decimal import ROUND_DOWN, Decimal
@@ -36,7 +41,8 @@ from tests.support.order_proxy import OrderProxy
 
 LIMITS = LiveLimits(Decimal(5_000), Decimal(50_000), Decimal(1_000), 10)
 TICK = Decimal("0.01")
-FILL_WAIT_SECONDS = 60
+FILL_WAIT_SECONDS = 90
+"""Four hours of market at 300x take 48 s."""
 
 
 @pytest.fixture
@@ -65,20 +71,42 @@ def open_broker(url: str, database: Path, session_id: int) -> CoinbaseBroker:
 
 def price_reached_later(sandbox: LiveSandbox, bid: Decimal) -> Decimal:
     """A buy price below the bid that the replayed market does not reach in the next five minutes (a second at
-    300x, ample to place the order) but does within the hour after, read from the bars the sandbox replays."""
+    300x, ample to place the order) but does in the hours after (the first that falls far enough), read from
+    the bars the sandbox replays."""
     bars, now = sandbox.bars[PRODUCT], sandbox.replay.market_time
     soon = (bars.time >= now // 60 * 60) & (bars.time <= now + 300)
-    later = (bars.time > now + 300) & (bars.time <= now + 3600)
-    floor_soon, floor_later = min(Decimal(str(np.min(bars.low[soon]))), bid), Decimal(str(np.min(bars.low[later])))
-    assert floor_soon - floor_later > 20 * TICK, "the synthetic market (seed 11) falls in the hour ahead"
-    return (floor_later + (floor_soon - floor_later) * Decimal("0.7")).quantize(TICK, ROUND_DOWN)
+    floor_soon = min(Decimal(str(np.min(bars.low[soon]))), bid)
+    for hours in range(1, 5):
+        later = (bars.time > now + 300) & (bars.time <= now + hours * 3600)
+        floor_later = Decimal(str(np.min(bars.low[later])))
+        if floor_soon - floor_later > 20 * TICK:
+            return (floor_later + (floor_soon - floor_later) * Decimal("0.7")).quantize(TICK, ROUND_DOWN)
+    raise AssertionError(f"the synthetic market (seed 11) does not fall below {floor_soon} in the 4 hours after {now}")
+
+
+async def wait_until_filled(sandbox: LiveSandbox, client_order_id: str) -> None:
+    """Wait for the sandbox to fill the order (on its order events, not by polling)."""
+    filled = threading.Event()
+
+    def watch(event: OrderEvent) -> None:
+        if event.order["client_order_id"] == client_order_id and event.order["status"] == "FILLED":
+            filled.set()
+
+    unsubscribe = sandbox.exchange.subscribe(watch)
+    try:
+        (key_name,) = sandbox.server.app.state.keys.key_names()
+        done = [o for o in sandbox.exchange.list_orders(key_name, statuses={"FILLED"})
+                if o.request.client_order_id == client_order_id]  # fmt: skip
+        if not done:
+            assert await asyncio.to_thread(filled.wait, FILL_WAIT_SECONDS), "the market reached the order's price"
+    finally:
+        unsubscribe()
 
 
 async def test_a_fill_while_the_broker_was_down_is_found_on_restart_and_recorded_once(
     sandbox: LiveSandbox, session: tuple[Store, int], database: Path
 ) -> None:
     store, session_id = session
-    filled = threading.Event()
     first = open_broker(sandbox.url, database, session_id)
     book = await first.client.product_book(PRODUCT, limit=1)
     request = OrderRequest.limit(
@@ -88,16 +116,7 @@ async def test_a_fill_while_the_broker_was_down_is_found_on_restart_and_recorded
     await first.aclose()
     assert order.status is OrderStatus.OPEN
 
-    def watch(event: OrderEvent) -> None:
-        if event.order["client_order_id"] == order.order_id and event.order["status"] == "FILLED":
-            filled.set()
-
-    unsubscribe = sandbox.exchange.subscribe(watch)
-    try:
-        if sandbox.exchange.list_orders(*sandbox.server.app.state.keys.key_names(), statuses={"FILLED"}) == []:
-            assert filled.wait(FILL_WAIT_SECONDS), "the market reached the order's price while the broker was down"
-    finally:
-        unsubscribe()
+    await wait_until_filled(sandbox, order.order_id)
     (row,) = store.orders(store.accounts(session_id)[0].id)
     assert row.status == "OPEN" and store.fills(row.account_id) == [], "nothing was recorded while down"
 
@@ -116,6 +135,38 @@ async def test_a_fill_while_the_broker_was_down_is_found_on_restart_and_recorded
     assert (stored.size, stored.price, stored.fee, stored.liquidity.value) == (fill.size, fill.price, fill.fee, "MAKER")
     assert (again.status_changes, again.new_fills, again.adopted) == ([], [], [])
     assert store.orders(row.account_id)[0].status == "FILLED"
+
+
+async def test_after_a_kill_9_the_next_process_finds_the_fill_of_the_order_the_dead_one_placed(
+    sandbox: LiveSandbox, session: tuple[Store, int], database: Path
+) -> None:
+    store, session_id = session
+    command = [sys.executable, "-m", "tests.support.live_broker_process", sandbox.url, str(database), str(session_id),
+               "alpha", "0.01"]  # fmt: skip
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=environment) as broker:  # fmt: skip
+        assert broker.stdin is not None and broker.stdout is not None and broker.stderr is not None
+        assert broker.stdout.readline() == "ready\n"
+        async with CoinbaseRestClient(sandbox.url, auth=auth_hook(load_key())) as client:
+            price = price_reached_later(sandbox, (await client.product_book(PRODUCT, limit=1)).bids[0].price)
+        broker.stdin.write(f"{price}\n")
+        broker.stdin.flush()
+        placed = json.loads(broker.stdout.readline() or "{}")
+        broker.send_signal(signal.SIGKILL)
+        broker.wait(timeout=10)
+        assert placed.get("status") == "OPEN", broker.stderr.read()
+    assert broker.returncode == -signal.SIGKILL
+    await wait_until_filled(sandbox, placed["client_order_id"])
+
+    restarted = open_broker(sandbox.url, database, session_id)
+    try:
+        found = await restarted.reconcile()
+    finally:
+        await restarted.aclose()
+    assert found.status_changes == [(placed["client_order_id"], "OPEN", "FILLED")]
+    assert [(fill.size, fill.price) for fill in found.new_fills] == [(Decimal("0.01"), price)]
+    assert len(store.fills(store.accounts(session_id)[0].id)) == 1
 
 
 async def test_orders_recorded_before_a_crash_are_settled_by_client_order_id(
