@@ -437,7 +437,10 @@ class CoinbaseBroker:
             order.record(fill)
         order.status = _STATUS.get(exchange_order.status, OrderStatus.OPEN)
         if order.status is OrderStatus.REJECTED:
-            order.reject(RejectReason.INVALID_ORDER, exchange_order.reject_message or exchange_order.reject_reason)
+            why = "; ".join(text for text in (exchange_order.reject_reason, exchange_order.reject_message) if text)
+            order.reject(
+                RejectReason.INVALID_ORDER, f"the exchange failed order {order.order_id}: {why or 'no reason given'}"
+            )
         return order
 
     async def _settle(
