@@ -24,7 +24,7 @@ from gpt_trader.store.writer import StoreWriter
 
 # The monitoring tests' fixtures: a store with a recorded sweep and a planted paper session.
 from tests.integration.monitor.conftest import filled_store, planted, recorded_sweep  # noqa: F401
-from tests.integration.monitor.records import START, Planted
+from tests.support.monitor_records import START, Planted
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gpt_trader.store import Store, open_store
-from tests.integration.monitor.records import Planted, plant
+from tests.support.monitor_records import Planted, plant
 
 SWEEP_ARGS = (
     "--source",

@@ -11,7 +11,7 @@ import pytest
 
 from gpt_trader.config import load_settings
 from gpt_trader.store import open_store
-from tests.integration.monitor.records import Planted, plant
+from tests.support.monitor_records import Planted, plant
 
 
 def gpt_trader(*args: str) -> subprocess.CompletedProcess[str]:

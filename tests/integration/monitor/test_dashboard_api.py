@@ -12,7 +12,7 @@ import pytest
 from gpt_trader.monitor.web import create_app
 from gpt_trader.sandbox.server import BackgroundServer
 from gpt_trader.store import Store
-from tests.integration.monitor.records import Planted
+from tests.support.monitor_records import Planted
 
 SWEEP_RUN = 1
 BAD_VALUES = ("abc", "-1", "1e999", "", "%00", "x" * 300, "2026-13-45")

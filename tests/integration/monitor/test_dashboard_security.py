@@ -18,7 +18,7 @@ from gpt_trader.errors import UserError
 from gpt_trader.monitor.web import TOKEN_COOKIE, create_app
 from gpt_trader.sandbox.server import BackgroundServer
 from gpt_trader.store import Store
-from tests.integration.monitor.records import Planted
+from tests.support.monitor_records import Planted
 
 FAKE_KEY = "organizations/planted-org/apiKeys/PLANTEDKEY7f3a9c"
 FAKE_SECRET = "PLANTEDSECRETb81d4e0c6a2f"

@@ -13,7 +13,7 @@ from PIL import Image
 
 from gpt_trader.monitor.pngs import HEIGHT, WIDTH
 from gpt_trader.store import Store
-from tests.integration.monitor.records import Planted
+from tests.support.monitor_records import Planted
 
 
 def gpt_trader(*args: str) -> subprocess.CompletedProcess[str]:

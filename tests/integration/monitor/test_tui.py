@@ -16,7 +16,7 @@ from gpt_trader.monitor.tui import AccountScreen, MonitorApp
 from gpt_trader.store import Store, open_store
 from gpt_trader.store.views import StoreViews
 from gpt_trader.store.writer import StoreWriter
-from tests.integration.monitor.records import START, plant
+from tests.support.monitor_records import START, plant
 
 
 @pytest.fixture

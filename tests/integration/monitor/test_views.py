@@ -11,10 +11,10 @@ import pytest
 from gpt_trader.store import Store, open_store
 from gpt_trader.store.views import ACCOUNT_COLUMNS, RUN_COLUMNS, StoreViews
 from gpt_trader.store.writer import StoreWriter
-from tests.integration.monitor.records import START, Planted, plant
 
 # The store tests' databases: every test here runs on SQLite, and on PostgreSQL when one is configured.
 from tests.integration.store.conftest import postgres_url, sqlite_url, store_url  # noqa: F401
+from tests.support.monitor_records import START, Planted, plant
 
 
 @pytest.fixture

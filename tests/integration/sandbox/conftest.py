@@ -143,3 +143,31 @@ async def until(connection: ClientConnection, channel: str, timeout: float = 5.0
         message = await receive(connection, max(0.01, deadline - time.monotonic()))
         if message.get("channel") == channel or message.get("type") == channel:
             return message
+
+
+FREEZE = 5.0
+"""Seconds between two heartbeats (due once a second) that only a frozen server exceeds: a generous bound,
+so a machine busy with other work does not fail the test (before the fix, three huge subscribes froze the
+server here for about 9 s)."""
+
+
+async def feed_status(running: RunningSandbox) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+        answer = await client.get("/sandbox/feed")
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+@asynccontextmanager
+async def tight_client(running: RunningSandbox, max_queue: int = 4) -> AsyncIterator[ClientConnection]:
+    """A client whose backlog the server feels at once: it reads the socket only while fewer than `max_queue`
+    frames wait in its queue, and socket buffers on both ends are small (the server's accepted sockets inherit
+    its listener's), so what it has not read waits in the server's queue, not in megabytes of kernel buffers.
+    No keepalive pings: a client that stops reading would time out its own pings."""
+    running.server._listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * 1024)
+    host, port = running.server.url.removeprefix("http://").rsplit(":", 1)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+    sock.connect((host, int(port)))
+    async with websockets.connect(running.ws_url, sock=sock, max_queue=max_queue, ping_interval=None) as connection:
+        yield connection

@@ -5,24 +5,25 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import socket
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
 from gpt_trader.sandbox.ws import WsSettings
-from tests.integration.sandbox.conftest import RunningSandbox, StartSandbox, connect, receive, subscribe, until
-
-FREEZE = 5.0
-"""Seconds between two heartbeats (due once a second) that only a frozen server exceeds: a generous bound,
-so a machine busy with other work does not fail the test (before the fix, three huge subscribes froze the
-server here for about 9 s)."""
+from tests.integration.sandbox.conftest import (
+    FREEZE,
+    RunningSandbox,
+    StartSandbox,
+    connect,
+    feed_status,
+    receive,
+    subscribe,
+    tight_client,
+    until,
+)
 
 
 async def heartbeats(connection: ClientConnection, count: int) -> list[tuple[float, dict[str, Any]]]:
@@ -50,28 +51,6 @@ async def answers_until_acknowledged(connection: ClientConnection) -> list[dict[
     while answers[-1].get("channel") != "subscriptions":
         answers.append(await receive(connection, 10))
     return answers
-
-
-async def feed_status(running: RunningSandbox) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
-        answer = await client.get("/sandbox/feed")
-    assert answer.status_code == 200, answer.text
-    return dict(answer.json())
-
-
-@asynccontextmanager
-async def tight_client(running: RunningSandbox, max_queue: int = 4) -> AsyncIterator[ClientConnection]:
-    """A client whose backlog the server feels at once: it reads the socket only while fewer than `max_queue`
-    frames wait in its queue, and socket buffers on both ends are small (the server's accepted sockets inherit
-    its listener's), so what it has not read waits in the server's queue, not in megabytes of kernel buffers.
-    No keepalive pings: a client that stops reading would time out its own pings."""
-    running.server._listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * 1024)
-    host, port = running.server.url.removeprefix("http://").rsplit(":", 1)
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
-    sock.connect((host, int(port)))
-    async with websockets.connect(running.ws_url, sock=sock, max_queue=max_queue, ping_interval=None) as connection:
-        yield connection
 
 
 async def test_a_huge_subscribe_is_refused_unread_and_another_connections_heartbeats_keep_their_pace(

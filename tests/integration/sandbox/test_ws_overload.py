@@ -9,8 +9,7 @@ import itertools
 import time
 from typing import Any
 
-from tests.integration.sandbox.conftest import StartSandbox, receive, subscribe
-from tests.integration.sandbox.test_ws_hostile import FREEZE, feed_status, tight_client
+from tests.integration.sandbox.conftest import FREEZE, StartSandbox, feed_status, receive, subscribe, tight_client
 
 
 def consecutive(numbers: list[int]) -> bool:
