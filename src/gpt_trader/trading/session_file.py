@@ -145,6 +145,8 @@ class SessionFile(_Section):
     def _one_end(self) -> SessionFile:
         if (self.duration_hours is None) == (self.end is None):
             raise ValueError("give exactly one of duration_hours (e.g. 24) and end (e.g. 2026-12-04T12:00:00Z)")
+        if self.end is not None and self.feed.source == "replay" and self.feed.start is None:
+            raise ValueError("a replay that ends at `end` needs feed.start, the market time it starts from")
         return self
 
     def all_candidates(self) -> list[Candidate]:
