@@ -12,9 +12,10 @@ from typing import Any
 import typer
 
 from gpt_trader import __version__
-from gpt_trader.cli import data, sandbox
+from gpt_trader.cli import data, sandbox, session
 from gpt_trader.cli.backtest import EPILOG, backtest
 from gpt_trader.cli.demo import demo
+from gpt_trader.cli.status import status
 from gpt_trader.cli.strategies import strategies
 from gpt_trader.errors import UserError
 
@@ -32,6 +33,8 @@ app.command("strategies", help="List the strategies: parameters, defaults and ra
 app.add_typer(data.app, name="data", help="Fetch, import, inspect and verify cached candles.")
 app.add_typer(sandbox.app, name="sandbox", help="Run the local Coinbase-compatible sandbox exchange; make keys for it.")
 app.command("demo", help="Run the offline demo (synthetic market, no keys, no network).")(demo)
+app.add_typer(session.app, name="session", help="Run, resume, stop and list paper-trading sessions.")
+app.command("status", help="Running sessions: accounts, equity, positions, heartbeat, feed, rotation.")(status)
 
 
 def _version(value: bool) -> None:
