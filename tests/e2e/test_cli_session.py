@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.session_processes import environment, finish, market_time, query, start, wait_for
-from tests.integration.trading.session_data import planted_candles, session_toml
+from tests.support.session_processes import environment, finish, market_time, query, start, wait_for
+from tests.support.planted_sessions import planted_candles, session_toml
 from tests.support.cli import gpt_trader
 
 

@@ -13,7 +13,7 @@ from gpt_trader.store.schema import AccountStatus
 from gpt_trader.trading.session import SessionRunner, create_session
 from gpt_trader.trading.session_file import parse_session_file
 from gpt_trader.trading.session_records import SessionError, SessionRecords
-from tests.integration.trading.session_data import EDGE, planted_candles, session_toml
+from tests.support.planted_sessions import EDGE, planted_candles, session_toml
 
 
 @pytest.fixture(scope="module")
