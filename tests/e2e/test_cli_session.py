@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.session_processes import environment, finish, market_time, query, start, wait_for
-from tests.support.planted_sessions import planted_candles, session_toml
 from tests.support.cli import gpt_trader
+from tests.support.planted_sessions import planted_candles, session_toml
+from tests.support.session_processes import environment, finish, market_time, query, start, wait_for
 
 
 @pytest.fixture
