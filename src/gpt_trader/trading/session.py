@@ -46,6 +46,10 @@ HEARTBEAT_SECONDS = 2.0
 
 def create_session(store: Store, session_file: SessionFile) -> int:
     """Record a new session (its run, with the whole file as config) and return its id; it runs nobody yet."""
+    if session_file.live:
+        raise SessionError(
+            "live orders are not available in sessions yet; set live = false to paper-trade the session"
+        )
     if session_file.feed.source != "replay":
         raise SessionError(
             f"feed source {session_file.feed.source!r} is not supported by sessions in this version; "

@@ -116,3 +116,13 @@ def test_key_line_finds_every_key_of_a_table(keys: list[str], data: st.DataObjec
     lines = ["# header", "[section]", *(f"{key} = 1" for key in keys)]
     chosen = data.draw(st.sampled_from(keys))
     assert key_line("\n".join(lines), ("section", chosen)) == 3 + keys.index(chosen)
+
+
+def test_a_live_session_is_refused_until_live_orders_exist(tmp_path: Path) -> None:
+    from gpt_trader.store import open_store
+    from gpt_trader.trading.session import create_session
+    from gpt_trader.trading.session_records import SessionError
+
+    session = parse_session_file(MINIMAL.replace('name = "test"', 'name = "test"\nlive = true'))
+    with open_store(f"sqlite:///{tmp_path / 's.db'}") as store, pytest.raises(SessionError, match="live = false"):
+        create_session(store, session)
