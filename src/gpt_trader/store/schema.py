@@ -338,7 +338,7 @@ class EquitySnapshot(Base):
 class Rotation(Base):
     """One decision of a session's rotation about one candidate: what was decided, why, and on what numbers.
 
-    `decision` is start, promote, retire or keep; `time` is the market time of the rotation, so a resumed
+    `decision` is start, wait, promote, retire or keep; `time` is the market time of the rotation, so a resumed
     session that replays a rotation finds it already taken rather than taking it twice.
     """
 

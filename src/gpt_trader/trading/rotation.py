@@ -8,7 +8,8 @@ At each rotation a session
 3. decides (`decide`), for each account: retire it when its drawdown passes the limit, when it has fallen
    short of its own backtest at several rotations in a row, or when it has closed enough round trips and
    still shows no edge; promote it when it has closed enough round trips with a Sharpe above the threshold;
-   keep it otherwise. Free slots go to the best-scoring candidates that never traded in this session.
+   keep it otherwise. Free slots go to the best-scoring candidates that never traded in this session; every
+   other candidate gets a `wait` decision saying why it was not started.
 
 The Sharpe ratio that promotion needs is either the paper record's own (`out_of_sample`: no backtest has
 seen those bars) or that ratio *deflated* for the number of candidates tried: less the Sharpe the best of
@@ -33,7 +34,7 @@ from gpt_trader.strategies.base import checked_signals
 from gpt_trader.strategies.registry import get_strategy
 from gpt_trader.trading.session_file import Candidate, RotationSection
 
-DecisionKind = Literal["start", "promote", "retire", "keep"]
+DecisionKind = Literal["start", "wait", "promote", "retire", "keep"]
 SECONDS_PER_YEAR = 365 * 86400
 _EULER_GAMMA = 0.5772156649015329
 
@@ -98,7 +99,7 @@ def decide(
     traded_before: set[str],
     trials: int,
 ) -> list[Decision]:
-    """The decisions of one rotation: one per paper account, then a start per free slot filled.
+    """The decisions of one rotation: one per paper account, then a start or a wait per other candidate.
 
     `scores` holds every candidate's backtest (in the session file's order); `traded_before` names the
     candidates that have had an account in this session (they are not started again); `trials` is the
@@ -106,21 +107,40 @@ def decide(
     """
     decisions = [_judge(rules, account, trials) for account in trading]
     kept = sum(decision.decision != "retire" for decision in decisions)
+    trading_now = {account.candidate for account in trading}
     waiting = [
         (name, score)
         for name, score in scores.items()
         if name not in traded_before and score.trades > 0 and math.isfinite(score.sharpe) and score.sharpe > 0
     ]
     waiting.sort(key=lambda item: item[1].sharpe, reverse=True)
-    for rank, (name, score) in enumerate(waiting[: max(slots - kept, 0)], start=1):
+    free = max(slots - kept, 0)
+    ranks = {name: rank for rank, (name, _) in enumerate(waiting, start=1)}
+    for name, score in scores.items():
+        if name in trading_now:
+            continue
         numbers: dict[str, float | int | bool | None] = {
-            "rank": rank,
-            "backtest_sharpe": score.sharpe,
+            "rank": ranks.get(name),
+            "backtest_sharpe": _finite(score.sharpe),
             "backtest_return": score.total_return,
             "backtest_trades": score.trades,
         }
-        decisions.append(Decision(name, "start", f"ranked {rank} of {len(waiting)} by backtest Sharpe", numbers))
+        rank = ranks.get(name)
+        if rank is not None and rank <= free:
+            decisions.append(Decision(name, "start", f"ranked {rank} of {len(waiting)} by backtest Sharpe", numbers))
+        else:
+            decisions.append(Decision(name, "wait", _why_waiting(name, score, rank, traded_before, free), numbers))
     return decisions
+
+
+def _why_waiting(name: str, score: Score, rank: int | None, traded_before: set[str], free: int) -> str:
+    if name in traded_before:
+        return "traded earlier in this session; not started again"
+    if score.trades == 0:
+        return "no trade in the backtest of the latest candles"
+    if rank is None:
+        return f"backtest Sharpe {score.sharpe:.2f} is not positive"
+    return f"ranked {rank} by backtest Sharpe; {free} free slots"
 
 
 def _judge(rules: RotationSection, account: PaperAccount, trials: int) -> Decision:

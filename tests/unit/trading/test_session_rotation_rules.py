@@ -72,8 +72,15 @@ def test_free_slots_go_to_the_best_positive_backtests_never_traded_before() -> N
         "d": Score(3.0, 0.05, 0), "e": Score(1.0, 0.02, 3), "f": Score(9.0, 0.2, 9),
     }  # fmt: skip
     decisions = decide(RULES, 2, scores, [], traded_before={"f"}, trials=6)
-    assert [(d.candidate, d.decision, d.numbers["rank"]) for d in decisions] == [("b", "start", 1), ("e", "start", 2)]
-    assert decisions[0].reason == "ranked 1 of 3 by backtest Sharpe"
+    shown = {d.candidate: (d.decision, d.reason) for d in decisions}
+    assert shown == {
+        "a": ("wait", "ranked 3 by backtest Sharpe; 2 free slots"),
+        "b": ("start", "ranked 1 of 3 by backtest Sharpe"),
+        "c": ("wait", "backtest Sharpe -1.00 is not positive"),
+        "d": ("wait", "no trade in the backtest of the latest candles"),
+        "e": ("start", "ranked 2 of 3 by backtest Sharpe"),
+        "f": ("wait", "traded earlier in this session; not started again"),
+    }
 
 
 def test_out_of_sample_judges_the_paper_sharpe_as_it_is() -> None:
