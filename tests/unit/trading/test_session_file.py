@@ -38,6 +38,8 @@ def test_the_documented_example_parses_with_its_candidates() -> None:
         "ma_crossover(fast=20,slow=60)@BTC-USD",
         "ma_crossover(fast=20,slow=60)@ETH-USD",
         "momentum(lookback=20,threshold=0.01)@BTC-USD",
+        "mean_reversion()@BTC-USD",
+        "mean_reversion()@ETH-USD",
     ]
 
 
