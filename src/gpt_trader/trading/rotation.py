@@ -175,7 +175,8 @@ def _judge(rules: RotationSection, account: PaperAccount, trials: int) -> Decisi
         )
     enough = evidence.round_trips >= rules.min_round_trips
     has_edge = math.isfinite(sharpe) and sharpe >= rules.min_sharpe
-    shown = f"{rules.sharpe.replace('_', '-')} Sharpe {sharpe:.2f}"
+    kind = rules.sharpe.replace("_", "-")
+    shown = f"{kind} Sharpe {sharpe:.2f}" if math.isfinite(sharpe) else f"no {kind} Sharpe yet (equity unchanged)"
     if account.promoted:
         return decision("keep", f"promoted; {shown}, drawdown {evidence.drawdown:.1%}")
     if enough and has_edge:

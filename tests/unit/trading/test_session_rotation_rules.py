@@ -117,3 +117,10 @@ def test_equity_evidence_against_a_hand_computed_curve() -> None:
     assert returns == 3 and per_year == 8760
     assert math.isclose(sharpe, steps.mean() / steps.std() * math.sqrt(8760), rel_tol=1e-9)
     assert math.isclose(drawdown, 0.1)
+
+
+def test_an_account_whose_equity_never_moved_says_so() -> None:
+    kind, reason, numbers = _one(_evidence(round_trips=0, sharpe=math.nan, returns=0))
+    assert kind == "keep"
+    assert reason == "gathering evidence: 0 of 5 round trips, no deflated Sharpe yet (equity unchanged)"
+    assert numbers["sharpe"] is None and numbers["deflated_sharpe"] is None
