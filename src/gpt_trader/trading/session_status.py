@@ -6,7 +6,7 @@ running session whose heartbeat is older than `session_records.STALLED_AFTER` is
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -77,7 +77,7 @@ def _session(db: Session, row: TradingSession, run: Run, now: datetime) -> dict[
 
 def _market_time(row: TradingSession) -> str | None:
     seconds = (row.state or {}).get("market_time")
-    return None if seconds is None else datetime.fromtimestamp(int(seconds), tz=utc_now().tzinfo).isoformat()
+    return None if seconds is None else datetime.fromtimestamp(int(seconds), UTC).isoformat()
 
 
 def _account(db: Session, account: Account) -> dict[str, Any]:
