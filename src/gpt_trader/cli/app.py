@@ -12,12 +12,13 @@ from typing import Any
 import typer
 
 from gpt_trader import __version__
-from gpt_trader.cli import data, runs, sandbox
+from gpt_trader.cli import data, runs, sandbox, session
 from gpt_trader.cli.backtest import EPILOG, backtest
 from gpt_trader.cli.dashboard import dashboard
 from gpt_trader.cli.demo import demo
 from gpt_trader.cli.monitor import monitor
 from gpt_trader.cli.report import report
+from gpt_trader.cli.status import status
 from gpt_trader.cli.strategies import strategies
 from gpt_trader.errors import UserError
 
@@ -39,6 +40,8 @@ app.command("dashboard", help="Serve the read-only web dashboard (127.0.0.1:8888
 app.command("monitor", help="Watch trading sessions in the terminal (Textual; works at 80×24 over SSH).")(monitor)
 app.command("report", help="Write a run's self-contained HTML report and PNG charts.")(report)
 app.command("demo", help="Run the offline demo (synthetic market, no keys, no network).")(demo)
+app.add_typer(session.app, name="session", help="Run, resume, stop and list paper-trading sessions.")
+app.command("status", help="Running sessions: accounts, equity, positions, heartbeat, feed, rotation.")(status)
 
 
 def _version(value: bool) -> None:

@@ -190,6 +190,10 @@ class TradingSession(Base):
     rotation: Mapped[dict[str, Any] | None]
     state: Mapped[dict[str, Any] | None]
     heartbeat_at: Mapped[datetime | None]
+    owner: Mapped[str | None] = mapped_column(String(100))
+    """Which process runs the session (host:pid:nonce); a resume takes it over only from a dead owner."""
+    stop_requested_at: Mapped[datetime | None]
+    """Set by `session stop` from another terminal; the running session polls it and stops gracefully."""
 
 
 class Account(Base):
@@ -329,6 +333,27 @@ class EquitySnapshot(Base):
     equity: Mapped[Decimal]
 
     __table_args__ = (Index(None, "account_id", "time", unique=True),)
+
+
+class Rotation(Base):
+    """One decision of a session's rotation about one candidate: what was decided, why, and on what numbers.
+
+    `decision` is start, wait, promote, retire or keep; `time` is the market time of the rotation, so a resumed
+    session that replays a rotation finds it already taken rather than taking it twice.
+    """
+
+    __tablename__ = "rotations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    time: Mapped[datetime]
+    candidate: Mapped[str] = mapped_column(String(200))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    decision: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    numbers: Mapped[dict[str, Any]]
+
+    __table_args__ = (UniqueConstraint("session_id", "time", "candidate"),)
 
 
 class FeedEvent(Base):

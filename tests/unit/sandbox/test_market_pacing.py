@@ -9,9 +9,7 @@ import pytest
 from gpt_trader.market.bars import Bars
 from gpt_trader.sandbox.market import MarketEvent, MarketReplay
 from gpt_trader.sandbox.pacing import Pacer
-from tests.unit.sandbox.test_market_replay import GRIDS, START, FakeClock, bars, replay_of, ticks
-
-__all__ = ["bars"]  # the module-scoped fixture, shared with test_market_replay
+from tests.unit.sandbox.conftest import GRIDS, START, FakeClock, replay_of, ticks
 
 
 class BusyClock(FakeClock):
