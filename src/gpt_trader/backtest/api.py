@@ -177,9 +177,10 @@ class SweepResult:
     """Every backtest of a sweep as one table (a row per strategy × product × parameters).
 
     `seconds` times the backtests alone; `compile_seconds` the kernels' compilation (or loading from
-    Numba's cache) before them. `failures` maps each strategy that raised to one line saying where and
-    what (its rows are left out; the other strategies' are kept). `run_id` is set once the sweep is
-    recorded (`backtest.record.record_sweep`).
+    Numba's cache) before them. `trials` counts every row a winner of `top()` is chosen from (strategy ×
+    product × combination), the count the deflated Sharpe ratio needs. `failures` maps each strategy that
+    raised to one line saying where and what (its rows are left out; the other strategies' are kept).
+    `run_id` is set once the sweep is recorded (`backtest.record.record_sweep`).
     """
 
     table: pd.DataFrame
@@ -276,7 +277,7 @@ def sweep(
         settings=settings,
         strategies={space.strategy.name: space.strategy for space in succeeded},
         spaces=tuple(spaces),
-        trials=sum(len(space) for space in succeeded),
+        trials=sum(len(space) for space in succeeded) * len(product_ids),
         seconds=time.perf_counter() - started,
         compile_seconds=compile_seconds,
         failures=failures,
