@@ -15,6 +15,7 @@ from gpt_trader import __version__
 from gpt_trader.cli import data, sandbox
 from gpt_trader.cli.backtest import EPILOG, backtest
 from gpt_trader.cli.demo import demo
+from gpt_trader.cli.optimize import optimize
 from gpt_trader.cli.strategies import strategies
 from gpt_trader.errors import UserError
 
@@ -28,6 +29,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.command("backtest", help="Backtest strategies × products × parameters and rank them.", epilog=EPILOG)(backtest)
+app.command("optimize", help="Search a strategy's parameters; say whether the winner is luck.")(optimize)
 app.command("strategies", help="List the strategies: parameters, defaults and ranges.")(strategies)
 app.add_typer(data.app, name="data", help="Fetch, import, inspect and verify cached candles.")
 app.add_typer(sandbox.app, name="sandbox", help="Run the local Coinbase-compatible sandbox exchange; make keys for it.")
