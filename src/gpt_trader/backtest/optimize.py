@@ -22,7 +22,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from gpt_trader.backtest.overfitting import (
     return_moments,
     verdict,
 )
+from gpt_trader.backtest.regimes import breakdown, regime_labels
 from gpt_trader.backtest.runner import Executor, Progress, RunContext, plan, run_jobs
 from gpt_trader.backtest.settings import SimulationSettings
 from gpt_trader.backtest.simulation import run_simulation
@@ -160,6 +161,8 @@ class Candidate:
     deflated_sharpe: float
     plateau: float
     verdict: str
+    regimes: tuple[dict[str, Any], ...] = ()
+    """Its whole-history returns by market regime (see `backtest.regimes.breakdown`)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -272,7 +275,9 @@ def _candidate(
 ) -> Candidate:
     row = scores.index[key(combination)]
     whole = metrics[:, 0, :]
-    dsr = sweep_deflated_sharpe(strategy, combination, bars, settings, trials, _trial_sharpes(whole, bars))
+    equity = run_simulation(bars, checked_signals(strategy, bars, combination), settings).equity
+    dsr = equity_deflated_sharpe(equity, settings.initial_cash, trials, _trial_sharpes(whole, bars))
+    regimes = breakdown(bars, equity, settings.initial_cash, regime_labels(bars))
     plateau = plateau_score(scores.combinations, objective_scores(whole, metric), row)
     headline = walk.headline
     evidence = Evidence(
@@ -280,7 +285,7 @@ def _candidate(
     )
     return Candidate(
         product, combination, float(objective_scores(whole[row], metric)),
-        float(whole[row, METRIC_NAMES.index("sharpe")]), dsr, plateau, verdict(evidence),
+        float(whole[row, METRIC_NAMES.index("sharpe")]), dsr, plateau, verdict(evidence), tuple(regimes),
     )
 
 
@@ -290,24 +295,13 @@ def _trial_sharpes(metrics: np.ndarray, bars: Bars) -> np.ndarray:
     return np.asarray(metrics[..., METRIC_NAMES.index("sharpe")], dtype=np.float64) / math.sqrt(per_year)
 
 
-def sweep_deflated_sharpe(
-    strategy: Strategy,
-    combination: Combination,
-    bars: Bars,
-    settings: SimulationSettings,
-    trials: int,
-    trial_sharpes: np.ndarray,
-) -> float:
-    """The deflated Sharpe ratio of one combination chosen from `trials`, whose per-bar Sharpes vary as
-    `trial_sharpes` do (a trial that never trades has no Sharpe and is left out of the variance only).
-
-    Re-runs the combination in full for its returns' skewness and kurtosis.
+def equity_deflated_sharpe(equity: np.ndarray, initial_cash: float, trials: int, trial_sharpes: np.ndarray) -> float:
+    """The deflated Sharpe ratio of the backtest with this equity curve, chosen from `trials` whose per-bar
+    Sharpes vary as `trial_sharpes` do (a trial that never trades has no Sharpe and is left out of the
+    variance only); the curve gives the returns' skewness and kurtosis.
     """
-    signals = checked_signals(strategy, bars, combination)
-    equity = run_simulation(bars, signals, settings).equity
-    returns = np.diff(np.concatenate([[settings.initial_cash], equity])) / np.concatenate(
-        [[settings.initial_cash], equity[:-1]]
-    )
+    previous = np.concatenate([[initial_cash], equity[:-1]])
+    returns = equity / previous - 1
     sharpe, skewness, kurtosis = return_moments(returns)
     finite = trial_sharpes[np.isfinite(trial_sharpes)]
     variance = float(np.var(finite)) if len(finite) > 1 else 0.0
@@ -331,7 +325,9 @@ def judge_sweep(result: SweepResult, top: int = 3, by: str = "sharpe") -> list[t
         same = table[(table["strategy"] == record["strategy"]) & (table["product_id"] == product)]
         sharpes = _trial_sharpes(table["sharpe"].to_numpy(), bars)
         strategy = result.strategies[str(record["strategy"])]
-        dsr = sweep_deflated_sharpe(strategy, dict(record["params"]), bars, result.settings, result.trials, sharpes)
+        signals = checked_signals(strategy, bars, dict(record["params"]))
+        equity = run_simulation(bars, signals, result.settings).equity
+        dsr = equity_deflated_sharpe(equity, result.settings.initial_cash, result.trials, sharpes)
         combos = [dict(p) for p in same["params"]]
         position = list(same.index).index(row)
         plateau = plateau_score(combos, objective_scores(same[list(METRIC_NAMES)].to_numpy(), by), position)

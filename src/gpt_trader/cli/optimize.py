@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -13,8 +14,9 @@ import typer
 from gpt_trader.errors import UserError
 
 if TYPE_CHECKING:
-    from gpt_trader.backtest.api import SweepResult
+    from gpt_trader.backtest.api import DataSpec, SweepResult
     from gpt_trader.backtest.optimize import OptimizeResult
+    from gpt_trader.store import Store
 
 OBJECTIVE_HELP = "Metric to maximise: sharpe, sortino, return, calmar, cagr, ... (volatility minimised)."
 CLUSTER_HELP = "Run on a Dask cluster: tcp://HOST:8786, or `local` to start one on this machine."
@@ -64,6 +66,7 @@ def optimize(
     cluster: Annotated[str | None, typer.Option(metavar="ADDRESS", help=CLUSTER_HELP)] = None,
     json_path: Annotated[Path | None, typer.Option("--json", metavar="PATH", help="Write the result as JSON.")] = None,
     csv_path: Annotated[Path | None, typer.Option("--csv", metavar="PATH", help="Write every row as CSV.")] = None,
+    record: Annotated[bool, typer.Option(help="Record the run, its rows and regimes in the database.")] = True,
 ) -> None:
     """Search STRATEGY's parameters; judge the best by walk-forward, deflated Sharpe, PBO and plateau."""
     from gpt_trader.backtest.api import DataSpec
@@ -89,13 +92,18 @@ def optimize(
     specs = dict(parse_assignment(text) for text in param or [])
     products = [p.strip() for p in symbols.split(",") if p.strip()]
     data = DataSpec(source, granularity, days if start is None else None, start, end, gaps)
-    with open_executor(cluster, workers) as executor, progress_bar("optimizing", min_total=100) as running:
+    with ExitStack() as stack:
+        store = stack.enter_context(_open_store()) if record else None  # a bad database fails before the work
+        executor = stack.enter_context(open_executor(cluster, workers))
+        running = stack.enter_context(progress_bar("optimizing", min_total=100))
         result = run_optimize(
             strategy, products, params=specs, method=method, trials=trials, objective=objective,
             evaluation=Evaluation(folds, anchored, purge), seed=seed, data=data, settings=settings,
             workers=workers, executor=executor, storage=storage, study_name=study, top=top,
             progress=lambda done, total: running("", done, total),
         )
+        if store is not None:
+            result = record_optimization(result, data, store)
     print_optimization(result, source)
     if json_path:
         _write(json_path, json.dumps(result_document(result, source), indent=1, default=str))
@@ -103,6 +111,52 @@ def optimize(
         frame = result.table.copy()
         frame["params"] = [json.dumps(p) for p in frame["params"]]
         _write(csv_path, frame.to_csv(index=False))
+
+
+def record_optimization(result: OptimizeResult, data: DataSpec, store: Store) -> OptimizeResult:
+    """Store the run, every row's whole-history metrics, and each candidate's regime breakdown."""
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from gpt_trader.backtest.api import fingerprint
+    from gpt_trader.backtest.regimes import record_regimes
+    from gpt_trader.store import METRIC_COLUMNS, RunKind, RunStatus
+
+    first = min(b.start for b in result.bars.values())
+    last = max(b.end for b in result.bars.values())
+    config = {
+        "strategies": [result.strategy], "products": list(result.bars), "granularity": str(data.granularity),
+        "source": data.source, "gaps": data.gaps, "settings": asdict(result.settings),
+        "optimize": {"method": result.method, "objective": result.objective, **asdict(result.evaluation)},
+        "verdicts": [{"product_id": c.product_id, "params": c.params, "verdict": c.verdict} for c in result.candidates],
+    }
+    run_id = store.start_run(
+        RunKind.SWEEP, f"optimize {result.strategy} × {', '.join(result.bars)}", _plain(config),
+        data_fingerprint=fingerprint(result.bars), trials=result.trials,
+        data_range=(datetime.fromtimestamp(first, UTC), datetime.fromtimestamp(last, UTC)),
+    )
+    granularity = next(iter(result.bars.values())).granularity
+    columns = ["strategy", "product_id", "params", *METRIC_COLUMNS]
+    # inf (a profit factor without losses) has no SQL form; stored as NULL like NaN.
+    rows = [
+        {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in zip(columns, values, strict=True)}
+        | {"granularity": granularity}
+        for values in result.table[columns].itertuples(index=False, name=None)
+    ]
+    store.add_backtest_results(run_id, rows)
+    record_regimes(store, run_id, [
+        {"strategy": result.strategy, "product_id": c.product_id, "params": c.params, **regime}
+        for c in result.candidates for regime in c.regimes
+    ])
+    store.finish_run(run_id, RunStatus.FINISHED)
+    return dataclasses.replace(result, run_id=run_id)
+
+
+def _open_store() -> Store:
+    from gpt_trader.config import load_settings
+    from gpt_trader.store import open_store
+
+    return open_store(load_settings().database)
 
 
 def open_executor(cluster: str | None, workers: int | None) -> Any:
@@ -169,6 +223,15 @@ def print_optimization(result: OptimizeResult, source: str) -> None:
         ):
             folds.add_row(str(number), _params(chosen), _num(train), _num(test))
         out.print(folds)
+        best = next((c for c in result.candidates if c.product_id == walk.product_id), None)
+        if best is not None and best.regimes:
+            out.print(
+                f"By regime ({_params(best.params)}): " + "; ".join(
+                    f"{r['regime']} {r['share']:.0%} of bars, return {r['total_return']:+.2%}, "
+                    f"sharpe {_num(r['sharpe'])}" for r in best.regimes
+                ),
+                markup=False,
+            )
         h = walk.headline
         out.print(
             f"Out of sample ({walk.product_id}, test ranges end to end): return {h['total_return']:+.2%} "
@@ -181,6 +244,8 @@ def print_optimization(result: OptimizeResult, source: str) -> None:
         "neighbours' share of the winner's objective. See docs/optimisation.md.",
         markup=False,
     )
+    if result.run_id is not None:
+        out.print(f"Recorded as run {result.run_id}.", markup=False)
 
 
 def result_document(result: OptimizeResult, source: str) -> dict[str, Any]:
