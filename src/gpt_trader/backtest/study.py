@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from gpt_trader.backtest.space import ValueSpec, expand, grid, sample
 from gpt_trader.errors import UserError
@@ -94,12 +95,13 @@ def run_study(
     if not specs:
         raise UserError(f"--method optuna searches parameters; give at least one --param for {strategy.name}")
     space = distributions(strategy, specs)
+    _make_folder(storage)
     try:
         study = optuna.create_study(
             study_name=study_name, storage=storage, direction="maximize", load_if_exists=True,
             sampler=optuna.samplers.TPESampler(seed=seed),
         )
-    except (ValueError, ImportError, optuna.exceptions.OptunaError) as error:
+    except (ValueError, ImportError, optuna.exceptions.OptunaError, SQLAlchemyError) as error:
         raise UserError(f"cannot open the Optuna study storage {storage}: {error}") from None
     finished = [t for t in study.get_trials(deepcopy=False) if t.state is TrialState.COMPLETE]
     resumed = len(finished)
@@ -123,3 +125,15 @@ def run_study(
             study.tell(trial, value if math.isfinite(value) else -1e300)
         done += len(valid)
     return resumed
+
+
+def _make_folder(storage: str) -> None:
+    """Create the folder of a SQLite study file (the project database's may not exist yet)."""
+    from pathlib import Path
+
+    url = make_url(storage)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        try:
+            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UserError(f"cannot create the folder of the Optuna study {url.database}: {error}") from None
