@@ -60,8 +60,8 @@ Segments = Mapping[str, tuple[tuple[int, int], ...]]
 class RunContext:
     """What every job of a run shares: the bars of each product and the simulation settings.
 
-    `caches` holds one IndicatorCache per product, filled as jobs run, so strategies that read the
-    same indicator (or the same price ticks) on a product compute it once per process.
+    `caches` holds the IndicatorCache of the product being run, filled as jobs run, so strategies that read
+    the same indicator (or the same price ticks) on a product compute it once per process and product.
     """
 
     bars: Mapping[str, Bars]
@@ -101,6 +101,11 @@ class JobResult:
 def evaluate_job(context: RunContext, job: Job) -> JobResult:
     """Run every combination of `job`; a strategy that is not built in and raises gives a failed result."""
     bars = context.bars[job.product_id]
+    if job.product_id not in context.caches:
+        # Jobs come product by product: a worker moving on to the next product drops the last one's
+        # indicators, so memory holds one product's arrays, not every product's (a year of 1-minute bars
+        # has hundreds of MB of moving averages per product).
+        context.caches.clear()
     cache = context.caches.setdefault(job.product_id, IndicatorCache())
     kernel_params = context.settings.kernel_params()
     bar_seconds = float(bars.granularity.seconds)
