@@ -381,7 +381,7 @@ def optimize(
     product_ids = [p.strip().upper() for p in products]
     if not product_ids:
         raise UserError("no product given; name at least one, e.g. BTC-USD")
-    first = search_combinations("grid", chosen, specs, None, seed)  # bad specs fail before any loading
+    full_grid = search_combinations("grid", chosen, specs, None, seed)  # bad specs fail before any loading
     if bars is None:
         bars = (data or DataSpec()).load(product_ids, config)
     given = {p: b if isinstance(b, Bars) else bars_from_frame(b, p) for p, b in bars.items() if p in product_ids}
@@ -389,11 +389,12 @@ def optimize(
     if missing:
         raise UserError(f"no bars given for {', '.join(missing)}")
     segments = {p: evaluation.segments(len(given[p])) for p in product_ids}
-    failures = compile_kernels([ParameterSpace(chosen, first[:1], 0)], given[product_ids[0]], settings)
+    failures = compile_kernels([ParameterSpace(chosen, full_grid[:1], 0)], given[product_ids[0]], settings)
     if failures:
         raise UserError("\n".join(failures.values()))
     context = RunContext(given, settings)
-    planned = len(first) if method == "grid" else min(trials or 100, len(first))
+    planned = len(full_grid) if method == "grid" else min(trials or 100, len(full_grid))
+    # Segments score each bar about three times: the whole history, a training and a test range, a CSCV block.
     bar_evaluations = planned * sum(len(b) for b in given.values()) * 3
     runner = executor or choose_executor(bar_evaluations, workers)
     scores = Scores()
