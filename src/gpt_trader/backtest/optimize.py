@@ -276,7 +276,8 @@ def _candidate(
     row = scores.index[key(combination)]
     whole = metrics[:, 0, :]
     equity = run_simulation(bars, checked_signals(strategy, bars, combination), settings).equity
-    dsr = equity_deflated_sharpe(equity, settings.initial_cash, trials, _trial_sharpes(whole, bars))
+    sharpes = per_bar_sharpes(whole[:, METRIC_NAMES.index("sharpe")], bars)
+    dsr = equity_deflated_sharpe(equity, settings.initial_cash, trials, sharpes)
     regimes = breakdown(bars, equity, settings.initial_cash, regime_labels(bars))
     plateau = plateau_score(scores.combinations, objective_scores(whole, metric), row)
     headline = walk.headline
@@ -289,10 +290,10 @@ def _candidate(
     )
 
 
-def _trial_sharpes(metrics: np.ndarray, bars: Bars) -> np.ndarray:
-    """Per-bar Sharpe ratios of trials' metric rows (annualised ones divided back)."""
+def per_bar_sharpes(annualised: np.ndarray, bars: Bars) -> np.ndarray:
+    """Trials' annualised Sharpe ratios divided back to per-bar ones, the deflated Sharpe's unit."""
     per_year = SECONDS_PER_YEAR / float(bars.granularity.seconds)
-    return np.asarray(metrics[..., METRIC_NAMES.index("sharpe")], dtype=np.float64) / math.sqrt(per_year)
+    return np.asarray(annualised, dtype=np.float64) / math.sqrt(per_year)
 
 
 def equity_deflated_sharpe(equity: np.ndarray, initial_cash: float, trials: int, trial_sharpes: np.ndarray) -> float:
@@ -323,7 +324,7 @@ def judge_sweep(result: SweepResult, top: int = 3, by: str = "sharpe") -> list[t
         product = str(record["product_id"])
         bars = result.bars[product]
         same = table[(table["strategy"] == record["strategy"]) & (table["product_id"] == product)]
-        sharpes = _trial_sharpes(table["sharpe"].to_numpy(), bars)
+        sharpes = per_bar_sharpes(table["sharpe"].to_numpy(), bars)
         strategy = result.strategies[str(record["strategy"])]
         signals = checked_signals(strategy, bars, dict(record["params"]))
         equity = run_simulation(bars, signals, result.settings).equity
