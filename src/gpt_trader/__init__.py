@@ -4,6 +4,7 @@ The public Python API (imported on first use, so the command line starts quickly
 
 * `run_backtest(strategy, product, params=..., data=DataSpec(...) or bars=DataFrame)` -> `BacktestResult`
 * `sweep(strategies, products, params=..., data=...)` -> `SweepResult`
+* `optimize(strategy, products, params=..., method=..., objective=...)` -> `OptimizeResult`
 * `DataSpec`, `SimulationSettings`, `load_bars`, `Bars`, `Granularity`
 * `Strategy`, `Param`, `get_strategy`, `list_strategies`, `check_lookahead`
 """
@@ -21,6 +22,8 @@ _EXPORTS = {
     "DataSpec": "gpt_trader.backtest.api",
     "BacktestResult": "gpt_trader.backtest.api",
     "SweepResult": "gpt_trader.backtest.api",
+    "optimize": "gpt_trader.backtest.optimize",
+    "OptimizeResult": "gpt_trader.backtest.optimize",
     "SimulationSettings": "gpt_trader.backtest.settings",
     "load_bars": "gpt_trader.market.load",
     "Bars": "gpt_trader.market.bars",

@@ -63,7 +63,7 @@ def test_the_quick_run_prints_summary_and_top_writes_files_and_records_the_run(t
     with open_store(load_settings().database) as store:
         stored = store.backtest_frame(run_id)
         recorded = store.get_run(run_id)
-    assert recorded is not None and recorded.status.value == "finished" and recorded.trials == 5
+    assert recorded is not None and recorded.status.value == "finished" and recorded.trials == 25
     assert sorted(stored["final_equity"]) == pytest.approx(sorted(table["final_equity"]))
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from gpt_trader.backtest.frames import bars_from_frame
 from gpt_trader.backtest.metrics import INTEGER_METRICS, METRIC_NAMES, Metrics
 from gpt_trader.backtest.runner import (
+    Executor,
     Job,
     JobResult,
     Progress,
@@ -177,9 +178,10 @@ class SweepResult:
     """Every backtest of a sweep as one table (a row per strategy × product × parameters).
 
     `seconds` times the backtests alone; `compile_seconds` the kernels' compilation (or loading from
-    Numba's cache) before them. `failures` maps each strategy that raised to one line saying where and
-    what (its rows are left out; the other strategies' are kept). `run_id` is set once the sweep is
-    recorded (`backtest.record.record_sweep`).
+    Numba's cache) before them. `trials` counts every row a winner of `top()` is chosen from (strategy ×
+    product × combination), the count the deflated Sharpe ratio needs. `failures` maps each strategy that
+    raised to one line saying where and what (its rows are left out; the other strategies' are kept).
+    `run_id` is set once the sweep is recorded (`backtest.record.record_sweep`).
     """
 
     table: pd.DataFrame
@@ -234,6 +236,7 @@ def sweep(
     bars: Mapping[str, Bars | pd.DataFrame] | None = None,
     settings: SimulationSettings | None = None,
     workers: int | None = None,
+    executor: Executor | None = None,
     progress: Progress | None = None,
     compile_progress: Progress | None = None,
     config: Settings | None = None,
@@ -243,7 +246,8 @@ def sweep(
     `params` maps a strategy name to its value specs (`{"ma_crossover": {"fast": "5:50:5"}}`, see
     `backtest.space`); parameters not named keep their defaults. `samples` draws that many combinations
     at random per strategy instead of the whole grid. `bars` (Bars or DataFrames by product) replace
-    loading by `data`. `workers` defaults to every core for big runs. `progress` and `compile_progress`
+    loading by `data`. `workers` defaults to every core for big runs; `executor` replaces the local processes
+    (a Dask cluster: `backtest.dask.connect`). `progress` and `compile_progress`
     are called as (done, total) while backtesting and while the kernels compile.
     """
     settings = settings or SimulationSettings()
@@ -263,7 +267,7 @@ def sweep(
     runnable = [space for space in spaces if space.strategy.name not in failures]
     started = time.perf_counter()
     bar_evaluations = sum(len(space) for space in runnable) * sum(len(given[p]) for p in product_ids)
-    executor = choose_executor(bar_evaluations, workers)
+    executor = executor or choose_executor(bar_evaluations, workers)
     jobs = plan(runnable, product_ids, executor.workers)
     results = run_jobs(RunContext(given, settings), jobs, executor, progress)
     for result in results:
@@ -276,7 +280,7 @@ def sweep(
         settings=settings,
         strategies={space.strategy.name: space.strategy for space in succeeded},
         spaces=tuple(spaces),
-        trials=sum(len(space) for space in succeeded),
+        trials=sum(len(space) for space in succeeded) * len(product_ids),
         seconds=time.perf_counter() - started,
         compile_seconds=compile_seconds,
         failures=failures,

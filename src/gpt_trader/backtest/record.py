@@ -53,7 +53,7 @@ def record_sweep(
         for strategy, product, params, *metrics in table[["strategy", "product_id", "params", *METRIC_COLUMNS]]
         .itertuples(index=False, name=None)
     ]
-    kind = RunKind.SWEEP if result.trials > len(result.strategies) else RunKind.BACKTEST
+    kind = RunKind.SWEEP if result.trials > len(result.strategies) * len(result.bars) else RunKind.BACKTEST
     run_id = store.start_run(
         kind, name, dict(config), data_fingerprint=data_fingerprint, data_range=data_range, trials=result.trials
     )

@@ -47,14 +47,21 @@ class Job:
     strategy: Strategy
     product_id: str
     combinations: tuple[dict[str, ParamValue], ...]
+    segments: tuple[tuple[int, int], ...] = ()
+    """Bar ranges [first, stop) to score each combination on, from signals over all bars (walk-forward
+    folds, say); empty scores the whole run."""
+
+
+Segments = Mapping[str, tuple[tuple[int, int], ...]]
+"""The bar ranges to score per product (see `Job.segments`)."""
 
 
 @dataclass(frozen=True)
 class RunContext:
     """What every job of a run shares: the bars of each product and the simulation settings.
 
-    `caches` holds one IndicatorCache per product, filled as jobs run, so strategies that read the
-    same indicator (or the same price ticks) on a product compute it once per process.
+    `caches` holds the IndicatorCache of the product being run, filled as jobs run, so strategies that read
+    the same indicator (or the same price ticks) on a product compute it once per process and product.
     """
 
     bars: Mapping[str, Bars]
@@ -62,7 +69,9 @@ class RunContext:
     caches: dict[str, IndicatorCache] = field(default_factory=dict, compare=False)
 
 
-def plan(spaces: Sequence[ParameterSpace], products: Sequence[str], workers: int) -> list[Job]:
+def plan(
+    spaces: Sequence[ParameterSpace], products: Sequence[str], workers: int, segments: Segments | None = None
+) -> list[Job]:
     """Split every (strategy, product) into chunks, enough of them to keep `workers` busy."""
     total = sum(len(space) for space in spaces) * len(products)
     # Aim for about four chunks per worker in all, never splitting a small space.
@@ -73,13 +82,16 @@ def plan(spaces: Sequence[ParameterSpace], products: Sequence[str], workers: int
         for space in spaces:
             combos = space.combinations
             for first in range(0, len(combos), target):
-                jobs.append(Job(len(jobs), space.strategy, product, combos[first : first + target]))
+                chunk = combos[first : first + target]
+                jobs.append(Job(len(jobs), space.strategy, product, chunk, (segments or {}).get(product, ())))
     return jobs
 
 
 @dataclass(frozen=True)
 class JobResult:
-    """A job's metrics matrix (one row per combination), or why its strategy failed (then no rows)."""
+    """A job's metrics matrix (one row per combination), or why its strategy failed (then no rows).
+
+    With segments the metrics are combinations × segments × metrics."""
 
     index: int
     metrics: np.ndarray
@@ -89,10 +101,16 @@ class JobResult:
 def evaluate_job(context: RunContext, job: Job) -> JobResult:
     """Run every combination of `job`; a strategy that is not built in and raises gives a failed result."""
     bars = context.bars[job.product_id]
+    if job.product_id not in context.caches:
+        # Jobs come product by product: a worker moving on to the next product drops the last one's
+        # indicators, so memory holds one product's arrays, not every product's (a year of 1-minute bars
+        # has hundreds of MB of moving averages per product).
+        context.caches.clear()
     cache = context.caches.setdefault(job.product_id, IndicatorCache())
     kernel_params = context.settings.kernel_params()
     bar_seconds = float(bars.granularity.seconds)
-    out = np.empty((len(job.combinations), N_METRICS))
+    count = len(job.combinations)
+    out = np.empty((count, len(job.segments), N_METRICS) if job.segments else (count, N_METRICS))
     # Built-in strategies produce valid int8 signals by construction; others are checked on each call.
     trusted = type(job.strategy).__module__.startswith("gpt_trader.strategies.builtin")
     for row, params in enumerate(job.combinations):
@@ -103,9 +121,15 @@ def evaluate_job(context: RunContext, job: Job) -> JobResult:
                 signals = checked_signals(job.strategy, bars, params, cache)
             except Exception as error:  # a user's strategy failing ends its own part of the run, not the run
                 return JobResult(job.index, out[:0], describe_failure(job.strategy, error))
-        summarize_into(
-            out[row], bars.open, bars.high, bars.low, bars.close, bars.time, signals, kernel_params, bar_seconds
-        )
+        if not job.segments:
+            summarize_into(
+                out[row], bars.open, bars.high, bars.low, bars.close, bars.time, signals, kernel_params, bar_seconds
+            )
+        for slot, (first, stop) in enumerate(job.segments):
+            summarize_into(
+                out[row, slot], bars.open[first:stop], bars.high[first:stop], bars.low[first:stop],
+                bars.close[first:stop], bars.time[first:stop], signals[first:stop], kernel_params, bar_seconds,
+            )
     return JobResult(job.index, out)
 
 

@@ -17,6 +17,7 @@ from gpt_trader.cli.backtest import EPILOG, backtest
 from gpt_trader.cli.dashboard import dashboard
 from gpt_trader.cli.demo import demo
 from gpt_trader.cli.monitor import monitor
+from gpt_trader.cli.optimize import optimize
 from gpt_trader.cli.report import report
 from gpt_trader.cli.status import status
 from gpt_trader.cli.strategies import strategies
@@ -32,6 +33,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.command("backtest", help="Backtest strategies × products × parameters and rank them.", epilog=EPILOG)(backtest)
+app.command("optimize", help="Search a strategy's parameters; say whether the winner is luck.")(optimize)
 app.command("strategies", help="List the strategies: parameters, defaults and ranges.")(strategies)
 app.add_typer(data.app, name="data", help="Fetch, import, inspect and verify cached candles.")
 app.add_typer(sandbox.app, name="sandbox", help="Run the local Coinbase-compatible sandbox exchange; make keys for it.")

@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from gpt_trader.cli.optimize import CLUSTER_HELP, open_executor, verdict_lines
 from gpt_trader.errors import UserError
 from gpt_trader.market.products import QUICK_PRODUCTS
 
 if TYPE_CHECKING:
     from gpt_trader.backtest.api import DataSpec, SweepResult
+    from gpt_trader.backtest.runner import Executor
     from gpt_trader.backtest.settings import SimulationSettings
     from gpt_trader.store import Store
 
@@ -102,6 +104,7 @@ def backtest(
         Path | None, typer.Option("--csv", metavar="PATH", help="Write every result as CSV.")
     ] = None,
     workers: Annotated[int | None, typer.Option(min=1, metavar="N", help=WORKERS_HELP)] = None,
+    cluster: Annotated[str | None, typer.Option(metavar="ADDRESS", help=CLUSTER_HELP)] = None,
     record: Annotated[bool, typer.Option(help="Record the run in the database.")] = True,
 ) -> None:
     """Backtest strategies × products × parameters and rank them.
@@ -143,6 +146,7 @@ def backtest(
     )
     with ExitStack() as stack:
         store = stack.enter_context(_open_store()) if record else None  # a bad database fails before the work
+        run.executor = stack.enter_context(open_executor(cluster, workers))
         result = run.execute()
         if store is not None and not result.table.empty:
             result = _record(result, run.data, products, store)
@@ -157,6 +161,8 @@ def _report(
     from gpt_trader.cli.output import console
 
     print_report(result, source, top, sort)
+    for line in verdict_lines(result, sort):
+        console().print(line, markup=False)
     if result.run_id is not None:
         console().print(f"Recorded as run {result.run_id}.", markup=False)
     if json_path:
@@ -179,6 +185,7 @@ class BacktestRun:
     samples: int | None = None
     seed: int = 0
     workers: int | None = None
+    executor: Executor | None = None
 
     def execute(self) -> SweepResult:
         from gpt_trader.backtest.api import plan_spaces, sweep
@@ -199,7 +206,7 @@ class BacktestRun:
         ):
             return sweep(
                 strategies, self.products, params=param_specs, samples=self.samples, seed=self.seed, bars=bars,
-                settings=self.settings, workers=self.workers,
+                settings=self.settings, workers=self.workers, executor=self.executor,
                 progress=lambda done, total: running("", done, total),
                 compile_progress=lambda done, total: compiling("", done, total),
             )

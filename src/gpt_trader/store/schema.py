@@ -169,6 +169,25 @@ class BacktestResult(Base):
     __table_args__ = (Index(None, "run_id", "strategy"),)
 
 
+class RegimeResult(Base):
+    """One backtest of a run broken down by market regime (see `backtest.regimes`)."""
+
+    __tablename__ = "regime_results"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    strategy: Mapped[str] = mapped_column(String(64))
+    product_id: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]]
+    regime: Mapped[str] = mapped_column(String(32))
+    bars: Mapped[int]
+    share: Mapped[float | None] = mapped_column(Float)
+    total_return: Mapped[float | None] = mapped_column(Float)
+    sharpe: Mapped[float | None] = mapped_column(Float)
+
+    __table_args__ = (Index(None, "run_id", "regime"),)
+
+
 # The metric columns, in the order the model declares them (the backtester's `METRIC_NAMES`; a test
 # holds the two equal).
 METRIC_COLUMNS: tuple[str, ...] = tuple(

@@ -53,7 +53,7 @@ def test_worker_processes_give_exactly_the_serial_numbers(bars: dict[str, Bars])
 def test_every_sweep_row_equals_its_own_full_backtest(bars: dict[str, Bars]) -> None:
     result = sweep(BUILTIN_NAMES, list(bars), bars=bars, workers=1)
     assert len(result.table) == 10
-    assert result.trials == 5
+    assert result.trials == 10
     for row in range(len(result.table)):
         detail = result.detail(row).metrics.as_dict()
         for name in METRIC_NAMES:
@@ -79,7 +79,7 @@ def test_a_sweep_is_recorded_with_every_row(bars: dict[str, Bars]) -> None:
     with open_store(load_settings().database) as store:
         stored = store.backtest_frame(run_id)
         run = store.get_run(run_id)
-    assert run is not None and run.trials == 2 and run.kind.value == "sweep"
+    assert run is not None and run.trials == 4 and run.kind.value == "sweep"
     assert len(stored) == 4
     np.testing.assert_allclose(stored["sharpe"], result.table["sharpe"])
 

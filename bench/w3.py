@@ -1,0 +1,148 @@
+"""W3 and the optimiser's targets: scale, Dask on loopback, and walk-forward over the W2 grid.
+
+    python -m bench.w3 scale [--days 365] [--products 5]      # W2's grid on a year of 1-minute bars
+    python -m bench.w3 dask [--data PATH]                     # W2 on 2 local Dask workers vs 2 local processes
+    python -m bench.w3 optimize [--data PATH] [--folds 5]     # optimize, grid + walk-forward, on W2's data
+
+scale: the W2 grid (8,610 SMA-cross backtests) over `--days` of synthetic 1-minute bars (a geometric random
+walk, 1,440 bars a day) for `--products` products, on every core. It prints wall seconds, bar evaluations per
+second, and peak RSS (the largest of this process and its workers); compare bar_evals_per_s with W2's
+(`python -m bench.workloads w2`): the target is within 20 %, with peak RSS under 1.5 GB.
+
+dask: W2 on a Dask LocalCluster of two single-thread worker processes on 127.0.0.1, against the local
+runner's two processes: throughput of each (median of 3 runs after a warm-up), their ratio (target >= 0.8),
+and whether every metric of every backtest is identical.
+
+optimize: `optimize` with the W2 grid, five rolling walk-forward folds and CSCV on W2's data (one product per
+`--products`, default all five): the wall time, trials and the verdict of the best candidate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.workloads import DEFAULT_DATA, W2_PARAMS, load
+from gpt_trader.backtest.api import sweep
+from gpt_trader.backtest.metrics import METRIC_NAMES
+from gpt_trader.backtest.runner import ProcessExecutor
+from gpt_trader.backtest.settings import SimulationSettings
+from gpt_trader.market.bars import Bars
+from gpt_trader.market.granularity import Granularity
+
+PRODUCTS = ("BTC-USD", "ETH-USD", "SOL-USD", "LINK-USD", "POL-USD")
+
+
+def synthetic_year(products: int, days: float, seed: int = 0) -> dict[str, Bars]:
+    """Random-walk 1-minute bars, `days` of them per product."""
+    count = int(days * 1440)
+    rng = np.random.default_rng(seed)
+    bars = {}
+    for product in PRODUCTS[:products]:
+        close = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, count)))
+        opens = np.concatenate(([100.0], close[:-1]))
+        spread = np.abs(rng.normal(0, 0.0005, count)) * close
+        bars[product] = Bars(
+            product, Granularity.ONE_MINUTE, 1_704_067_200 + 60 * np.arange(count), opens,
+            np.maximum(opens, close) + spread, np.minimum(opens, close) - spread, close, rng.uniform(1, 10, count),
+        )
+    return bars
+
+
+def peak_rss_mb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024
+
+
+def scale(products: int, days: float) -> dict[str, Any]:
+    bars = synthetic_year(products, days)
+    settings = SimulationSettings.seed_compatible()
+    started = time.perf_counter()
+    result = sweep(["ma_crossover"], list(bars), params=W2_PARAMS, bars=bars, settings=settings)
+    wall = time.perf_counter() - started
+    evaluations = sum(len(bars[p]) for p in result.table["product_id"])
+    return {
+        "workload": "w3", "products": products, "bars_per_product": len(next(iter(bars.values()))),
+        "n_backtests": len(result.table), "wall_s": wall, "bar_evals": evaluations,
+        "bar_evals_per_s": evaluations / wall, "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def dask(data: Path) -> dict[str, Any]:
+    from gpt_trader.backtest.dask import connect
+
+    bars = load(data, "w2")
+    settings = SimulationSettings.seed_compatible()
+
+    def timed(executor: Any) -> tuple[float, Any]:
+        sweep(["ma_crossover"], list(bars), params=W2_PARAMS, bars=bars, settings=settings, executor=executor)
+        walls, result = [], None
+        for _ in range(3):
+            started = time.perf_counter()
+            result = sweep(["ma_crossover"], list(bars), params=W2_PARAMS, bars=bars, settings=settings,
+                           executor=executor)
+            walls.append(time.perf_counter() - started)
+        return statistics.median(walls), result
+
+    local_wall, local = timed(ProcessExecutor(2))
+    with connect("local", 2) as executor:
+        dask_wall, remote = timed(executor)
+    identical = all(np.array_equal(local.table[m], remote.table[m], equal_nan=True) for m in METRIC_NAMES)
+    evaluations = sum(len(bars[p]) for p in local.table["product_id"])
+    return {
+        "workload": "w2", "n_backtests": len(local.table), "local_wall_s": local_wall, "dask_wall_s": dask_wall,
+        "local_bar_evals_per_s": evaluations / local_wall, "dask_bar_evals_per_s": evaluations / dask_wall,
+        "dask_over_local": local_wall / dask_wall, "identical": identical,
+    }
+
+
+def optimize_w2(data: Path, folds: int, products: int) -> dict[str, Any]:
+    from gpt_trader.backtest.optimize import Evaluation, optimize
+
+    bars = load(data, "w2")
+    chosen = {p: b for p, b in list(bars.items())[:products]}
+    started = time.perf_counter()
+    result = optimize(
+        "ma_crossover", list(chosen), params=W2_PARAMS["ma_crossover"], bars=chosen,
+        settings=SimulationSettings.seed_compatible(), evaluation=Evaluation(folds=folds),
+    )
+    wall = time.perf_counter() - started
+    best = result.candidates[0]
+    return {
+        "workload": "w2 optimize", "products": len(chosen), "folds": folds, "trials": result.trials,
+        "wall_s": wall, "peak_rss_mb": peak_rss_mb(), "best": {"product_id": best.product_id, "params": best.params,
+        "deflated_sharpe": best.deflated_sharpe, "verdict": best.verdict},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("target", choices=("scale", "dask", "optimize"))
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--days", type=float, default=365)
+    parser.add_argument("--products", type=int, default=5)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    if args.target == "scale":
+        report = scale(args.products, args.days)
+    elif args.target == "dask":
+        report = dask(args.data)
+    else:
+        report = optimize_w2(args.data, args.folds, args.products)
+    text = json.dumps(report, indent=1, default=str)
+    print(text)
+    if args.json:
+        args.json.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""Sweeps on a real Dask scheduler and two workers on loopback: the local runner's results, even when a worker dies."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from gpt_trader.backtest.api import sweep
+from gpt_trader.backtest.dask import connect
+from gpt_trader.backtest.metrics import METRIC_NAMES
+from gpt_trader.backtest.optimize import Evaluation, optimize
+from gpt_trader.errors import UserError
+from gpt_trader.market.bars import Bars
+from tests.support.loopback_http import free_port
+from tests.support.synthetic_bars import off_grid_bars
+
+pytest.importorskip("distributed")
+SPACE = {"ma_crossover": {"fast": "2:30:2", "slow": "20:200:10"}}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    common = {"env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port),
+         "--no-dashboard", "--no-show"], **common,  # type: ignore[call-overload]
+    )
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-nanny",
+             "--host", "127.0.0.1", "--no-dashboard", "--death-timeout", "60"], **common,  # type: ignore[call-overload]
+        )
+        for _ in range(2)
+    ]
+    try:
+        yield address, workers
+    finally:
+        for process in [*workers, scheduler]:
+            process.terminate()
+        for process in [*workers, scheduler]:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _bars(count: int) -> dict[str, Bars]:
+    products = ["BTC-USD", "ETH-USD"]
+    return {p: dataclasses.replace(off_grid_bars(count, seed=s), product_id=p) for s, p in enumerate(products)}
+
+
+def test_a_sweep_and_an_optimisation_on_two_workers_equal_the_local_runner(
+    cluster: tuple[str, list[subprocess.Popen[bytes]]],
+) -> None:
+    address, _ = cluster
+    bars = _bars(3000)
+    local = sweep(["ma_crossover"], list(bars), params=SPACE, bars=bars, workers=1)
+    with connect(address) as executor:
+        executor.client.wait_for_workers(2, timeout=60)
+        assert executor.workers == 2
+        seen: list[int] = []
+        remote = sweep(["ma_crossover"], list(bars), params=SPACE, bars=bars, executor=executor,
+                       progress=lambda done, total: seen.append(done))
+        optimised = optimize("ma_crossover", list(bars), params=SPACE["ma_crossover"], method="grid", bars=bars,
+                             executor=executor, evaluation=Evaluation(folds=3))
+    for name in METRIC_NAMES:
+        np.testing.assert_array_equal(remote.table[name], local.table[name], err_msg=name)
+    assert list(remote.table["params"]) == list(local.table["params"])
+    assert seen == sorted(seen) and seen[-1] == len(local.table)  # streamed back job by job
+    locally = optimize("ma_crossover", list(bars), params=SPACE["ma_crossover"], method="grid", bars=bars,
+                       workers=1, evaluation=Evaluation(folds=3))
+    for name in (*METRIC_NAMES, "oos_sharpe", "oos_return"):
+        np.testing.assert_array_equal(optimised.table[name], locally.table[name], err_msg=name)
+    assert [c.verdict for c in optimised.candidates] == [c.verdict for c in locally.candidates]
+
+
+def test_a_worker_killed_mid_sweep_neither_loses_nor_duplicates_a_result(
+    cluster: tuple[str, list[subprocess.Popen[bytes]]],
+) -> None:
+    address, workers = cluster
+    bars = _bars(20_000)
+    local = sweep(["ma_crossover"], list(bars), params=SPACE, bars=bars, workers=1)
+    killed: list[int] = []
+
+    def kill_one_worker(done: int, total: int) -> None:
+        if not killed and done < total:
+            workers[0].send_signal(signal.SIGKILL)
+            killed.append(done)
+
+    with connect(address) as executor:
+        executor.client.wait_for_workers(2, timeout=60)
+        remote = sweep(["ma_crossover"], list(bars), params=SPACE, bars=bars, executor=executor,
+                       progress=kill_one_worker)
+    assert killed and workers[0].wait(timeout=20) == -signal.SIGKILL
+    assert len(remote.table) == len(local.table)
+    for name in METRIC_NAMES:
+        np.testing.assert_array_equal(remote.table[name], local.table[name], err_msg=name)
+
+
+def test_no_scheduler_is_a_clear_error() -> None:
+    with pytest.raises(UserError, match="no Dask scheduler answered"), connect(f"tcp://127.0.0.1:{free_port()}"):
+        pass
+    with pytest.raises(UserError, match="give a scheduler address"), connect("127.0.0.1:8786"):
+        pass
