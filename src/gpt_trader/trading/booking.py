@@ -5,6 +5,10 @@ their fills into an exact order on the instance's ledger account and writes what
 `StoreWriter`: the order, its fills with the quote they met, the round trip a fill closed, the position
 state after it and an equity snapshot.
 
+Rows wait in the booker until `flush()`, which hands them to the writer kind by kind (orders, then fills,
+then round trips...): the writer commits a run of rows of one kind in one statement, while interleaved
+kinds would cost a statement, and for fills a lookup, per row.
+
 Sizes follow the rules. An entry asks for the rules' units, floored to the product's base increment and,
 for a buy, cut to what the ledger's cash affords; an exit closes whatever the ledger holds. With the bar
 fill model the order fills in full at the rules' price (`PaperBroker.fill_at`), so the ledger meets the
@@ -17,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from gpt_trader.market.events import Quote, Side
 from gpt_trader.store.schema import AccountStatus
@@ -27,6 +32,10 @@ from gpt_trader.trading.ledger import RoundTrip
 from gpt_trader.trading.money import ZERO
 from gpt_trader.trading.orders import Order, OrderRequest, OrderStatus
 from gpt_trader.trading.rules import Position
+
+_KINDS = ("record_order", "update_order", "add_fill", "add_round_trip", "save_position_state", "add_equity_snapshot",
+          "set_account_status")  # fmt: skip
+"""The writer's methods, in the order their rows may depend on each other (a fill names its order)."""
 
 
 def market_time(seconds: float) -> datetime:
@@ -58,6 +67,9 @@ class Booker:
         self.orders = 0
         self.fills = 0
         self.rejected = 0
+        self._pending: dict[str, list[dict[str, Any]]] = {kind: [] for kind in _KINDS}
+        self.queued = 0
+        """Rows waiting for `flush()`."""
         missing = [] if writer is None else [name for name in self.account_ids if name not in broker.accounts]
         if missing:
             raise ValueError(f"store account ids name accounts the broker does not hold: {', '.join(missing)}")
@@ -100,8 +112,9 @@ class Booker:
         position = instance.account.positions.get(instance.spec.product_id)
         units = ZERO if position is None else position.units
         entry = None if position is None or position.trip is None else position.trip.entry_time
-        self.writer.save_position_state(
-            account_id,
+        self._queue(
+            "save_position_state",
+            account_id=account_id,
             product_id=instance.spec.product_id,
             units=units,
             entry_price=None if position is None or position.entry_price is None else _quantized(position.entry_price),
@@ -121,49 +134,62 @@ class Booker:
         product_id = instance.spec.product_id
         units = instance.account.units(product_id)
         value = self.broker.grids[product_id].quote_amount(units * mark)
-        self.writer.add_equity_snapshot(
-            account_id, cash=instance.account.cash, position_value=value, units=units, time=market_time(now)
-        )
+        self._queue("add_equity_snapshot", account_id=account_id, cash=instance.account.cash, position_value=value,
+                    units=units, time=market_time(now))  # fmt: skip
 
     def status(self, instance: Instance, status: AccountStatus, error: str | None = None) -> None:
         account_id = self._store_id(instance)
         if account_id is not None and self.writer is not None:
-            self.writer.set_account_status(account_id, status, error)
+            self._queue("set_account_status", account_id=account_id, status=status, error=error)
+
+    def flush(self) -> None:
+        """Hand every waiting row to the writer, grouped by kind in the order the record needs them."""
+        writer = self.writer
+        if writer is None or not self.queued:
+            return
+        for kind in _KINDS:
+            rows = self._pending[kind]
+            write = getattr(writer, kind)
+            for row in rows:
+                write(**row)
+            rows.clear()
+        self.queued = 0
+
+    def _queue(self, kind: str, **row: Any) -> None:
+        self._pending[kind].append(row)
+        self.queued += 1
 
     def _store_id(self, instance: Instance) -> int | None:
         return self.account_ids.get(instance.spec.account)
 
     def _record(self, instance: Instance, order: Order, quote: Quote | None) -> None:
         account_id = self._store_id(instance)
-        writer = self.writer
-        if account_id is None or writer is None:
+        if account_id is None or self.writer is None:
             return
         request = order.request
         client_id = f"{self.order_prefix}{order.order_id}"
-        writer.record_order(
-            account_id, client_id, product_id=request.product_id, side=request.side.value,
-            order_type=request.type.value, status=OrderStatus.OPEN.value, base_size=request.base_size,
-            config={"reason": request.reason}, time=market_time(order.created_time),
+        self._queue(
+            "record_order", account_id=account_id, client_order_id=client_id, product_id=request.product_id,
+            side=request.side.value, order_type=request.type.value, status=order.status.value,
+            base_size=request.base_size, config={"reason": request.reason}, time=market_time(order.created_time),
         )  # fmt: skip
         for number, fill in enumerate(order.fills, 1):
             met = fill.quote or quote
-            writer.add_fill(
-                client_id, trade_id=f"{client_id}-{number}", price=fill.price, size=fill.size, fee=fill.fee,
-                liquidity=fill.liquidity.value, time=market_time(fill.time),
+            self._queue(
+                "add_fill", client_order_id=client_id, trade_id=f"{client_id}-{number}", price=fill.price,
+                size=fill.size, fee=fill.fee, liquidity=fill.liquidity.value, time=market_time(fill.time),
                 bid=None if met is None else met.bid, ask=None if met is None else met.ask,
             )  # fmt: skip
-        rejection = order.rejection
-        writer.update_order(
-            client_id, order.status.value, reject_reason=None if rejection is None else rejection.message,
-            time=market_time(order.created_time),
-        )  # fmt: skip
+        if order.rejection is not None:
+            self._queue("update_order", client_order_id=client_id, status=order.status.value,
+                        reject_reason=order.rejection.message, time=market_time(order.created_time))  # fmt: skip
 
     def _record_trip(self, instance: Instance, trip: RoundTrip) -> None:
         account_id = self._store_id(instance)
         if account_id is None or self.writer is None:
             return
-        self.writer.add_round_trip(
-            account_id, product_id=trip.product_id, side=trip.side.value, units=trip.size,
+        self._queue(
+            "add_round_trip", account_id=account_id, product_id=trip.product_id, side=trip.side.value, units=trip.size,
             entry_time=market_time(trip.entry_time), entry_price=_quantized(trip.entry_price),
             exit_time=market_time(trip.exit_time), exit_price=_quantized(trip.exit_price),
             fees=trip.fees, pnl=trip.net_pnl, exit_reason=trip.exit_reason,

@@ -65,14 +65,17 @@ from gpt_trader.trading.tape import SignalTape
 
 FillModelName = Literal["bar", "touch", "book"]
 FILL_MODELS: tuple[FillModelName, ...] = ("bar", "touch", "book")
-DEFAULT_SNAPSHOT_EVERY = 60
+DEFAULT_SNAPSHOT_EVERY = 240
 """Bars between two equity snapshots of an account (besides one after each fill and one at the end)."""
 _LATENCY_SAMPLES = 100_000
+_FLUSH_ROWS = 4096
+"""A replay hands its rows to the writer in runs of about this many (live trading, after every decision)."""
 
 
 @dataclass(frozen=True, slots=True)
 class InstanceStatus:
-    """One instance as a live table shows it; money in the account's quote currency."""
+    """One instance as a live table shows it; money in the account's quote currency, the position valued at
+    the last close (or quote) and rounded to the quote increment, as its equity snapshots store it."""
 
     strategy: str
     product_id: str
@@ -128,6 +131,7 @@ class _Product:
     """Per running member, its tape's signals over the replayed bars (bars × members), when all have one."""
     tape_times: np.ndarray | None = None
     cursor: int = 0
+    since_snapshot: int = 0
     mark: float = float("nan")
     quote: Quote | None = None
 
@@ -137,6 +141,15 @@ class Engine:
 
     `writer` and `account_ids` (account name -> store account id, from `start_trading_run`) record the run;
     `clock` is the market time the writer stamps rows with, kept by the engine from the events it reads.
+    `tape` gives replayed instances their signals (see `SignalTape`); `price_increments` is the grid the
+    strategies compute on per product (default: the broker's price increment; pass the backtest bars'
+    `price_increment` to replay exactly what a backtest of them computed). `observer(product_id, bar)` is
+    called after the decisions on each closed bar (`bar` counts the product's bars from 0).
+
+    Store rows: orders, fills and round trips as they happen; equity snapshots every `snapshot_every` bars
+    of each product and at the end; position state at the end and, in the touch and book models (live
+    trading, where a restart resumes from it), after every change; with the bar model (replay) after a
+    change only at the next snapshot, which keeps a replay's writes within what the writer commits.
     """
 
     def __init__(
@@ -151,6 +164,8 @@ class Engine:
         account_ids: Mapping[str, int] | None = None,
         clock: Callable[[], float] | None = None,
         tape: SignalTape | None = None,
+        price_increments: Mapping[str, float | None] | None = None,
+        observer: Callable[[str, int], None] | None = None,
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         yield_every: int = 64,
         slice_seconds: float = 0.002,
@@ -174,24 +189,29 @@ class Engine:
         self._params = np.stack([instance.kernel_params for instance in self.instances])
         self._events = event_buffer(len(self.instances))
         self._products: dict[str, _Product] = {}
+        increments = dict(price_increments or {})
         for instance in self.instances:
             product_id = instance.spec.product_id
             if product_id not in self._products:
-                increment = float(broker.grids[product_id].price_increment)
-                self._products[product_id] = _Product(_buffer(product_id, self.granularity, increment), [])
+                increment = increments.get(product_id, float(broker.grids[product_id].price_increment))
+                buffer = BarBuffer(product_id, self.granularity, price_increment=increment)
+                self._products[product_id] = _Product(buffer, [])
             self._products[product_id].members.append(instance)
         self.booker = Booker(
             broker, bar_fills=fill_model == "bar", writer=writer, account_ids=account_ids,
             order_prefix=f"s{session_id}-" if session_id is not None else "",
         )  # fmt: skip
         self._tape = tape
+        self._observer = observer
+        self._dirty: dict[int, Instance] = {}
+        self._granularity_seconds = self.granularity.seconds
+        self._bar_fills = fill_model == "bar"
         for product in self._products.values():
             self._regroup(product)
         self._work: deque[tuple[BarClosed | Quote, float]] = deque()
         self._wake = asyncio.Event()
         self._latencies: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
         self._messages = self._bars = self._instance_bars = 0
-        self._since_snapshot = 0
 
     # The interface.
 
@@ -249,7 +269,7 @@ class Engine:
     def _read(self, event: MarketEvent) -> None:
         self._messages += 1
         if isinstance(event, BarClosed):
-            if event.product_id in self._products and event.granularity == self.granularity.seconds:
+            if event.granularity == self._granularity_seconds and event.product_id in self._products:
                 self.market_time = max(self.market_time, float(event.end))
                 self._work.append((event, wall_clock.perf_counter()))
             return
@@ -261,18 +281,18 @@ class Engine:
                     event.kind, {"detail": event.detail}, session_id=self.session_id, connection=event.connection,
                     time=market_time(event.time),
                 )  # fmt: skip
-            if self.fill_model != "bar":
+            if not self._bar_fills:
                 self.broker.on_event(event)
             return
         self.market_time = max(self.market_time, event.time)
-        if self.fill_model != "bar":
+        if not self._bar_fills:
             # The engine places market orders only, which fill on arrival, so no event fills one of them.
             self.broker.on_event(event)
         if isinstance(event, Quote):
             product = self._products.get(event.product_id)
             if product is not None:
                 product.quote = event
-                if self.fill_model != "bar":
+                if not self._bar_fills:
                     self._work.append((event, wall_clock.perf_counter()))
 
     # The worker: decisions.
@@ -302,26 +322,30 @@ class Engine:
     def _on_bar(self, bar: BarClosed) -> None:
         product = self._products[bar.product_id]
         product.buffer.append(bar)
-        product.mark = bar.close
+        if bar.close == bar.close:
+            product.mark = bar.close
         rows = product.rows
-        if not len(rows):
-            return
-        self._bars += 1
-        self._instance_bars += len(rows)
         index = len(product.buffer) - 1
-        signals = self._signals(product, bar)
-        if self.fill_model == "bar":
-            count = step_bar(self._state, product.rows, signals, self._params, index, bar.open, bar.high, bar.low,
-                             bar.close, self._events)  # fmt: skip
-        else:
-            count = step_close(self._state, product.rows, signals, self._params, index, bar.close, self._events)
-        if count:
-            self._book(product, count, bar.start, float(bar.end))
-        self._since_snapshot += 1
-        if self._since_snapshot >= self.snapshot_every * len(self._products):
-            self._since_snapshot = 0
-            for instance in self._running():
-                self.booker.snapshot(instance, self._mark(instance.spec.product_id), self.market_time)
+        count = 0
+        if len(rows):
+            self._bars += 1
+            self._instance_bars += len(rows)
+            signals = self._signals(product, bar)
+            if self._bar_fills:
+                count = step_bar(self._state, product.rows, signals, self._params, index, bar.open, bar.high,
+                                 bar.low, bar.close, self._events)  # fmt: skip
+            else:
+                count = step_close(self._state, product.rows, signals, self._params, index, bar.close, self._events)
+            if count:
+                self._book(product, count, bar.start, float(bar.end))
+        product.since_snapshot += 1
+        if product.since_snapshot >= self.snapshot_every:
+            product.since_snapshot = 0
+            self._snapshot(product)
+        if self.booker.queued >= _FLUSH_ROWS or (count and not self._bar_fills):
+            self.booker.flush()
+        if self._observer is not None:
+            self._observer(bar.product_id, index)
 
     def _on_quote(self, quote: Quote) -> None:
         product = self._products[quote.product_id]
@@ -332,6 +356,7 @@ class Engine:
         count = step_quote(self._state, product.rows, self._params, index, mid, self._events)
         if count:
             self._book(product, count, quote.time, quote.time)
+            self.booker.flush()
 
     def _signals(self, product: _Product, bar: BarClosed) -> np.ndarray:
         tape, times = product.tape, product.tape_times
@@ -362,21 +387,35 @@ class Engine:
 
     def _book(self, product: _Product, count: int, bar_start: float, bar_end: float) -> None:
         """Execute the rule fills of one step and record what changed."""
-        events = self._events[:count]
+        quote = product.quote
+        if quote is not None and not (quote.bid.is_finite() and quote.ask.is_finite()):
+            quote = None
         changed: dict[int, Instance] = {}
-        for event in events:
+        for event in self._events[:count].tolist():
             instance = self.instances[int(event[E_ROW])]
             entry = event[E_ENTRY] != 0.0
             now = bar_start if event[E_PHASE] == PHASE_OPEN else bar_end
             reason = "signal" if entry else EXIT_REASONS[int(event[E_REASON])]
             side = Side.BUY if event[E_SIDE] > 0 else Side.SELL
-            self.booker.execute(instance, side, float(event[E_UNITS]), entry, float(event[E_PRICE]), reason, now,
-                                product.quote)  # fmt: skip
+            self.booker.execute(instance, side, event[E_UNITS], entry, event[E_PRICE], reason, now, quote)
             changed[instance.row] = instance
-        last_bar = float(product.buffer.last_start) if product.buffer.last_start is not None else None
+        if self._bar_fills:
+            self._dirty.update(changed)
+            return
         for instance in changed.values():
-            self.booker.position_state(instance, self.position(instance), last_bar, bar_end)
-            self.booker.snapshot(instance, self._mark(instance.spec.product_id), bar_end)
+            self._save(instance, product, bar_end)
+
+    def _snapshot(self, product: _Product) -> None:
+        """Equity of each running member now, and the position state of those that traded since the last."""
+        mark = self._mark(product.buffer.product_id)
+        for instance in product.running:
+            self.booker.snapshot(instance, mark, self.market_time)
+            if self._dirty.pop(instance.row, None) is not None:
+                self._save(instance, product, self.market_time)
+
+    def _save(self, instance: Instance, product: _Product, now: float) -> None:
+        last = product.buffer.last_start
+        self.booker.position_state(instance, self.position(instance), None if last is None else float(last), now)
 
     # Bookkeeping.
 
@@ -411,26 +450,26 @@ class Engine:
         instance.error = error
         self.booker.status(instance, AccountStatus.FAILED, error)
 
-    def _running(self) -> list[Instance]:
-        return [instance for instance in self.instances if instance.running]
-
     def _mark(self, product_id: str) -> Decimal:
         mark = self._products[product_id].mark
         return decimal_of(mark) if mark == mark else ZERO
 
     def _finish(self) -> None:
         for product in self._products.values():
-            last_bar = float(product.buffer.last_start) if product.buffer.last_start is not None else None
+            mark = self._mark(product.buffer.product_id)
             for instance in product.members:
-                self.booker.position_state(instance, self.position(instance), last_bar, self.market_time)
-                self.booker.snapshot(instance, self._mark(product.buffer.product_id), self.market_time)
+                self._save(instance, product, self.market_time)
+                self.booker.snapshot(instance, mark, self.market_time)
                 if instance.running:
                     self.booker.status(instance, AccountStatus.STOPPED)
+        self._dirty.clear()
+        self.booker.flush()
 
     def _status(self, instance: Instance) -> InstanceStatus:
         account, product_id = instance.account, instance.spec.product_id
         units = account.units(product_id)
-        equity = account.cash + (units * self._mark(product_id) if units else ZERO)
+        value = self.broker.grids[product_id].quote_amount(units * self._mark(product_id)) if units else ZERO
+        equity = account.cash + value
         trips = account.round_trips
         wins = sum(1 for trip in trips if trip.net_pnl > 0)
         return InstanceStatus(
@@ -443,10 +482,6 @@ class Engine:
 
 _END = BarClosed("", 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0)
 """Queued after the feed's last event: the worker stops there."""
-
-
-def _buffer(product_id: str, granularity: Granularity, increment: float) -> BarBuffer:
-    return BarBuffer(product_id, granularity, price_increment=increment)
 
 
 def _quantile(ordered: list[float], q: float) -> float | None:

@@ -7,6 +7,9 @@ the same functions in the same order as the backtest kernel, and writes what fil
 `step_quote` runs `check_stops` on one price (a quote is a bar whose open, high and low are that price) and
 fills a pending next_open signal there. Python then books only the rows that filled, so an instance-bar
 where nothing happens costs a few compiled instructions rather than an interpreter round trip.
+
+The entry points keep the GIL (no `nogil`): a call lasts microseconds, and releasing the GIL would make
+each return wait for the store writer's thread to hand it back, up to a switch interval every time.
 """
 
 from __future__ import annotations
@@ -110,7 +113,7 @@ def _mark(state: np.ndarray, row: int, price: float) -> None:
             s[S_DRAWDOWN] = drawdown
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def step_bar(state: np.ndarray, rows: np.ndarray, signals: np.ndarray, params: np.ndarray, bar: int,
              open_: float, high: float, low: float, close: float, events: np.ndarray) -> int:  # fmt: skip
     """One closed bar for the instances `rows` (with their `signals`): the kernel's per-bar rules.
@@ -134,7 +137,7 @@ def step_bar(state: np.ndarray, rows: np.ndarray, signals: np.ndarray, params: n
     return count
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def step_quote(state: np.ndarray, rows: np.ndarray, params: np.ndarray, bar: int, price: float,
                events: np.ndarray) -> int:  # fmt: skip
     """One quote at `price` for the instances `rows`: a pending next_open signal fills at it, then stops
@@ -154,7 +157,7 @@ def step_quote(state: np.ndarray, rows: np.ndarray, params: np.ndarray, bar: int
     return count
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def step_close(state: np.ndarray, rows: np.ndarray, signals: np.ndarray, params: np.ndarray, bar: int,
                close: float, events: np.ndarray) -> int:  # fmt: skip
     """A closed bar in a live mode, where quotes already ran the open and the stops: only `at_close`."""
