@@ -322,20 +322,25 @@ def _simulate(
     return summary, run_id, session_id
 
 
-async def _paced(
+def _paced(
     events: AsyncIterator[MarketEvent], market_clock: Callable[[], float], pace: float | None
 ) -> AsyncIterator[MarketEvent]:
     """`events` as they come (`pace` None), or slowed so market time passes `pace` times faster than wall time."""
+    return events if pace is None else _slowed(events, market_clock, pace)
+
+
+async def _slowed(
+    events: AsyncIterator[MarketEvent], market_clock: Callable[[], float], pace: float
+) -> AsyncIterator[MarketEvent]:
     started_wall = wall_clock.monotonic()
     started_market: float | None = None
     async for event in events:
-        if pace is not None:
-            now = market_clock()
-            if started_market is None:
-                started_market = now
-            ahead = (now - started_market) / pace - (wall_clock.monotonic() - started_wall)
-            if ahead > 0:
-                await asyncio.sleep(ahead)
+        now = market_clock()
+        if started_market is None:
+            started_market = now
+        ahead = (now - started_market) / pace - (wall_clock.monotonic() - started_wall)
+        if ahead > 0:
+            await asyncio.sleep(ahead)
         yield event
 
 
