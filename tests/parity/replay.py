@@ -117,10 +117,11 @@ def compare(history: Mapping[str, Bars], cases: Sequence[Case], *, use_tape: boo
     for instance, status in zip(engine.instances, summary.statuses, strict=True):
         spec, bars = instance.spec, history[instance.spec.product_id]
         strategy = get_strategy(spec.strategy)
-        result = run_simulation(
-            bars, checked_signals(strategy, bars, strategy.resolve(spec.params)), spec.rule_settings
-        )
+        signals = checked_signals(strategy, bars, strategy.resolve(spec.params))
+        result = run_simulation(bars, signals, spec.rule_settings)
         name = f"{spec.strategy} {dict(spec.params)} {spec.settings} on {spec.product_id}"
+        if status.last_signal != int(signals[-1]):
+            disagreements.append(f"{name}: last signal {status.last_signal}, the backtest's {int(signals[-1])}")
         trades[spec.account] = result.n_trades
         cash, units = seen[spec.account]
         bad_bars = np.flatnonzero((cash != result.cash) | (units != result.units))

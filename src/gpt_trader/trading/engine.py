@@ -131,6 +131,9 @@ class _Product:
     """Per running member, its tape's signals over the replayed bars (bars × members), when all have one."""
     tape_times: np.ndarray | None = None
     cursor: int = 0
+    taped: int = -1
+    """Row of the tape the last bar's signals came from (-1: they were evaluated bar by bar, and are kept
+    on each instance); the instances' `last_signal` is read from it only when asked, not on every bar."""
     since_snapshot: int = 0
     mark: float = float("nan")
     quote: Quote | None = None
@@ -248,6 +251,10 @@ class Engine:
 
     def status(self) -> list[InstanceStatus]:
         """Every instance's numbers now: a few Decimal operations each, cheap enough for a live table."""
+        for product in self._products.values():
+            if product.taped >= 0 and product.tape is not None:
+                for instance, signal in zip(product.running, product.tape[product.taped].tolist(), strict=True):
+                    instance.last_signal = signal
         return [self._status(instance) for instance in self.instances]
 
     def position(self, instance: Instance) -> Position:
@@ -366,10 +373,9 @@ class Engine:
                 cursor = int(np.searchsorted(times, bar.start))
             if cursor < len(times) and times[cursor] == bar.start:
                 product.cursor = cursor + 1
-                column = tape[cursor]
-                for instance, signal in zip(product.running, column.tolist(), strict=True):
-                    instance.last_signal = signal
-                return column
+                product.taped = cursor
+                return tape[cursor]
+        product.taped = -1
         values: list[int] = []
         failed = False
         for instance in product.running:
@@ -435,6 +441,7 @@ class Engine:
         product.rows = np.array([instance.row for instance in running], dtype=np.int64)
         product.running = running
         product.tape = product.tape_times = None
+        product.taped = -1
         tape = self._tape
         if tape is None or not running:
             return
