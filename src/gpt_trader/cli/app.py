@@ -19,6 +19,7 @@ from gpt_trader.cli.demo import demo
 from gpt_trader.cli.monitor import monitor
 from gpt_trader.cli.optimize import optimize
 from gpt_trader.cli.report import report
+from gpt_trader.cli.sim import sim
 from gpt_trader.cli.status import status
 from gpt_trader.cli.strategies import strategies
 from gpt_trader.errors import UserError
@@ -41,6 +42,7 @@ app.add_typer(runs.app, name="runs", help="Ask the performance database: list, s
 app.command("dashboard", help="Serve the read-only web dashboard (127.0.0.1:8888 by default).")(dashboard)
 app.command("monitor", help="Watch trading sessions in the terminal (Textual; works at 80×24 over SSH).")(monitor)
 app.command("report", help="Write a run's self-contained HTML report and PNG charts.")(report)
+app.command("sim", help="Simulate many accounts trading replayed candles through the paper engine.")(sim)
 app.command("demo", help="Run the offline demo (synthetic market, no keys, no network).")(demo)
 app.add_typer(session.app, name="session", help="Run, resume, stop and list paper-trading sessions.")
 app.command("status", help="Running sessions: accounts, equity, positions, heartbeat, feed, rotation.")(status)

@@ -1,0 +1,176 @@
+"""The event engine on replayed candles, with a real SQLite store: failures, ledger invariants, the record."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from gpt_trader.backtest.settings import SimulationSettings
+from gpt_trader.market.bars import Bars
+from gpt_trader.market.events import MarketEvent, Side
+from gpt_trader.market.feed import FeedHealth, HealthKind
+from gpt_trader.market.replay import CandleReplay
+from gpt_trader.store import Store, open_store
+from gpt_trader.store.schema import AccountStatus
+from gpt_trader.store.writer import StoreWriter
+from gpt_trader.trading.broker import PaperBroker
+from gpt_trader.trading.engine import Engine, EngineSummary
+from gpt_trader.trading.fills import TOUCH
+from gpt_trader.trading.grids import product_grids
+from gpt_trader.trading.instance import InstanceSpec
+from gpt_trader.trading.money import is_multiple
+from gpt_trader.trading.run import finish_trading_run, start_trading_run
+from tests.support.synthetic_bars import tick_walk_bars
+
+BARS = 600
+FAIL_AFTER = 400
+RAISING = f"""\
+import numpy as np
+from gpt_trader.strategies import Strategy
+
+
+class FailsLate(Strategy):
+    name = "fails_late"
+
+    def lookback(self, params):
+        return 3
+
+    def signals(self, bars, params, cache=None):
+        if bars.time[-1] >= {{start}} + 60 * {FAIL_AFTER}:
+            raise ZeroDivisionError("late trouble")
+        out = np.zeros(len(bars), dtype=np.int8)
+        out[bars.close > bars.open] = 1
+        out[bars.close < bars.open] = -1
+        return out
+"""
+
+
+def history(product_id: str = "BTC-USD") -> Bars:
+    seed = {"BTC-USD": 3, "ETH-USD": 4}[product_id]
+    return tick_walk_bars(BARS, seed=seed, start_ticks=2_000_000, product_id=product_id)
+
+
+def specs(strategy_file: Path | None = None, fill: str = "next_open", stop_loss: float = 0.001) -> list[InstanceSpec]:
+    settings = SimulationSettings(fill=fill, fee_rate=0.001, stop_loss=stop_loss)  # type: ignore[arg-type]
+    chosen = [InstanceSpec("ma_crossover", {"fast": 3, "slow": 8}, "BTC-USD", "cross", Decimal(5000), settings),
+              InstanceSpec("breakout", {"window": 5}, "ETH-USD", "break", Decimal(7000), settings)]  # fmt: skip
+    if strategy_file is not None:
+        chosen.append(InstanceSpec(str(strategy_file), {}, "BTC-USD", "late", Decimal(1000), settings))
+    return chosen
+
+
+async def with_health(events: AsyncIterator[MarketEvent], at: float) -> AsyncIterator[MarketEvent]:
+    yield FeedHealth(HealthKind.CONNECTED, "replay", connection=1, time=at)
+    async for event in events:
+        yield event
+
+
+def run_recorded(store: Store, chosen: list[InstanceSpec]) -> tuple[Engine, EngineSummary, int]:
+    bars = [history("BTC-USD"), history("ETH-USD")]
+    run_id, session_id, account_ids = start_trading_run(store, "simulation", chosen, {"test": True})
+    replay = CandleReplay(bars)
+    with StoreWriter(store) as writer:
+        engine = Engine(chosen, granularity="1m", broker=PaperBroker(product_grids(["BTC-USD", "ETH-USD"])),
+                        writer=writer, session_id=session_id, account_ids=account_ids)  # fmt: skip
+        summary = asyncio.run(engine.run(with_health(replay.events(), float(bars[0].time[0]))))
+    finish_trading_run(store, run_id, session_id, summary)
+    return engine, summary, session_id
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return open_store(f"sqlite:///{tmp_path / 'trading.db'}")
+
+
+def test_a_strategy_raising_mid_run_stops_alone_and_its_account_says_where(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "fails_late.py"
+    path.write_text(RAISING.format(start=int(history().time[0])))
+    engine, summary, session_id = run_recorded(store, specs(path))
+    late = next(status for status in summary.statuses if status.account == "late")
+    assert late.error is not None
+    assert "ZeroDivisionError: late trouble" in late.error and f"{path}:" in late.error
+    assert late.trades > 0, "it traded until it failed"
+    accounts = {account.name: account for account in store.accounts(session_id)}
+    assert accounts["late"].status is AccountStatus.FAILED and accounts["late"].error == late.error
+    assert accounts["cross"].status is AccountStatus.STOPPED and accounts["cross"].error is None
+    failed_at = float(history().time[0] + 60 * FAIL_AFTER)
+    late_orders = [order for order in engine.broker.orders.values() if order.request.account_id == "late"]
+    assert max(order.created_time for order in late_orders) <= failed_at
+    cross_orders = [order for order in engine.broker.orders.values() if order.request.account_id == "cross"]
+    assert max(order.created_time for order in cross_orders) > failed_at, "the others went on"
+
+
+def test_ledger_invariants_hold_at_the_end(store: Store) -> None:
+    engine, summary, _ = run_recorded(store, specs())
+    assert summary.orders > 20 and summary.rejected_orders == 0
+    for instance, status in zip(engine.instances, summary.statuses, strict=True):
+        account, grid = instance.account, engine.broker.grids[instance.spec.product_id]
+        mark = Decimal(repr(float(history(instance.spec.product_id).close[-1])))
+        marks = {instance.spec.product_id: mark}
+        assert account.cash + account.units(instance.spec.product_id) * mark == (
+            account.start_cash + account.realised + account.unrealised(marks) - account.fees
+        )
+        assert account.cash >= 0 and account.fees >= 0
+        assert is_multiple(account.units(instance.spec.product_id), grid.base_increment)
+        assert status.equity == account.cash + grid.quote_amount(account.units(instance.spec.product_id) * mark)
+        assert status.closed_trades == len(account.round_trips) > 2
+
+
+def test_the_store_holds_what_the_summary_says(store: Store) -> None:
+    engine, summary, session_id = run_recorded(store, specs())
+    session = store.get_session(session_id)
+    assert session is not None and session.state is not None
+    for account_row in store.accounts(session_id):
+        status = next(status for status in summary.statuses if status.account == account_row.name)
+        orders = [order for order in engine.broker.orders.values() if order.request.account_id == account_row.name]
+        stored_orders = store.orders(account_row.id)
+        assert len(stored_orders) == len(orders) == status.trades + status.closed_trades
+        fills = store.fills(account_row.id)
+        assert [(fill.price, fill.size, fill.fee) for fill in fills] == [
+            (fill.price, fill.size, fill.fee) for order in orders for fill in order.fills
+        ]
+        assert all(fill.bid is not None and fill.bid < fill.ask for fill in fills)
+        trips = store.round_trips(account_row.id)
+        assert len(trips) == status.closed_trades
+        assert {trip.exit_reason for trip in trips} <= {"signal", "stop_loss"}
+        assert sum(trip.pnl for trip in trips) == sum(trip.net_pnl for trip in engine.broker.accounts[
+            account_row.name].round_trips)  # fmt: skip
+        curve = store.equity_curve(account_row.id)
+        assert curve[-1].equity == status.equity
+        assert [snapshot.time for snapshot in curve] == sorted({snapshot.time for snapshot in curve})
+        position = store.position_state(account_row.id)
+        assert position is not None and position.units == status.units and position.last_bar_time is not None
+        assert session.state["final_equity"][account_row.name] == str(status.equity)
+    events = store.feed_events(session_id)
+    assert [event.kind for event in events] == [HealthKind.CONNECTED]
+    assert engine.feed_health[1].kind is HealthKind.CONNECTED
+
+
+def test_touch_fills_take_the_quoted_ask_and_bid() -> None:
+    bars = [history("BTC-USD")]
+    chosen = specs(fill="close", stop_loss=0.000001)[:1]
+    engine = Engine(chosen, granularity="1m", broker=PaperBroker(product_grids(["BTC-USD"]), fill_model=TOUCH,
+                                                                stale_after=None), fill_model="touch")  # fmt: skip
+    replay = CandleReplay(bars, half_spread_bps=2.0)
+    summary = asyncio.run(engine.run(replay.events()))
+    fills = [fill for order in engine.broker.orders.values() for fill in order.fills]
+    assert summary.fills == len(fills) > 10
+    for fill in fills:
+        assert fill.quote is not None
+        assert fill.price == (fill.quote.ask if fill.side is Side.BUY else fill.quote.bid)
+    reasons = {order.request.reason for order in engine.broker.orders.values()}
+    assert "stop_loss" in reasons, "stops are checked on quotes"
+
+
+def test_bad_instances_are_refused_with_what_to_change() -> None:
+    grids = product_grids(["BTC-USD"])
+    with pytest.raises(ValueError, match="ETH-USD has no grid in the broker; it trades BTC-USD"):
+        Engine(specs()[1:2], granularity="1m", broker=PaperBroker(grids))
+    with pytest.raises(Exception, match="unknown strategy 'nope'"):
+        Engine([InstanceSpec("nope", {}, "BTC-USD", "a", Decimal(1))], granularity="1m", broker=PaperBroker(grids))
+    with pytest.raises(Exception, match="capital must be a positive amount"):
+        InstanceSpec("momentum", {}, "BTC-USD", "a", Decimal(0))
