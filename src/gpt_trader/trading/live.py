@@ -1,0 +1,198 @@
+"""The live market for paper trading: one WebSocket connection for every product of every instance,
+its trades aggregated into closed bars, the bars a feed gap hid backfilled over REST.
+
+::
+
+    endpoints = feed_endpoints("sandbox", load_settings())
+    live = LiveFeed(endpoints, ["BTC-USD", "ETH-USD"], "1m")
+    await live.open()                # raises FeedProductError for a product the feed does not carry
+    async for event in live.events():
+        ...                          # quotes, book updates, trades, closed bars, feed health
+    await live.close()
+
+`--feed` names the venue: `coinbase` (Coinbase's public market feed and REST candles), `sandbox` (the
+`coinbase_ws_url` setting, i.e. `GPT_TRADER_COINBASE_WS_URL`, by default the local sandbox at
+`DEFAULT_SANDBOX_WS_URL`), or a `ws://HOST:PORT/ws` URL of a sandbox. A sandbox serves REST on the
+same host and port as its WebSocket, so its backfill comes from there (unless `coinbase_rest_url` names
+another place).
+
+`open()` proves the feed before anything trades: every product must show its book (a level-2 snapshot
+or a quote) within `ready_timeout` seconds. The events read meanwhile are kept and come first out of
+`events()`, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from gpt_trader.coinbase import constants
+from gpt_trader.coinbase.feed import CoinbaseFeed, rest_backfill
+from gpt_trader.config import Settings
+from gpt_trader.errors import UserError
+from gpt_trader.market.aggregate import DEFAULT_GRACE, BarAggregator
+from gpt_trader.market.events import BarClosed, BookUpdate, FeedHealth, HealthKind, MarketEvent, Quote
+from gpt_trader.market.gaps import GapPolicy
+from gpt_trader.market.granularity import Granularity
+
+DEFAULT_SANDBOX_WS_URL = "ws://127.0.0.1:8765/ws"
+"""Where `gpt-trader sandbox serve` listens by default."""
+DEFAULT_READY_TIMEOUT = 15.0
+"""Seconds every product has to show its book after connecting."""
+FEED_HELP = "coinbase, sandbox (the coinbase_ws_url setting, default ws://127.0.0.1:8765/ws) or ws://HOST:PORT/ws"
+
+
+class FeedProductError(UserError):
+    """A product the feed does not carry (or did not show in time): nothing may trade on it."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEndpoints:
+    """Where a feed's WebSocket and REST candles are."""
+
+    name: str
+    """`coinbase`, `sandbox`, or the URL as given."""
+    ws_url: str
+    rest_url: str
+
+
+def feed_endpoints(spec: str, settings: Settings) -> FeedEndpoints:
+    """The endpoints `--feed spec` names (see the module docstring); UserError for anything else."""
+    given = spec.strip()
+    if given == "coinbase":
+        return FeedEndpoints("coinbase", constants.WS_MARKET_URL, constants.REST_URL)
+    if given == "sandbox":
+        ws_url = settings.coinbase_ws_url or DEFAULT_SANDBOX_WS_URL
+        return FeedEndpoints("sandbox", _checked_ws_url(ws_url, "the coinbase_ws_url setting"),
+                             settings.coinbase_rest_url or _rest_beside(ws_url))
+    if "://" in given:
+        return FeedEndpoints(given, _checked_ws_url(given, "--feed"), settings.coinbase_rest_url or _rest_beside(given))
+    raise UserError(f"--feed {spec!r} is not a feed: use {FEED_HELP}")
+
+
+def _checked_ws_url(url: str, where: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise UserError(f"{where} gives {url!r}, which is not a WebSocket URL: write ws://HOST:PORT/ws")
+    return url
+
+
+def _rest_beside(ws_url: str) -> str:
+    """The REST base URL on the WebSocket's host and port (a sandbox serves both)."""
+    parts = urlsplit(ws_url)
+    return urlunsplit(("https" if parts.scheme == "wss" else "http", parts.netloc, "", "", ""))
+
+
+class LiveFeed:
+    """Market events and closed bars of `products` from one connection to `endpoints`. See the module.
+
+    `client_options` go to the WebSocket client (`reconnect`, `stale_after`, ...).
+    """
+
+    def __init__(
+        self,
+        endpoints: FeedEndpoints,
+        products: Sequence[str],
+        granularity: Granularity | str,
+        *,
+        settings: Settings,
+        grace: float = DEFAULT_GRACE,
+        gap_policy: GapPolicy | str = GapPolicy.KEEP,
+        ready_timeout: float = DEFAULT_READY_TIMEOUT,
+        **client_options: Any,
+    ) -> None:
+        self.endpoints = endpoints
+        self.products = tuple(dict.fromkeys(products))
+        self.feed = CoinbaseFeed(self.products, url=endpoints.ws_url, **client_options)
+        backfill_settings = settings.model_copy(update={"coinbase_rest_url": endpoints.rest_url})
+        self.bars = BarAggregator(
+            granularity, products=self.products, grace=grace, gap_policy=gap_policy,
+            clock=self.feed.venue_clock, backfill=rest_backfill(backfill_settings),
+        )
+        self.ready_timeout = ready_timeout
+        self.health_counts: dict[str, int] = {}
+        self.events_seen = 0
+        self.bars_closed = 0
+        self.bars_backfilled = 0
+        self._stream: AsyncIterator[MarketEvent] | None = None
+        self._early: deque[MarketEvent] = deque()
+
+    async def open(self) -> None:
+        """Connect and wait until every product shows its book; FeedProductError naming the products the
+        feed refused or did not show within `ready_timeout` seconds."""
+        stream = self._stream = self._counted(self.feed.events(self.bars))
+        waiting = set(self.products)
+        refusals: list[str] = []
+        deadline = time.monotonic() + self.ready_timeout
+        while waiting:
+            left = deadline - time.monotonic()
+            try:
+                event = await asyncio.wait_for(anext(stream), max(left, 0.001))
+            except TimeoutError:
+                break
+            self._early.append(event)
+            if isinstance(event, Quote | BookUpdate):
+                waiting.discard(event.product_id)
+            elif isinstance(event, FeedHealth) and event.kind is HealthKind.ERROR:
+                refusals.append(event.detail)
+                if any(product in event.detail for product in waiting):
+                    break
+        if waiting:
+            await self.close()
+            raise FeedProductError(self._not_carried(sorted(waiting), refusals))
+
+    def _not_carried(self, missing: list[str], refusals: list[str]) -> str:
+        named = [product for product in missing if any(product in refusal for refusal in refusals)]
+        if named:
+            return (f"the feed at {self.endpoints.ws_url} does not carry {', '.join(named)}: choose products it "
+                    "lists (a sandbox lists them when it starts; --products of `sandbox serve` sets them)")
+        said = f" (it said: {refusals[-1]})" if refusals else ""
+        return (f"no market data for {', '.join(missing)} from the feed at {self.endpoints.ws_url} within "
+                f"{self.ready_timeout:g} s{said}: check that the feed lists these products and is running")
+
+    async def events(self) -> AsyncIterator[MarketEvent]:
+        """Every event from `open()` on, until `close()`."""
+        if self._stream is None:
+            raise RuntimeError("open() the live feed before reading its events")
+        while self._early:
+            yield self._early.popleft()
+        async for event in self._stream:
+            yield event
+
+    async def _counted(self, stream: AsyncIterator[MarketEvent]) -> AsyncIterator[MarketEvent]:
+        async for event in stream:
+            self.events_seen += 1
+            if isinstance(event, FeedHealth):
+                self.health_counts[event.kind.value] = self.health_counts.get(event.kind.value, 0) + 1
+            elif isinstance(event, BarClosed):
+                self.bars_closed += 1
+                self.bars_backfilled += event.backfilled
+            yield event
+
+    async def close(self) -> None:
+        await self.feed.close()
+
+    def statistics(self) -> dict[str, Any]:
+        """What the run's record keeps about its feed: where it was, what came and what went wrong."""
+        client = self.feed.client
+        return {
+            "feed": self.endpoints.name,
+            "ws_url": self.endpoints.ws_url,
+            "products": list(self.products),
+            "granularity": self.bars.granularity.short,
+            "connections": client.connections,
+            "events": self.events_seen,
+            "bars_closed": self.bars_closed,
+            "bars_backfilled": self.bars_backfilled,
+            "health": dict(self.health_counts),
+            "duplicates_dropped": client.duplicates,
+            "late_trades": self.bars.late_trades,
+            "unreadable_values": self.feed.translator.unreadable,
+            "unseen_bars": {product: sum(gap.missing_bars for gap in self.bars.unseen(product))
+                            for product in self.products},
+        }
