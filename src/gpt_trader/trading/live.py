@@ -16,6 +16,9 @@ its trades aggregated into closed bars, the bars a feed gap hid backfilled over 
 same host and port as its WebSocket, so its backfill comes from there (unless `coinbase_rest_url` names
 another place).
 
+`product_grids` reads each product's order grid from the venue's REST listing (the paper broker rounds to
+it); a product the venue does not list is an unknown product, a user error naming it.
+
 `open()` proves the feed before anything trades: every product must show its book (a level-2 snapshot
 or a quote) within `ready_timeout` seconds. The events read meanwhile are kept and come first out of
 `events()`, so nothing is lost.
@@ -32,13 +35,16 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from gpt_trader.coinbase import constants
+from gpt_trader.coinbase.errors import CoinbaseError
 from gpt_trader.coinbase.feed import CoinbaseFeed, rest_backfill
+from gpt_trader.coinbase.rest import CoinbaseRestClient
 from gpt_trader.config import Settings
 from gpt_trader.errors import UserError
 from gpt_trader.market.aggregate import DEFAULT_GRACE, BarAggregator
 from gpt_trader.market.events import BarClosed, BookUpdate, FeedHealth, HealthKind, MarketEvent, Quote
 from gpt_trader.market.gaps import GapPolicy
 from gpt_trader.market.granularity import Granularity
+from gpt_trader.trading.money import ProductIncrements
 
 DEFAULT_SANDBOX_WS_URL = "ws://127.0.0.1:8765/ws"
 """Where `gpt-trader sandbox serve` listens by default."""
@@ -86,6 +92,31 @@ def _rest_beside(ws_url: str) -> str:
     """The REST base URL on the WebSocket's host and port (a sandbox serves both)."""
     parts = urlsplit(ws_url)
     return urlunsplit(("https" if parts.scheme == "wss" else "http", parts.netloc, "", "", ""))
+
+
+async def product_grids(endpoints: FeedEndpoints, products: Sequence[str]) -> dict[str, ProductIncrements]:
+    """Each product's order grid from the venue's listing; UserError naming every product it does not list."""
+    grids: dict[str, ProductIncrements] = {}
+    unknown: list[str] = []
+    async with CoinbaseRestClient(endpoints.rest_url) as client:
+        for product_id in dict.fromkeys(products):
+            try:
+                listed = await client.product(product_id)
+            except CoinbaseError as error:
+                if error.status not in (400, 404):
+                    raise
+                unknown.append(product_id)
+                continue
+            grids[product_id] = ProductIncrements(
+                product_id, listed.base_increment, listed.quote_increment, listed.price_increment,
+                listed.base_min_size, listed.base_max_size, listed.quote_min_size, listed.quote_max_size,
+            )
+    if unknown:
+        raise FeedProductError(
+            f"unknown product {', '.join(unknown)}: the venue at {endpoints.rest_url} lists no such product; "
+            "write products as BASE-QUOTE ids it lists, e.g. BTC-USD"
+        )
+    return grids
 
 
 class LiveFeed:

@@ -14,7 +14,8 @@ from gpt_trader.coinbase.retry import RetryPolicy
 from gpt_trader.config import load_settings
 from gpt_trader.errors import UserError
 from gpt_trader.market.events import BarClosed, BookUpdate, FeedHealth, HealthKind, MarketEvent, Quote, Trade
-from gpt_trader.trading.live import DEFAULT_SANDBOX_WS_URL, FeedProductError, LiveFeed, feed_endpoints
+from gpt_trader.sandbox.catalog import Catalog
+from gpt_trader.trading.live import DEFAULT_SANDBOX_WS_URL, FeedProductError, LiveFeed, feed_endpoints, product_grids
 from tests.integration.sandbox.conftest import PRODUCTS, RunningSandbox, StartSandbox
 
 FAST = RetryPolicy(attempts=3, base_delay=0.05, max_delay=0.2)
@@ -99,3 +100,16 @@ async def test_a_gap_is_counted_and_its_bars_come_backfilled_over_the_sandbox_re
     stats = live.statistics()
     assert stats["health"].get("gap", 0) >= 1 and stats["bars_backfilled"] >= 1
     assert stats["unseen_bars"] == dict.fromkeys(PRODUCTS, 0)
+
+
+async def test_product_grids_come_from_the_sandbox_listing_and_an_unknown_product_is_named(
+    sandbox: RunningSandbox,
+) -> None:
+    endpoints = feed_endpoints(sandbox.ws_url, load_settings())
+    grids = await product_grids(endpoints, PRODUCTS)
+    catalog = Catalog.default()
+    for product in PRODUCTS:
+        assert grids[product].price_increment == catalog.get(product).price_increment
+        assert grids[product].base_increment == catalog.get(product).base_increment
+    with pytest.raises(FeedProductError, match=r"unknown product NOPE-USD"):
+        await product_grids(endpoints, ("BTC-USD", "NOPE-USD"))
