@@ -16,8 +16,8 @@ its trades aggregated into closed bars, the bars a feed gap hid backfilled over 
 same host and port as its WebSocket, so its backfill comes from there (unless `coinbase_rest_url` names
 another place).
 
-`product_grids` reads each product's order grid from the venue's REST listing (the paper broker rounds to
-it); a product the venue does not list is an unknown product, a user error naming it.
+`product_grids` reads each product's order grid from the venue's REST product list (the paper broker rounds
+to it); a product the venue does not list is a user error naming it, before anything connects.
 
 `open()` proves the feed before anything trades: every product must show its book (a level-2 snapshot
 or a quote) within `ready_timeout` seconds. The events read meanwhile are kept and come first out of
@@ -27,6 +27,7 @@ or a quote) within `ready_timeout` seconds. The events read meanwhile are kept a
 from __future__ import annotations
 
 import asyncio
+import difflib
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
@@ -35,7 +36,6 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from gpt_trader.coinbase import constants
-from gpt_trader.coinbase.errors import CoinbaseError
 from gpt_trader.coinbase.feed import CoinbaseFeed, rest_backfill
 from gpt_trader.coinbase.rest import CoinbaseRestClient
 from gpt_trader.config import Settings
@@ -95,28 +95,31 @@ def _rest_beside(ws_url: str) -> str:
 
 
 async def product_grids(endpoints: FeedEndpoints, products: Sequence[str]) -> dict[str, ProductIncrements]:
-    """Each product's order grid from the venue's listing; UserError naming every product it does not list."""
-    grids: dict[str, ProductIncrements] = {}
-    unknown: list[str] = []
+    """Each product's order grid from the venue's product list (one request); FeedProductError naming
+    every product the venue does not list."""
     async with CoinbaseRestClient(endpoints.rest_url) as client:
-        for product_id in dict.fromkeys(products):
-            try:
-                listed = await client.product(product_id)
-            except CoinbaseError as error:
-                if error.status not in (400, 404):
-                    raise
-                unknown.append(product_id)
-                continue
-            grids[product_id] = ProductIncrements(
-                product_id, listed.base_increment, listed.quote_increment, listed.price_increment,
-                listed.base_min_size, listed.base_max_size, listed.quote_min_size, listed.quote_max_size,
-            )
+        listed = {product.product_id: product for product in await client.products(product_type=constants.SPOT)}
+    unknown = [product_id for product_id in dict.fromkeys(products) if product_id not in listed]
     if unknown:
-        raise FeedProductError(
-            f"unknown product {', '.join(unknown)}: the venue at {endpoints.rest_url} lists no such product; "
-            "write products as BASE-QUOTE ids it lists, e.g. BTC-USD"
+        raise FeedProductError(f"{unlisted(unknown, sorted(listed))} at {endpoints.rest_url}; "
+                               "choose products it lists, written as BASE-QUOTE ids")
+    grids: dict[str, ProductIncrements] = {}
+    for product_id in dict.fromkeys(products):
+        spec = listed[product_id]
+        grids[product_id] = ProductIncrements(
+            product_id, spec.base_increment, spec.quote_increment, spec.price_increment,
+            spec.base_min_size, spec.base_max_size, spec.quote_min_size, spec.quote_max_size,
         )
     return grids
+
+
+def unlisted(unknown: list[str], listed: list[str]) -> str:
+    """What to say of products a venue does not list: its whole list when short, else a close match."""
+    if len(listed) <= 12:
+        return f"the feed does not carry {', '.join(unknown)} (it lists {', '.join(listed) or 'nothing'})"
+    guesses = [guess for product_id in unknown for guess in difflib.get_close_matches(product_id, listed, n=1)]
+    hint = f" (did you mean {', '.join(guesses)}?)" if guesses else ""
+    return f"unknown product {', '.join(unknown)}{hint}: the venue does not list it"
 
 
 class LiveFeed:

@@ -15,7 +15,14 @@ from gpt_trader.config import load_settings
 from gpt_trader.errors import UserError
 from gpt_trader.market.events import BarClosed, BookUpdate, FeedHealth, HealthKind, MarketEvent, Quote, Trade
 from gpt_trader.sandbox.catalog import Catalog
-from gpt_trader.trading.live import DEFAULT_SANDBOX_WS_URL, FeedProductError, LiveFeed, feed_endpoints, product_grids
+from gpt_trader.trading.live import (
+    DEFAULT_SANDBOX_WS_URL,
+    FeedProductError,
+    LiveFeed,
+    feed_endpoints,
+    product_grids,
+    unlisted,
+)
 from tests.integration.sandbox.conftest import PRODUCTS, RunningSandbox, StartSandbox
 
 FAST = RetryPolicy(attempts=3, base_delay=0.05, max_delay=0.2)
@@ -102,7 +109,7 @@ async def test_a_gap_is_counted_and_its_bars_come_backfilled_over_the_sandbox_re
     assert stats["unseen_bars"] == dict.fromkeys(PRODUCTS, 0)
 
 
-async def test_product_grids_come_from_the_sandbox_listing_and_an_unknown_product_is_named(
+async def test_product_grids_come_from_the_sandbox_listing_and_a_product_it_lacks_is_named(
     sandbox: RunningSandbox,
 ) -> None:
     endpoints = feed_endpoints(sandbox.ws_url, load_settings())
@@ -111,5 +118,13 @@ async def test_product_grids_come_from_the_sandbox_listing_and_an_unknown_produc
     for product in PRODUCTS:
         assert grids[product].price_increment == catalog.get(product).price_increment
         assert grids[product].base_increment == catalog.get(product).base_increment
-    with pytest.raises(FeedProductError, match=r"unknown product NOPE-USD"):
-        await product_grids(endpoints, ("BTC-USD", "NOPE-USD"))
+    with pytest.raises(FeedProductError, match=r"the feed does not carry SOL-USD \(it lists BTC-USD, ETH-USD\)"):
+        await product_grids(endpoints, ("BTC-USD", "SOL-USD"))
+
+
+def test_a_product_missing_from_a_long_list_is_unknown_with_the_closest_listed_id() -> None:
+    listed = [f"COIN{n}-USD" for n in range(20)] + ["BTC-USD"]
+    said = unlisted(["BTC-USDT"], listed)
+    assert said == "unknown product BTC-USDT (did you mean BTC-USD?): the venue does not list it"
+    assert unlisted(["ZZZ"], listed) == "unknown product ZZZ: the venue does not list it"
+    assert unlisted(["SOL-USD"], ["BTC-USD"]) == "the feed does not carry SOL-USD (it lists BTC-USD)"
