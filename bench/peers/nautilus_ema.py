@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         "product": PRODUCT, "bars": runs[0]["bars"], "wall_s": wall, "bars_per_s": runs[0]["bars"] / wall,
         "first_run_s": warm_up["wall_s"], "warm_runs_s": [run["wall_s"] for run in runs],
         "load_s": runs[0]["load_s"], "orders": runs[0]["orders"], "positions": runs[0]["positions"],
-        "final_usd": runs[0]["final_usd"], "final_btc": runs[0]["final_btc"], "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "final_usd": runs[0]["final_usd"], "final_btc": runs[0]["final_btc"],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "python": platform.python_version(), "machine": platform.machine(),
     }
     for key, value in report.items():
