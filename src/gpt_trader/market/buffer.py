@@ -21,9 +21,18 @@ _FLOAT_COLUMNS = ("open", "high", "low", "close", "volume")
 class BarBuffer:
     """The closed bars of one product at one granularity, oldest first."""
 
-    def __init__(self, product_id: str, granularity: Granularity | str, capacity: int = 1024) -> None:
+    def __init__(
+        self,
+        product_id: str,
+        granularity: Granularity | str,
+        capacity: int = 1024,
+        *,
+        price_increment: float | None = None,
+    ) -> None:
         self.product_id = product_id
         self.granularity = Granularity.parse(granularity)
+        self.price_increment = price_increment
+        """The product's price grid, carried by every view (strategies compute on it as the backtest does)."""
         size = max(1, capacity)
         self._time = np.empty(size, dtype=np.int64)
         self._floats = {name: np.empty(size, dtype=np.float64) for name in _FLOAT_COLUMNS}
@@ -35,7 +44,7 @@ class BarBuffer:
     @classmethod
     def from_bars(cls, bars: Bars) -> BarBuffer:
         """A buffer holding `bars` (a history to warm up on), ready for more."""
-        buffer = cls(bars.product_id, bars.granularity, capacity=2 * len(bars))
+        buffer = cls(bars.product_id, bars.granularity, capacity=2 * len(bars), price_increment=bars.price_increment)
         count = len(bars)
         buffer._time[:count] = bars.time
         for name in _FLOAT_COLUMNS:
@@ -96,6 +105,7 @@ class BarBuffer:
             floats["close"][start:end],
             floats["volume"][start:end],
             self._synthetic[start:end] if self._last_synthetic >= start else None,
+            self.price_increment,
         )
 
     def _grow(self) -> None:

@@ -1,0 +1,455 @@
+"""The event engine: one feed, many strategy instances, the shared position rules, the broker, the store.
+
+    feed events ──reader──> broker books, marks, feed health ──queue──> worker: per closed bar of a product,
+    each instance's signal (`Strategy.signals` on the trailing window, or a signal tape in a replay) ->
+    the position rules for all its instances in one compiled step -> orders on the broker -> the ledger
+    -> the store (through the `StoreWriter`)
+
+The reader does a bounded amount of work per message and hands closed bars and quotes to a worker task,
+so evaluating strategies never holds up reading the feed: the reader yields to the worker every
+`yield_every` messages, and the worker yields back after each `slice_seconds` of work.
+
+Fill models: "bar" fills each rule decision at the price the rules chose (a bar's open or close, or a stop
+level), exactly as the backtest kernel does, through `PaperBroker.fill_at`: replaying bars then gives the
+backtest's trades. "touch" and "book" send market orders to the broker against the live book; a pending
+next_open signal, the stops and the take-profits are then checked on every quote, at its mid price.
+
+A strategy that raises stops its own instance: its account is marked failed with the error (its file and
+line) and the other instances go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time as wall_clock
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Literal
+
+import numpy as np
+
+from gpt_trader.market.bars import Bars
+from gpt_trader.market.buffer import BarBuffer
+from gpt_trader.market.events import BarClosed, FeedHealth, MarketEvent, Quote, Side
+from gpt_trader.market.granularity import Granularity
+from gpt_trader.store.schema import AccountStatus
+from gpt_trader.store.writer import StoreWriter
+from gpt_trader.strategies import trailing_signal
+from gpt_trader.strategies.registry import describe_failure
+from gpt_trader.trading.booking import Booker, decimal_of, market_time
+from gpt_trader.trading.broker import PaperBroker
+from gpt_trader.trading.instance import Instance, InstanceSpec, resolve_strategy
+from gpt_trader.trading.money import ZERO
+from gpt_trader.trading.rules import EXIT_REASONS, Position
+from gpt_trader.trading.stepper import (
+    E_ENTRY,
+    E_PHASE,
+    E_PRICE,
+    E_REASON,
+    E_ROW,
+    E_SIDE,
+    E_UNITS,
+    PHASE_OPEN,
+    S_CASH,
+    S_DRAWDOWN,
+    event_buffer,
+    new_state,
+    position_of,
+    step_bar,
+    step_close,
+    step_quote,
+)
+from gpt_trader.trading.tape import SignalTape
+
+FillModelName = Literal["bar", "touch", "book"]
+FILL_MODELS: tuple[FillModelName, ...] = ("bar", "touch", "book")
+DEFAULT_SNAPSHOT_EVERY = 60
+"""Bars between two equity snapshots of an account (besides one after each fill and one at the end)."""
+_LATENCY_SAMPLES = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceStatus:
+    """One instance as a live table shows it; money in the account's quote currency."""
+
+    strategy: str
+    product_id: str
+    params: dict[str, object]
+    account: str
+    capital: Decimal
+    equity: Decimal
+    pnl: Decimal
+    units: Decimal
+    trades: int
+    """Entries, an open position included (as the backtest counts trades)."""
+    closed_trades: int
+    fees: Decimal
+    win_rate: float | None
+    """Share of closed round trips with a positive net PnL; None before the first closes."""
+    max_drawdown: float
+    """Deepest fall of the rule equity from its peak, at bar closes and quotes, as a fraction."""
+    last_signal: int
+    error: str | None
+
+    @property
+    def total_return(self) -> float:
+        return float(self.pnl / self.capital)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSummary:
+    statuses: list[InstanceStatus]
+    bars: int
+    """Closed bars the engine stepped (all products)."""
+    instance_bars: int
+    """Closed bars times the instances that traded them."""
+    messages: int
+    orders: int
+    fills: int
+    rejected_orders: int
+    latency_p50: float | None
+    """Seconds from reading a closed bar or quote to the end of the decisions on it (median, 99th pct)."""
+    latency_p99: float | None
+    seconds: float
+    feed_health: dict[int, FeedHealth] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class _Product:
+    """One product's buffer and the instances that trade it."""
+
+    buffer: BarBuffer
+    members: list[Instance]
+    running: list[Instance] = field(default_factory=list)
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    tape: np.ndarray | None = None
+    """Per running member, its tape's signals over the replayed bars (bars × members), when all have one."""
+    tape_times: np.ndarray | None = None
+    cursor: int = 0
+    mark: float = float("nan")
+    quote: Quote | None = None
+
+
+class Engine:
+    """Strategy instances trading one feed through `broker`; see the module doc.
+
+    `writer` and `account_ids` (account name -> store account id, from `start_trading_run`) record the run;
+    `clock` is the market time the writer stamps rows with, kept by the engine from the events it reads.
+    """
+
+    def __init__(
+        self,
+        instances: Sequence[InstanceSpec],
+        *,
+        granularity: Granularity | str,
+        broker: PaperBroker,
+        fill_model: FillModelName = "bar",
+        writer: StoreWriter | None = None,
+        session_id: int | None = None,
+        account_ids: Mapping[str, int] | None = None,
+        clock: Callable[[], float] | None = None,
+        tape: SignalTape | None = None,
+        snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
+        yield_every: int = 64,
+        slice_seconds: float = 0.002,
+    ) -> None:
+        if fill_model not in FILL_MODELS:
+            raise ValueError(f"fill model {fill_model!r} is not one of {', '.join(FILL_MODELS)}")
+        if not instances:
+            raise ValueError("an engine needs at least one strategy instance")
+        self.granularity = Granularity.parse(granularity)
+        self.broker = broker
+        self.fill_model = fill_model
+        self.session_id = session_id
+        self.snapshot_every = max(1, snapshot_every)
+        self.yield_every = max(1, yield_every)
+        self.slice_seconds = slice_seconds
+        self.market_time = 0.0
+        self._clock = clock or (lambda: self.market_time)
+        self.feed_health: dict[int, FeedHealth] = {}
+        self.instances = [self._open(spec, row) for row, spec in enumerate(instances)]
+        self._state = new_state(len(self.instances), np.array([float(s.capital) for s in instances]))
+        self._params = np.stack([instance.kernel_params for instance in self.instances])
+        self._events = event_buffer(len(self.instances))
+        self._products: dict[str, _Product] = {}
+        for instance in self.instances:
+            product_id = instance.spec.product_id
+            if product_id not in self._products:
+                increment = float(broker.grids[product_id].price_increment)
+                self._products[product_id] = _Product(_buffer(product_id, self.granularity, increment), [])
+            self._products[product_id].members.append(instance)
+        self.booker = Booker(
+            broker, bar_fills=fill_model == "bar", writer=writer, account_ids=account_ids,
+            order_prefix=f"s{session_id}-" if session_id is not None else "",
+        )  # fmt: skip
+        self._tape = tape
+        for product in self._products.values():
+            self._regroup(product)
+        self._work: deque[tuple[BarClosed | Quote, float]] = deque()
+        self._wake = asyncio.Event()
+        self._latencies: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
+        self._messages = self._bars = self._instance_bars = 0
+        self._since_snapshot = 0
+
+    # The interface.
+
+    def warm_up(self, history: Mapping[str, Bars]) -> None:
+        """Give products the bars before the feed starts, so the first signals see a full window."""
+        for product_id, bars in history.items():
+            product = self._products.get(product_id)
+            if product is None or len(bars) == 0:
+                continue
+            buffer = BarBuffer.from_bars(replace(bars, price_increment=product.buffer.price_increment))
+            product.buffer = buffer
+            product.mark = float(bars.close[-1])
+
+    async def run(self, events: AsyncIterator[MarketEvent], stop: asyncio.Event | None = None) -> EngineSummary:
+        """Trade `events` until they end or `stop` is set; the final state is recorded before returning."""
+        started = wall_clock.perf_counter()
+        worker = asyncio.create_task(self._worker())
+        read = 0
+        try:
+            async for event in events:
+                self._read(event)
+                read += 1
+                if read % self.yield_every == 0 and self._work:
+                    self._wake.set()
+                    await asyncio.sleep(0)
+                if stop is not None and stop.is_set():
+                    break
+        finally:
+            self._work.append((_END, 0.0))
+            self._wake.set()
+            await worker
+        self._finish()
+        return self.summary(wall_clock.perf_counter() - started)
+
+    def status(self) -> list[InstanceStatus]:
+        """Every instance's numbers now: a few Decimal operations each, cheap enough for a live table."""
+        return [self._status(instance) for instance in self.instances]
+
+    def position(self, instance: Instance) -> Position:
+        """The rule state of `instance`."""
+        return position_of(self._state[instance.row])
+
+    def rule_cash(self, instance: Instance) -> float:
+        return float(self._state[instance.row, S_CASH])
+
+    def summary(self, seconds: float) -> EngineSummary:
+        ordered = sorted(self._latencies)
+        return EngineSummary(
+            self.status(), self._bars, self._instance_bars, self._messages, self.booker.orders, self.booker.fills,
+            self.booker.rejected, _quantile(ordered, 0.5), _quantile(ordered, 0.99), seconds, dict(self.feed_health),
+        )  # fmt: skip
+
+    # The reader: bounded work per message.
+
+    def _read(self, event: MarketEvent) -> None:
+        self._messages += 1
+        if isinstance(event, BarClosed):
+            if event.product_id in self._products and event.granularity == self.granularity.seconds:
+                self.market_time = max(self.market_time, float(event.end))
+                self._work.append((event, wall_clock.perf_counter()))
+            return
+        if isinstance(event, FeedHealth):
+            self.feed_health[event.connection] = event
+            writer = self.booker.writer
+            if writer is not None:
+                writer.record_feed_event(
+                    event.kind, {"detail": event.detail}, session_id=self.session_id, connection=event.connection,
+                    time=market_time(event.time),
+                )  # fmt: skip
+            if self.fill_model != "bar":
+                self.broker.on_event(event)
+            return
+        self.market_time = max(self.market_time, event.time)
+        if self.fill_model != "bar":
+            # The engine places market orders only, which fill on arrival, so no event fills one of them.
+            self.broker.on_event(event)
+        if isinstance(event, Quote):
+            product = self._products.get(event.product_id)
+            if product is not None:
+                product.quote = event
+                if self.fill_model != "bar":
+                    self._work.append((event, wall_clock.perf_counter()))
+
+    # The worker: decisions.
+
+    async def _worker(self) -> None:
+        work = self._work
+        while True:
+            if not work:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            slice_start = wall_clock.perf_counter()
+            while work:
+                item, read_at = work.popleft()
+                if item is _END:
+                    return
+                if isinstance(item, BarClosed):
+                    self._on_bar(item)
+                else:
+                    self._on_quote(item)
+                done = wall_clock.perf_counter()
+                self._latencies.append(done - read_at)
+                if done - slice_start > self.slice_seconds:
+                    break
+            await asyncio.sleep(0)
+
+    def _on_bar(self, bar: BarClosed) -> None:
+        product = self._products[bar.product_id]
+        product.buffer.append(bar)
+        product.mark = bar.close
+        rows = product.rows
+        if not len(rows):
+            return
+        self._bars += 1
+        self._instance_bars += len(rows)
+        index = len(product.buffer) - 1
+        signals = self._signals(product, bar)
+        if self.fill_model == "bar":
+            count = step_bar(self._state, product.rows, signals, self._params, index, bar.open, bar.high, bar.low,
+                             bar.close, self._events)  # fmt: skip
+        else:
+            count = step_close(self._state, product.rows, signals, self._params, index, bar.close, self._events)
+        if count:
+            self._book(product, count, bar.start, float(bar.end))
+        self._since_snapshot += 1
+        if self._since_snapshot >= self.snapshot_every * len(self._products):
+            self._since_snapshot = 0
+            for instance in self._running():
+                self.booker.snapshot(instance, self._mark(instance.spec.product_id), self.market_time)
+
+    def _on_quote(self, quote: Quote) -> None:
+        product = self._products[quote.product_id]
+        if not len(product.rows):
+            return
+        mid = float((quote.bid + quote.ask) / 2)
+        index = len(product.buffer)
+        count = step_quote(self._state, product.rows, self._params, index, mid, self._events)
+        if count:
+            self._book(product, count, quote.time, quote.time)
+
+    def _signals(self, product: _Product, bar: BarClosed) -> np.ndarray:
+        tape, times = product.tape, product.tape_times
+        if tape is not None and times is not None:
+            cursor = product.cursor
+            if cursor >= len(times) or times[cursor] != bar.start:
+                cursor = int(np.searchsorted(times, bar.start))
+            if cursor < len(times) and times[cursor] == bar.start:
+                product.cursor = cursor + 1
+                column = tape[cursor]
+                for instance, signal in zip(product.running, column.tolist(), strict=True):
+                    instance.last_signal = signal
+                return column
+        values: list[int] = []
+        failed = False
+        for instance in product.running:
+            try:
+                signal = trailing_signal(instance.strategy, product.buffer.view(instance.lookback), instance.params)
+            except Exception as error:  # a user's strategy may raise anything: it stops, the others go on
+                self._fail(instance, describe_failure(instance.strategy, error))
+                failed = True
+                continue
+            instance.last_signal = signal
+            values.append(signal)
+        if failed:
+            self._regroup(product)
+        return np.array(values, dtype=np.int8)
+
+    def _book(self, product: _Product, count: int, bar_start: float, bar_end: float) -> None:
+        """Execute the rule fills of one step and record what changed."""
+        events = self._events[:count]
+        changed: dict[int, Instance] = {}
+        for event in events:
+            instance = self.instances[int(event[E_ROW])]
+            entry = event[E_ENTRY] != 0.0
+            now = bar_start if event[E_PHASE] == PHASE_OPEN else bar_end
+            reason = "signal" if entry else EXIT_REASONS[int(event[E_REASON])]
+            side = Side.BUY if event[E_SIDE] > 0 else Side.SELL
+            self.booker.execute(instance, side, float(event[E_UNITS]), entry, float(event[E_PRICE]), reason, now,
+                                product.quote)  # fmt: skip
+            changed[instance.row] = instance
+        last_bar = float(product.buffer.last_start) if product.buffer.last_start is not None else None
+        for instance in changed.values():
+            self.booker.position_state(instance, self.position(instance), last_bar, bar_end)
+            self.booker.snapshot(instance, self._mark(instance.spec.product_id), bar_end)
+
+    # Bookkeeping.
+
+    def _open(self, spec: InstanceSpec, row: int) -> Instance:
+        strategy, params, lookback = resolve_strategy(spec)
+        if spec.product_id not in self.broker.grids:
+            known = ", ".join(sorted(self.broker.grids))
+            raise ValueError(f"{spec.product_id} has no grid in the broker; it trades {known}")
+        account = self.broker.open_account(
+            spec.account, spec.capital, fee_schedule=spec.fee_schedule, allow_short=spec.settings.allow_short
+        )
+        return Instance(spec, strategy, params, row, lookback, account,
+                        kernel_params=spec.rule_settings.kernel_params())  # fmt: skip
+
+    def _regroup(self, product: _Product) -> None:
+        running = [instance for instance in product.members if instance.running]
+        product.rows = np.array([instance.row for instance in running], dtype=np.int64)
+        product.running = running
+        product.tape = product.tape_times = None
+        tape = self._tape
+        if tape is None or not running:
+            return
+        found = [tape.signals_of(instance.spec.account) for instance in running]
+        columns = [column for column in found if column is not None]
+        times = tape.times_of(product.buffer.product_id)
+        if times is None or len(columns) < len(running):
+            return
+        product.tape = np.ascontiguousarray(np.stack(columns, axis=1))
+        product.tape_times = times
+
+    def _fail(self, instance: Instance, error: str) -> None:
+        instance.error = error
+        self.booker.status(instance, AccountStatus.FAILED, error)
+
+    def _running(self) -> list[Instance]:
+        return [instance for instance in self.instances if instance.running]
+
+    def _mark(self, product_id: str) -> Decimal:
+        mark = self._products[product_id].mark
+        return decimal_of(mark) if mark == mark else ZERO
+
+    def _finish(self) -> None:
+        for product in self._products.values():
+            last_bar = float(product.buffer.last_start) if product.buffer.last_start is not None else None
+            for instance in product.members:
+                self.booker.position_state(instance, self.position(instance), last_bar, self.market_time)
+                self.booker.snapshot(instance, self._mark(product.buffer.product_id), self.market_time)
+                if instance.running:
+                    self.booker.status(instance, AccountStatus.STOPPED)
+
+    def _status(self, instance: Instance) -> InstanceStatus:
+        account, product_id = instance.account, instance.spec.product_id
+        units = account.units(product_id)
+        equity = account.cash + (units * self._mark(product_id) if units else ZERO)
+        trips = account.round_trips
+        wins = sum(1 for trip in trips if trip.net_pnl > 0)
+        return InstanceStatus(
+            instance.strategy.name, product_id, dict(instance.params), account.account_id, account.start_cash,
+            equity, equity - account.start_cash, units, len(trips) + (1 if units else 0), len(trips), account.fees,
+            wins / len(trips) if trips else None, float(self._state[instance.row, S_DRAWDOWN]),
+            instance.last_signal, instance.error,
+        )  # fmt: skip
+
+
+_END = BarClosed("", 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0)
+"""Queued after the feed's last event: the worker stops there."""
+
+
+def _buffer(product_id: str, granularity: Granularity, increment: float) -> BarBuffer:
+    return BarBuffer(product_id, granularity, price_increment=increment)
+
+
+def _quantile(ordered: list[float], q: float) -> float | None:
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
