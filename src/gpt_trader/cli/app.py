@@ -15,6 +15,7 @@ from gpt_trader import __version__
 from gpt_trader.cli import data, sandbox
 from gpt_trader.cli.backtest import EPILOG, backtest
 from gpt_trader.cli.demo import demo
+from gpt_trader.cli.paper import paper
 from gpt_trader.cli.strategies import strategies
 from gpt_trader.errors import UserError
 
@@ -31,6 +32,7 @@ app.command("backtest", help="Backtest strategies × products × parameters and 
 app.command("strategies", help="List the strategies: parameters, defaults and ranges.")(strategies)
 app.add_typer(data.app, name="data", help="Fetch, import, inspect and verify cached candles.")
 app.add_typer(sandbox.app, name="sandbox", help="Run the local Coinbase-compatible sandbox exchange; make keys for it.")
+app.command("paper", help="Paper-trade strategies on the live market (Coinbase or a sandbox), one feed for all.")(paper)
 app.command("demo", help="Run the offline demo (synthetic market, no keys, no network).")(demo)
 
 

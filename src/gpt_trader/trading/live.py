@@ -36,14 +36,16 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from gpt_trader.coinbase import constants
-from gpt_trader.coinbase.feed import CoinbaseFeed, rest_backfill
+from gpt_trader.coinbase.feed import CoinbaseFeed
 from gpt_trader.coinbase.rest import CoinbaseRestClient
 from gpt_trader.config import Settings
 from gpt_trader.errors import UserError
-from gpt_trader.market.aggregate import DEFAULT_GRACE, BarAggregator
+from gpt_trader.market.aggregate import DEFAULT_GRACE, BarAggregator, source_backfill
+from gpt_trader.market.bars import Bars
 from gpt_trader.market.events import BarClosed, BookUpdate, FeedHealth, HealthKind, MarketEvent, Quote
 from gpt_trader.market.gaps import GapPolicy
 from gpt_trader.market.granularity import Granularity
+from gpt_trader.market.sources import open_source
 from gpt_trader.trading.money import ProductIncrements
 
 DEFAULT_SANDBOX_WS_URL = "ws://127.0.0.1:8765/ws"
@@ -143,16 +145,19 @@ class LiveFeed:
         self.endpoints = endpoints
         self.products = tuple(dict.fromkeys(products))
         self.feed = CoinbaseFeed(self.products, url=endpoints.ws_url, **client_options)
-        backfill_settings = settings.model_copy(update={"coinbase_rest_url": endpoints.rest_url})
+        self.candles = open_source("coinbase", settings.model_copy(update={"coinbase_rest_url": endpoints.rest_url}))
+        """The venue's REST candles: the backfill after a gap, and the history before the first bar."""
         self.bars = BarAggregator(
             granularity, products=self.products, grace=grace, gap_policy=gap_policy,
-            clock=self.feed.venue_clock, backfill=rest_backfill(backfill_settings),
+            clock=self.feed.venue_clock, backfill=source_backfill(self.candles),
         )
         self.ready_timeout = ready_timeout
         self.health_counts: dict[str, int] = {}
         self.events_seen = 0
         self.bars_closed = 0
         self.bars_backfilled = 0
+        self.first_bar: dict[str, int] = {}
+        """Open time of each product's first bar from the feed (history ends before it)."""
         self._stream: AsyncIterator[MarketEvent] | None = None
         self._early: deque[MarketEvent] = deque()
 
@@ -204,9 +209,24 @@ class LiveFeed:
             if isinstance(event, FeedHealth):
                 self.health_counts[event.kind.value] = self.health_counts.get(event.kind.value, 0) + 1
             elif isinstance(event, BarClosed):
+                self.first_bar.setdefault(event.product_id, event.start)
                 self.bars_closed += 1
                 self.bars_backfilled += event.backfilled
             yield event
+
+    async def history(self, bars_wanted: dict[str, int]) -> dict[str, Bars]:
+        """Up to `bars_wanted[product]` closed bars of each product from the venue's REST candles, ending
+        just before the first bar the feed delivers (or will: the bucket forming now), so a strategy sees
+        a full window from its first live bar. Fetched in a worker thread."""
+        size = self.bars.granularity
+        history: dict[str, Bars] = {}
+        for product_id, count in bars_wanted.items():
+            end = self.first_bar.get(product_id, self.bars.open_bucket(product_id))
+            if end is None or count <= 0:
+                continue
+            bars = await asyncio.to_thread(self.candles.fetch, product_id, size, end - count * size.seconds, end)
+            history[product_id] = bars
+        return history
 
     async def close(self) -> None:
         await self.feed.close()
@@ -223,7 +243,7 @@ class LiveFeed:
             "events": self.events_seen,
             "bars_closed": self.bars_closed,
             "bars_backfilled": self.bars_backfilled,
-            "health": dict(self.health_counts),
+            "health_events": dict(self.health_counts),
             "duplicates_dropped": client.duplicates,
             "late_trades": self.bars.late_trades,
             "unreadable_values": self.feed.translator.unreadable,

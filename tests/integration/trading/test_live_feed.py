@@ -69,7 +69,7 @@ async def test_every_product_on_one_connection_gives_quotes_books_trades_and_bar
     stats = live.statistics()
     assert stats["connections"] == 1 and stats["events"] == len(events)
     assert stats["bars_closed"] == sum(isinstance(e, BarClosed) for e in events) >= len(PRODUCTS)
-    assert stats["health"] == {"connected": 1}
+    assert stats["health_events"] == {"connected": 1}
 
 
 async def test_a_product_the_feed_does_not_carry_is_refused_before_trading(sandbox: RunningSandbox) -> None:
@@ -105,7 +105,7 @@ async def test_a_gap_is_counted_and_its_bars_come_backfilled_over_the_sandbox_re
                 break
     await live.close()
     stats = live.statistics()
-    assert stats["health"].get("gap", 0) >= 1 and stats["bars_backfilled"] >= 1
+    assert stats["health_events"].get("gap", 0) >= 1 and stats["bars_backfilled"] >= 1
     assert stats["unseen_bars"] == dict.fromkeys(PRODUCTS, 0)
 
 
