@@ -21,7 +21,9 @@ to it); a product the venue does not list is a user error naming it, before anyt
 
 `open()` proves the feed before anything trades: every product must show its book (a level-2 snapshot
 or a quote) within `ready_timeout` seconds. The events read meanwhile are kept and come first out of
-`events()`, so nothing is lost.
+`events()`, so nothing is lost. It also measures how fast the venue's clock runs against the wall clock
+(1 on Coinbase; a sandbox's replay speed), because the grace period for late trades is wall time: a
+sandbox at 600x delivers a trade a fifth of a wall second late, two market minutes by its own clock.
 """
 
 from __future__ import annotations
@@ -52,7 +54,13 @@ DEFAULT_SANDBOX_WS_URL = "ws://127.0.0.1:8765/ws"
 """Where `gpt-trader sandbox serve` listens by default."""
 DEFAULT_READY_TIMEOUT = 15.0
 """Seconds every product has to show its book after connecting."""
+CLOCK_SAMPLE_SECONDS = 1.0
+"""Wall seconds of messages over which `open()` measures the venue clock's speed."""
 FEED_HELP = "coinbase, sandbox (the coinbase_ws_url setting, default ws://127.0.0.1:8765/ws) or ws://HOST:PORT/ws"
+
+
+_UNMEASURED_SPEED = 10_000.0
+"""Until `open()` has measured the venue clock, bars wait as if it ran this fast: late rather than lossy."""
 
 
 class FeedProductError(UserError):
@@ -145,10 +153,14 @@ class LiveFeed:
         self.endpoints = endpoints
         self.products = tuple(dict.fromkeys(products))
         self.feed = CoinbaseFeed(self.products, url=endpoints.ws_url, **client_options)
+        self.grace = grace
+        """Wall seconds a bar waits for late trades after its end."""
+        self.clock_speed = 1.0
+        """Venue seconds per wall second, as `open()` measured it."""
         self.candles = open_source("coinbase", settings.model_copy(update={"coinbase_rest_url": endpoints.rest_url}))
         """The venue's REST candles: the backfill after a gap, and the history before the first bar."""
         self.bars = BarAggregator(
-            granularity, products=self.products, grace=grace, gap_policy=gap_policy,
+            granularity, products=self.products, grace=grace * _UNMEASURED_SPEED, gap_policy=gap_policy,
             clock=self.feed.venue_clock, backfill=source_backfill(self.candles),
         )
         self.ready_timeout = ready_timeout
@@ -167,11 +179,19 @@ class LiveFeed:
         stream = self._stream = self._counted(self.feed.events(self.bars))
         waiting = set(self.products)
         refusals: list[str] = []
-        deadline = time.monotonic() + self.ready_timeout
-        while waiting:
-            left = deadline - time.monotonic()
+        started = time.monotonic()
+        deadline = started + self.ready_timeout
+        first: tuple[float, float] | None = None
+        while True:
+            now = time.monotonic()
+            venue = self.feed.translator.market_time
+            if first is None and venue is not None:
+                first = (now, venue)
+            sampled = first is not None and now - first[0] >= CLOCK_SAMPLE_SECONDS
+            if (not waiting and sampled) or now >= deadline:
+                break
             try:
-                event = await asyncio.wait_for(anext(stream), max(left, 0.001))
+                event = await asyncio.wait_for(anext(stream), max(deadline - now, 0.001))
             except TimeoutError:
                 break
             self._early.append(event)
@@ -184,6 +204,10 @@ class LiveFeed:
         if waiting:
             await self.close()
             raise FeedProductError(self._not_carried(sorted(waiting), refusals))
+        venue = self.feed.translator.market_time
+        if first is not None and venue is not None and time.monotonic() > first[0]:
+            self.clock_speed = max(1.0, (venue - first[1]) / (time.monotonic() - first[0]))
+        self.bars.grace = self.grace * self.clock_speed
 
     def _not_carried(self, missing: list[str], refusals: list[str]) -> str:
         named = [product for product in missing if any(product in refusal for refusal in refusals)]
@@ -239,6 +263,7 @@ class LiveFeed:
             "ws_url": self.endpoints.ws_url,
             "products": list(self.products),
             "granularity": self.bars.granularity.short,
+            "clock_speed": self.clock_speed,
             "connections": client.connections,
             "events": self.events_seen,
             "bars_closed": self.bars_closed,
