@@ -33,7 +33,7 @@ app.command("strategies", help="List the strategies: parameters, defaults and ra
 app.add_typer(data.app, name="data", help="Fetch, import, inspect and verify cached candles.")
 app.add_typer(sandbox.app, name="sandbox", help="Run the local Coinbase-compatible sandbox exchange; make keys for it.")
 app.command("paper", help="Paper-trade strategies on the live market (Coinbase or a sandbox), one feed for all.")(paper)
-app.command("demo", help="Run the offline demo (synthetic market, no keys, no network).")(demo)
+app.command("demo", help="Run the offline tour: a backtest, then paper trading on a local sandbox (no keys).")(demo)
 
 
 def _version(value: bool) -> None:
