@@ -275,7 +275,8 @@ async def _trade(plan: PaperPlan, specs: list[InstanceSpec], settings: Any) -> t
         )
         writer = StoreWriter(store)
         try:
-            broker = PaperBroker(grids, fill_model=FILL_MODELS[plan.fill_model])
+            # A book goes stale after half a minute without an update, in wall time even on a fast sandbox.
+            broker = PaperBroker(grids, fill_model=FILL_MODELS[plan.fill_model], stale_after=live.venue_seconds(30.0))
             engine = Engine(specs, granularity=plan.granularity, broker=broker, fill_model=plan.fill_model,  # type: ignore[arg-type]
                             writer=writer, session_id=session_id, account_ids=account_ids)
             await _warm_up(engine, live, store)

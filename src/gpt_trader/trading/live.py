@@ -238,6 +238,10 @@ class LiveFeed:
                 self.bars_backfilled += event.backfilled
             yield event
 
+    def venue_seconds(self, wall_seconds: float) -> float:
+        """`wall_seconds` on the venue's clock: what a deadline in wall time (a book's staleness) becomes there."""
+        return wall_seconds * self.clock_speed
+
     async def history(self, bars_wanted: dict[str, int]) -> dict[str, Bars]:
         """Up to `bars_wanted[product]` closed bars of each product from the venue's REST candles, ending
         just before the first bar the feed delivers (or will: the bucket forming now), so a strategy sees
