@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_cli_sandbox import Running, environment, serve
 from tests.support.cli import gpt_trader
+from tests.support.sandbox_serve import Running, environment, serve
 
 PRODUCTS = "BTC-USD,ETH-USD,SOL-USD"
 # Two market minutes a second, and parameters that trade on minutes, so a short run fills orders.
-SANDBOX = ("sandbox", "serve", "--port", "0", "--products", PRODUCTS, "--speed", "120", "--days", "2",
+SANDBOX = ("--products", PRODUCTS, "--speed", "120", "--days", "2",
            "--history-days", "1")
 ACTIVE = ("--param", "momentum.threshold=0.001", "--param", "momentum.lookback=3", "--param", "breakout.window=5",
           "--param", "mean_reversion.window=10", "--param", "mean_reversion.num_std=1")
@@ -28,7 +28,7 @@ PARALLEL = ("paper", "--mode", "parallel", "-s", "momentum,mean_reversion,breako
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[Running]:
-    with serve("--state-dir", str(tmp_path / "sandbox"), flags=SANDBOX) as running:
+    with serve("--state-dir", str(tmp_path / "sandbox"), *SANDBOX) as running:
         yield running
         running.stop(signal.SIGTERM)
 

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_cli_sandbox import Running, serve
 from tests.support.cli import gpt_trader
+from tests.support.sandbox_serve import Running, serve
 
-SANDBOX = ("sandbox", "serve", "--port", "0", "--products", "BTC-USD,ETH-USD", "--days", "0.5", "--history-days", "0.1")
+SANDBOX = ("--products", "BTC-USD,ETH-USD", "--days", "0.5", "--history-days", "0.1")
 
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    with serve("--state-dir", str(tmp_path_factory.mktemp("sandbox")), flags=SANDBOX) as running:
+    with serve("--state-dir", str(tmp_path_factory.mktemp("sandbox")), *SANDBOX) as running:
         yield running
         running.stop(signal.SIGTERM)
 
