@@ -3,6 +3,7 @@ by the test on a free loopback port, and what it leaves in the database."""
 
 from __future__ import annotations
 
+import csv
 import json
 import signal
 import sqlite3
@@ -42,12 +43,15 @@ def database(home: Path) -> sqlite3.Connection:
 def test_parallel_mode_trades_three_strategies_stores_fills_and_prints_the_summary(
     sandbox: Running, isolated_dirs: Path, tmp_path: Path
 ) -> None:
-    rows_file = tmp_path / "rows.json"
-    done = gpt_trader(*PARALLEL, "--duration", "30", "--feed", sandbox.ws_url, "--json", str(rows_file))
+    rows_file, csv_file = tmp_path / "rows.json", tmp_path / "rows.csv"
+    done = gpt_trader(*PARALLEL, "--duration", "30", "--feed", sandbox.ws_url, "--json", str(rows_file),
+                      "--csv", str(csv_file))
     assert done.returncode == 0, done.stderr
     assert "paper trading summary" in done.stdout and "Traceback" not in done.stderr
     assert f"Recorded as run 1 in sqlite:///{isolated_dirs}/data/gpt-trader/gpt-trader.db." in done.stdout
     rows = json.loads(rows_file.read_text())["instances"]
+    with csv_file.open(newline="") as handle:
+        assert [row["account"] for row in csv.DictReader(handle)] == [row["account"] for row in rows]
     strategies = ("momentum", "mean_reversion", "breakout")
     assert {(row["strategy"], row["product"]) for row in rows} == {
         (strategy, product) for strategy in strategies for product in PRODUCTS.split(",")
