@@ -21,6 +21,7 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -39,10 +40,10 @@ from gpt_trader.trading.instance import InstanceSpec
 from gpt_trader.trading.live import LiveFeed, feed_endpoints, product_grids
 
 
-def start_sandbox(speed: float) -> tuple[subprocess.Popen[str], str]:
+def start_sandbox(speed: float, state_dir: str) -> tuple[subprocess.Popen[str], str]:
     command = [sys.executable, "-m", "gpt_trader", "sandbox", "serve", "--port", "0", "--products",
                ",".join(QUICK_PRODUCTS), "--speed", f"{speed:g}", "--days", "3", "--history-days", "1",
-               "--state-dir", str(Path.cwd() / ".paper_fanout_sandbox")]  # fmt: skip
+               "--state-dir", state_dir]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     deadline = time.monotonic() + 120
@@ -105,12 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", type=float, default=600.0, help="the sandbox's replay speed")
     parser.add_argument("--json", type=Path, help="write the figures here as JSON")
     args = parser.parse_args(argv)
-    process, ws_url = start_sandbox(args.speed)
-    try:
-        report = asyncio.run(trade(ws_url, args.instances, args.seconds))
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with tempfile.TemporaryDirectory(prefix="paper-fanout-") as state_dir:
+        process, ws_url = start_sandbox(args.speed, state_dir)
+        try:
+            report = asyncio.run(trade(ws_url, args.instances, args.seconds))
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
     for key, value in report.items():
         print(f"{key:>22}: {value:,.3f}" if isinstance(value, float) else f"{key:>22}: {value}")
     if args.json:
