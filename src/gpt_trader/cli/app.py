@@ -18,6 +18,7 @@ from gpt_trader.cli.dashboard import dashboard
 from gpt_trader.cli.demo import demo
 from gpt_trader.cli.monitor import monitor
 from gpt_trader.cli.optimize import optimize
+from gpt_trader.cli.paper import paper
 from gpt_trader.cli.report import report
 from gpt_trader.cli.sim import sim
 from gpt_trader.cli.status import status
@@ -43,9 +44,10 @@ app.command("dashboard", help="Serve the read-only web dashboard (127.0.0.1:8888
 app.command("monitor", help="Watch trading sessions in the terminal (Textual; works at 80×24 over SSH).")(monitor)
 app.command("report", help="Write a run's self-contained HTML report and PNG charts.")(report)
 app.command("sim", help="Simulate many accounts trading replayed candles through the paper engine.")(sim)
-app.command("demo", help="Run the offline demo (synthetic market, no keys, no network).")(demo)
 app.add_typer(session.app, name="session", help="Run, resume, stop and list paper-trading sessions.")
 app.command("status", help="Running sessions: accounts, equity, positions, heartbeat, feed, rotation.")(status)
+app.command("paper", help="Paper-trade strategies on the live market (Coinbase or a sandbox), one feed for all.")(paper)
+app.command("demo", help="Run the offline tour: a backtest, then paper trading on a local sandbox (no keys).")(demo)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,281 @@
+"""The live market for paper trading: one WebSocket connection for every product of every instance,
+its trades aggregated into closed bars, the bars a feed gap hid backfilled over REST.
+
+::
+
+    endpoints = feed_endpoints("sandbox", load_settings())
+    live = LiveFeed(endpoints, ["BTC-USD", "ETH-USD"], "1m")
+    await live.open()                # raises FeedProductError for a product the feed does not carry
+    async for event in live.events():
+        ...                          # quotes, book updates, trades, closed bars, feed health
+    await live.close()
+
+`--feed` names the venue: `coinbase` (Coinbase's public market feed and REST candles), `sandbox` (the
+`coinbase_ws_url` setting, i.e. `GPT_TRADER_COINBASE_WS_URL`, by default the local sandbox at
+`DEFAULT_SANDBOX_WS_URL`), or a `ws://HOST:PORT/ws` URL of a sandbox. A sandbox serves REST on the
+same host and port as its WebSocket, so its backfill comes from there (unless `coinbase_rest_url` names
+another place).
+
+`product_grids` reads each product's order grid from the venue's REST product list (the paper broker rounds
+to it); a product the venue does not list is a user error naming it, before anything connects.
+
+`open()` proves the feed before anything trades: every product must show its book (a level-2 snapshot
+or a quote) within `ready_timeout` seconds. The events read meanwhile are kept and come first out of
+`events()`, so nothing is lost. It also measures how fast the venue's clock runs against the wall clock
+(1 on Coinbase; a sandbox's replay speed), because the grace period for late trades is wall time: a
+sandbox at 600x delivers a trade a fifth of a wall second late, two market minutes by its own clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from gpt_trader.coinbase import constants
+from gpt_trader.coinbase.feed import CoinbaseFeed
+from gpt_trader.coinbase.rest import CoinbaseRestClient
+from gpt_trader.config import Settings
+from gpt_trader.errors import UserError
+from gpt_trader.market.aggregate import DEFAULT_GRACE, BarAggregator, source_backfill
+from gpt_trader.market.bars import Bars
+from gpt_trader.market.events import BarClosed, BookUpdate, FeedHealth, HealthKind, MarketEvent, Quote
+from gpt_trader.market.gaps import GapPolicy
+from gpt_trader.market.granularity import Granularity
+from gpt_trader.market.sources import open_source
+from gpt_trader.trading.money import ProductIncrements
+
+DEFAULT_SANDBOX_WS_URL = "ws://127.0.0.1:8765/ws"
+"""Where `gpt-trader sandbox serve` listens by default."""
+DEFAULT_READY_TIMEOUT = 15.0
+"""Seconds every product has to show its book after connecting."""
+CLOCK_SAMPLE_SECONDS = 1.0
+"""Wall seconds of messages over which `open()` measures the venue clock's speed."""
+FEED_HELP = "coinbase, sandbox (the coinbase_ws_url setting, default ws://127.0.0.1:8765/ws) or ws://HOST:PORT/ws"
+
+
+_UNMEASURED_SPEED = 10_000.0
+"""Until `open()` has measured the venue clock, bars wait as if it ran this fast: late rather than lossy."""
+
+
+class FeedProductError(UserError):
+    """A product the feed does not carry (or did not show in time): nothing may trade on it."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEndpoints:
+    """Where a feed's WebSocket and REST candles are."""
+
+    name: str
+    """`coinbase`, `sandbox`, or the URL as given."""
+    ws_url: str
+    rest_url: str
+
+
+def feed_endpoints(spec: str, settings: Settings) -> FeedEndpoints:
+    """The endpoints `--feed spec` names (see the module docstring); UserError for anything else."""
+    given = spec.strip()
+    if given == "coinbase":
+        return FeedEndpoints("coinbase", constants.WS_MARKET_URL, constants.REST_URL)
+    if given == "sandbox":
+        ws_url = settings.coinbase_ws_url or DEFAULT_SANDBOX_WS_URL
+        return FeedEndpoints("sandbox", _checked_ws_url(ws_url, "the coinbase_ws_url setting"),
+                             settings.coinbase_rest_url or _rest_beside(ws_url))
+    if "://" in given:
+        return FeedEndpoints(given, _checked_ws_url(given, "--feed"), settings.coinbase_rest_url or _rest_beside(given))
+    raise UserError(f"--feed {spec!r} is not a feed: use {FEED_HELP}")
+
+
+def _checked_ws_url(url: str, where: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise UserError(f"{where} gives {url!r}, which is not a WebSocket URL: write ws://HOST:PORT/ws")
+    return url
+
+
+def _rest_beside(ws_url: str) -> str:
+    """The REST base URL on the WebSocket's host and port (a sandbox serves both)."""
+    parts = urlsplit(ws_url)
+    return urlunsplit(("https" if parts.scheme == "wss" else "http", parts.netloc, "", "", ""))
+
+
+async def product_grids(endpoints: FeedEndpoints, products: Sequence[str]) -> dict[str, ProductIncrements]:
+    """Each product's order grid from the venue's product list (one request); FeedProductError naming
+    every product the venue does not list."""
+    async with CoinbaseRestClient(endpoints.rest_url) as client:
+        listed = {product.product_id: product for product in await client.products(product_type=constants.SPOT)}
+    unknown = [product_id for product_id in dict.fromkeys(products) if product_id not in listed]
+    if unknown:
+        raise FeedProductError(f"{unlisted(unknown, sorted(listed))} at {endpoints.rest_url}; "
+                               "choose products it lists, written as BASE-QUOTE ids")
+    grids: dict[str, ProductIncrements] = {}
+    for product_id in dict.fromkeys(products):
+        spec = listed[product_id]
+        grids[product_id] = ProductIncrements(
+            product_id, spec.base_increment, spec.quote_increment, spec.price_increment,
+            spec.base_min_size, spec.base_max_size, spec.quote_min_size, spec.quote_max_size,
+        )
+    return grids
+
+
+def unlisted(unknown: list[str], listed: list[str]) -> str:
+    """What to say of products a venue does not list: its whole list when short, else a close match."""
+    if len(listed) <= 12:
+        return f"the feed does not carry {', '.join(unknown)} (it lists {', '.join(listed) or 'nothing'})"
+    guesses = [guess for product_id in unknown for guess in difflib.get_close_matches(product_id, listed, n=1)]
+    hint = f" (did you mean {', '.join(guesses)}?)" if guesses else ""
+    return f"unknown product {', '.join(unknown)}{hint}: the venue does not list it"
+
+
+class LiveFeed:
+    """Market events and closed bars of `products` from one connection to `endpoints`. See the module.
+
+    `client_options` go to the WebSocket client (`reconnect`, `stale_after`, ...).
+    """
+
+    def __init__(
+        self,
+        endpoints: FeedEndpoints,
+        products: Sequence[str],
+        granularity: Granularity | str,
+        *,
+        settings: Settings,
+        grace: float = DEFAULT_GRACE,
+        gap_policy: GapPolicy | str = GapPolicy.KEEP,
+        ready_timeout: float = DEFAULT_READY_TIMEOUT,
+        **client_options: Any,
+    ) -> None:
+        self.endpoints = endpoints
+        self.products = tuple(dict.fromkeys(products))
+        self.feed = CoinbaseFeed(self.products, url=endpoints.ws_url, **client_options)
+        self.grace = grace
+        """Wall seconds a bar waits for late trades after its end."""
+        self.clock_speed = 1.0
+        """Venue seconds per wall second, as `open()` measured it."""
+        self.candles = open_source("coinbase", settings.model_copy(update={"coinbase_rest_url": endpoints.rest_url}))
+        """The venue's REST candles: the backfill after a gap, and the history before the first bar."""
+        self.bars = BarAggregator(
+            granularity, products=self.products, grace=grace * _UNMEASURED_SPEED, gap_policy=gap_policy,
+            clock=self.feed.venue_clock, backfill=source_backfill(self.candles),
+        )
+        self.ready_timeout = ready_timeout
+        self.health_counts: dict[str, int] = {}
+        self.events_seen = 0
+        self.bars_closed = 0
+        self.bars_backfilled = 0
+        self.first_bar: dict[str, int] = {}
+        """Open time of each product's first bar from the feed (history ends before it)."""
+        self._stream: AsyncIterator[MarketEvent] | None = None
+        self._early: deque[MarketEvent] = deque()
+
+    async def open(self) -> None:
+        """Connect and wait until every product shows its book; FeedProductError naming the products the
+        feed refused or did not show within `ready_timeout` seconds."""
+        stream = self._stream = self._counted(self.feed.events(self.bars))
+        waiting = set(self.products)
+        refusals: list[str] = []
+        started = time.monotonic()
+        deadline = started + self.ready_timeout
+        first: tuple[float, float] | None = None
+        while True:
+            now = time.monotonic()
+            venue = self.feed.translator.market_time
+            if first is None and venue is not None:
+                first = (now, venue)
+            sampled = first is not None and now - first[0] >= CLOCK_SAMPLE_SECONDS
+            if (not waiting and sampled) or now >= deadline:
+                break
+            try:
+                event = await asyncio.wait_for(anext(stream), max(deadline - now, 0.001))
+            except TimeoutError:
+                break
+            self._early.append(event)
+            if isinstance(event, Quote | BookUpdate):
+                waiting.discard(event.product_id)
+            elif isinstance(event, FeedHealth) and event.kind is HealthKind.ERROR:
+                refusals.append(event.detail)
+                if any(product in event.detail for product in waiting):
+                    break
+        if waiting:
+            await self.close()
+            raise FeedProductError(self._not_carried(sorted(waiting), refusals))
+        venue = self.feed.translator.market_time
+        if first is not None and venue is not None and time.monotonic() > first[0]:
+            self.clock_speed = max(1.0, (venue - first[1]) / (time.monotonic() - first[0]))
+        self.bars.grace = self.grace * self.clock_speed
+
+    def _not_carried(self, missing: list[str], refusals: list[str]) -> str:
+        named = [product for product in missing if any(product in refusal for refusal in refusals)]
+        if named:
+            return (f"the feed at {self.endpoints.ws_url} does not carry {', '.join(named)}: choose products it "
+                    "lists (a sandbox lists them when it starts; --products of `sandbox serve` sets them)")
+        said = f" (it said: {refusals[-1]})" if refusals else ""
+        return (f"no market data for {', '.join(missing)} from the feed at {self.endpoints.ws_url} within "
+                f"{self.ready_timeout:g} s{said}: check that the feed lists these products and is running")
+
+    async def events(self) -> AsyncIterator[MarketEvent]:
+        """Every event from `open()` on, until `close()`."""
+        if self._stream is None:
+            raise RuntimeError("open() the live feed before reading its events")
+        while self._early:
+            yield self._early.popleft()
+        async for event in self._stream:
+            yield event
+
+    async def _counted(self, stream: AsyncIterator[MarketEvent]) -> AsyncIterator[MarketEvent]:
+        async for event in stream:
+            self.events_seen += 1
+            if isinstance(event, FeedHealth):
+                self.health_counts[event.kind.value] = self.health_counts.get(event.kind.value, 0) + 1
+            elif isinstance(event, BarClosed):
+                self.first_bar.setdefault(event.product_id, event.start)
+                self.bars_closed += 1
+                self.bars_backfilled += event.backfilled
+            yield event
+
+    def venue_seconds(self, wall_seconds: float) -> float:
+        """`wall_seconds` on the venue's clock: what a deadline in wall time (a book's staleness) becomes there."""
+        return wall_seconds * self.clock_speed
+
+    async def history(self, bars_wanted: dict[str, int]) -> dict[str, Bars]:
+        """Up to `bars_wanted[product]` closed bars of each product from the venue's REST candles, ending
+        just before the first bar the feed delivers (or will: the bucket forming now), so a strategy sees
+        a full window from its first live bar. Fetched in a worker thread."""
+        size = self.bars.granularity
+        history: dict[str, Bars] = {}
+        for product_id, count in bars_wanted.items():
+            end = self.first_bar.get(product_id, self.bars.open_bucket(product_id))
+            if end is None or count <= 0:
+                continue
+            bars = await asyncio.to_thread(self.candles.fetch, product_id, size, end - count * size.seconds, end)
+            history[product_id] = bars
+        return history
+
+    async def close(self) -> None:
+        await self.feed.close()
+
+    def statistics(self) -> dict[str, Any]:
+        """What the run's record keeps about its feed: where it was, what came and what went wrong."""
+        client = self.feed.client
+        return {
+            "feed": self.endpoints.name,
+            "ws_url": self.endpoints.ws_url,
+            "products": list(self.products),
+            "granularity": self.bars.granularity.short,
+            "clock_speed": self.clock_speed,
+            "connections": client.connections,
+            "events": self.events_seen,
+            "bars_closed": self.bars_closed,
+            "bars_backfilled": self.bars_backfilled,
+            "health_events": dict(self.health_counts),
+            "duplicates_dropped": client.duplicates,
+            "late_trades": self.bars.late_trades,
+            "unreadable_values": self.feed.translator.unreadable,
+            "unseen_bars": {product: sum(gap.missing_bars for gap in self.bars.unseen(product))
+                            for product in self.products},
+        }
