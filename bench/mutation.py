@@ -152,7 +152,7 @@ def run_module(
             result = mutate_and_test([spec], command, timeout)
             survived = result.worker_outcome == WorkerOutcome.NORMAL and result.test_outcome == TestOutcome.SURVIVED
             mutant.outcome = SURVIVED if survived else KILLED
-            print(f"  {mutant.outcome:8} {module}:{mutant.line_number} {mutant.operator}", flush=True)
+            print(f"  {mutant.outcome:8} {module}:{mutant.line_number} `{mutant.mutant}`", flush=True)
     return mutants
 
 
