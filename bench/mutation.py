@@ -123,7 +123,8 @@ def plan(repo: Path, module: str, settings: Settings) -> list[tuple[MutationSpec
 
 
 def test_command(tests: list[str]) -> str:
-    return f"{sys.executable} -m pytest -x -q -p no:cacheprovider {' '.join(tests)}"
+    # A mutant that loops for ever fails its test at pytest-timeout's limit rather than the whole run's.
+    return f"{sys.executable} -m pytest -x -q -p no:cacheprovider --timeout=120 {' '.join(tests)}"
 
 
 def run_module(

@@ -1,0 +1,40 @@
+"""Exact cases of the ledger that mutation testing found unguarded (`python -m bench.mutation`)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+
+from gpt_trader.market.events import Side
+from gpt_trader.trading.fees import FeeRates, FeeSchedule
+from gpt_trader.trading.ledger import Account, LedgerError
+from tests.unit.trading.conftest import COARSE, GRIDS, fill
+
+D = Decimal
+
+
+def account(start: str = "10000", allow_short: bool = False) -> Account:
+    return Account("a", D(start), GRIDS, FeeSchedule.flat(FeeRates()), allow_short=allow_short)
+
+
+def test_a_buy_costing_exactly_the_cash_is_taken_and_leaves_none() -> None:
+    ledger = account()
+    exact = replace(fill(Side.BUY, D(1), D(9940), grid=COARSE), fee=D("60.00"))
+    ledger.apply(exact)
+    assert (ledger.cash, ledger.units(COARSE.product_id), ledger.fees) == (0, 1, 60)
+
+
+def test_a_fill_without_a_fee_is_booked() -> None:
+    ledger = account()
+    ledger.apply(fill(Side.BUY, D(2), D(100), fee_rate=D(0), grid=COARSE))
+    assert (ledger.cash, ledger.fees) == (9800, 0)
+
+
+@pytest.mark.parametrize(("field", "value"), [("size", D(0)), ("price", D(0)), ("fee", D("-0.01"))])
+def test_a_fill_of_nothing_at_no_price_or_with_a_negative_fee_is_refused(field: str, value: Decimal) -> None:
+    ledger = account()
+    with pytest.raises(LedgerError, match="must be positive and the fee not negative"):
+        ledger.apply(replace(fill(Side.BUY, D(1), D(100), grid=COARSE), **{field: value}))
+    assert ledger.cash == 10000 and ledger.positions.get(COARSE.product_id) is None
