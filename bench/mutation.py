@@ -19,6 +19,7 @@ spent per module, and what it leaves is reported as not run.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import re
@@ -34,11 +35,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cosmic_ray.commands import init
-from cosmic_ray.mutating import mutate_and_test, mutate_code
+from cosmic_ray.mutating import mutate_code, use_mutation
 from cosmic_ray.plugins import get_operator
-from cosmic_ray.testing import run_tests
 from cosmic_ray.work_db import WorkDB, use_db
-from cosmic_ray.work_item import MutationSpec, TestOutcome, WorkerOutcome
+from cosmic_ray.work_item import MutationSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 EQUIVALENTS = ROOT / "bench" / "mutation_equivalents.toml"
@@ -122,9 +122,45 @@ def plan(repo: Path, module: str, settings: Settings) -> list[tuple[MutationSpec
     return planned
 
 
-def test_command(tests: list[str]) -> str:
+def warm_up() -> None:
+    """Import the heavy libraries once, with the JIT off, before any child is forked (never GPT-Trader itself:
+    each child imports it afresh, mutated)."""
+    os.environ["NUMBA_DISABLE_JIT"] = "1"
+    for name in ("numpy", "numba", "pandas", "pyarrow", "hypothesis", "pytest", "pydantic", "sqlalchemy", "httpx"):
+        importlib.import_module(name)
+
+
+def run_tests(repo: Path, tests: list[str], timeout_s: float) -> bool:
+    """Whether the tests pass, run by pytest in a child forked from this warm process; a timeout is a failure."""
     # A mutant that loops for ever fails its test at pytest-timeout's limit rather than the whole run's.
-    return f"{sys.executable} -m pytest -x -q -p no:cacheprovider --timeout=120 {' '.join(tests)}"
+    args = ["-x", "-q", "-p", "no:cacheprovider", "--timeout=120", *tests]
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.chdir(repo)
+            sys.path[:0] = [str(repo / "src"), str(repo)]
+            quiet = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(quiet, 1)
+            os.dup2(quiet, 2)
+            import pytest
+
+            code = int(pytest.main(args))
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                pid = 0
+                return os.waitstatus_to_exitcode(status) == 0
+            time.sleep(0.05)
+        return False
+    finally:
+        if pid:  # timed out, or this run was stopped: the child must not outlive it
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
 
 
 def run_module(
@@ -132,27 +168,29 @@ def run_module(
     module: str,
     settings: Settings,
     budget_s: float,
-    only: set[tuple[str, ...]] | None,
+    previous: dict[tuple[str, str, str, str], Mutant],
+    again: set[str] | None,
     equivalents: dict[tuple[str, str, str, str], str],
 ) -> list[Mutant]:
-    command = test_command(settings.modules[module])
+    """Run the module's mutants; with `again`, only those whose previous outcome is in it (or that are new)."""
+    tests = settings.modules[module]
     started = time.monotonic()
-    outcome, output = run_tests(command, timeout=30 * 60)
-    if outcome != TestOutcome.SURVIVED:
-        sys.exit(f"{module}: its tests fail before any mutation ({command}); fix them first.\n{output[-2000:]}")
+    if not run_tests(repo, tests, timeout_s=30 * 60):
+        sys.exit(f"{module}: its tests fail before any mutation (pytest {' '.join(tests)}); fix them first.")
     timeout = max(settings.min_timeout_s, 3 * (time.monotonic() - started))
     deadline = time.monotonic() + budget_s
     mutants = []
     for spec, mutant in plan(repo, module, settings):
-        if only is not None and mutant.key not in only:
+        earlier = previous.get(mutant.key)
+        if again is not None and earlier is not None and earlier.outcome not in again:
+            mutants.append(earlier)
             continue
         mutants.append(mutant)
         if mutant.key in equivalents:
             mutant.outcome, mutant.reason = EQUIVALENT, equivalents[mutant.key]
         elif time.monotonic() < deadline:
-            result = mutate_and_test([spec], command, timeout)
-            survived = result.worker_outcome == WorkerOutcome.NORMAL and result.test_outcome == TestOutcome.SURVIVED
-            mutant.outcome = SURVIVED if survived else KILLED
+            with use_mutation(Path(spec.module_path), get_operator(spec.operator_name)(), spec.occurrence):
+                mutant.outcome = SURVIVED if run_tests(repo, tests, timeout) else KILLED
             print(f"  {mutant.outcome:8} {module}:{mutant.line_number} `{mutant.mutant}`", flush=True)
     return mutants
 
@@ -192,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--module", action="append", default=[], help="only modules whose path contains this")
     parser.add_argument("--budget", type=float, default=3600.0, help="seconds to spend per module (default 3600)")
     parser.add_argument("--survivors", action="store_true", help="run only what survived in the last results")
+    parser.add_argument("--resume", action="store_true", help="run only what the last results left not run")
     args = parser.parse_args(argv)
     settings = load_settings()
     modules = [m for m in settings.modules if not args.module or any(part in m for part in args.module)]
@@ -200,19 +239,15 @@ def main(argv: list[str] | None = None) -> int:
     equivalents = load_equivalents()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the scratch copy is removed on `timeout`
     results: dict[str, list[Mutant]] = {}
+    warm_up()
     with scratch_copy() as repo:
-        os.environ.update(NUMBA_DISABLE_JIT="1", PYTHONPATH=f"{repo / 'src'}{os.pathsep}{repo}")
-        os.chdir(repo)
         for module in modules:
-            previous = (
-                [Mutant(**m) for m in json.loads(results_file(module).read_text())]
-                if (args.survivors and results_file(module).exists())
-                else []
-            )
-            only = {m.key for m in previous if m.outcome == SURVIVED} if args.survivors else None
+            again = {SURVIVED} if args.survivors else {NOT_RUN} if args.resume else None
+            known = results_file(module).exists() and again is not None
+            stored = json.loads(results_file(module).read_text()) if known else []
+            previous = {mutant.key: mutant for mutant in (Mutant(**m) for m in stored)}
             print(f"{module}:", flush=True)
-            fresh = {m.key: m for m in run_module(repo, module, settings, args.budget, only, equivalents)}
-            results[module] = [fresh.pop(m.key, m) for m in previous] + list(fresh.values())
+            results[module] = run_module(repo, module, settings, args.budget, previous, again, equivalents)
             results_file(module).parent.mkdir(parents=True, exist_ok=True)
             results_file(module).write_text(json.dumps([asdict(m) for m in results[module]], indent=1))
     print(report(results))
