@@ -38,3 +38,11 @@ def test_a_fill_of_nothing_at_no_price_or_with_a_negative_fee_is_refused(field: 
     with pytest.raises(LedgerError, match="must be positive and the fee not negative"):
         ledger.apply(replace(fill(Side.BUY, D(1), D(100), grid=COARSE), **{field: value}))
     assert ledger.cash == 10000 and ledger.positions.get(COARSE.product_id) is None
+
+
+def test_a_round_trips_prices_are_its_values_per_unit() -> None:
+    ledger = account()
+    ledger.apply(fill(Side.BUY, D(4), D(100), fee_rate=D(0), grid=COARSE))
+    trip = ledger.apply(fill(Side.SELL, D(4), D(125), fee_rate=D(0), grid=COARSE))
+    assert trip is not None and (trip.entry_value, trip.exit_value) == (400, 500)
+    assert (trip.entry_price, trip.exit_price) == (100, 125)
