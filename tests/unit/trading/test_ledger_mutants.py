@@ -46,3 +46,10 @@ def test_a_round_trips_prices_are_its_values_per_unit() -> None:
     trip = ledger.apply(fill(Side.SELL, D(4), D(125), fee_rate=D(0), grid=COARSE))
     assert trip is not None and (trip.entry_value, trip.exit_value) == (400, 500)
     assert (trip.entry_price, trip.exit_price) == (100, 125)
+
+
+def test_an_account_is_a_spot_account_unless_told_otherwise() -> None:
+    ledger = Account("a", D(10000), GRIDS)
+    assert not ledger.allow_short and ledger.available_units(COARSE.product_id) == 0
+    with pytest.raises(LedgerError, match="cannot sell 1 LINK-USD; it holds 0"):
+        ledger.apply(fill(Side.SELL, D(1), D(100), grid=COARSE))
