@@ -53,3 +53,9 @@ def test_an_account_is_a_spot_account_unless_told_otherwise() -> None:
     assert not ledger.allow_short and ledger.available_units(COARSE.product_id) == 0
     with pytest.raises(LedgerError, match="cannot sell 1 LINK-USD; it holds 0"):
         ledger.apply(fill(Side.SELL, D(1), D(100), grid=COARSE))
+
+
+def test_an_account_may_start_with_no_cash_but_not_with_less() -> None:
+    assert Account("a", D(0), GRIDS).cash == 0
+    with pytest.raises(ValueError, match="starting cash cannot be negative, got -1"):
+        Account("a", D(-1), GRIDS)
