@@ -1,17 +1,20 @@
 """Mutation testing of the core: plant one small bug at a time and see whether the tests catch it.
 
-    python -m bench.mutation [--module rules ...] [--budget SECONDS] [--survivors]
+    python -m bench.mutation [--module rules ...] [--budget SECONDS] [--survivors | --resume | --report]
 
 The mutants are cosmic-ray's (`cosmic-ray operators` lists them); `[tool.gpt-trader.mutation]` in pyproject.toml
 picks the operators and, per core module, the tests that guard it. Each mutant is planted in a scratch copy of
 `src/` and `tests/` (the checkout is never edited) and its tests run there with `pytest -x` under
 `NUMBA_DISABLE_JIT=1`: pure Python compiles nothing, so a mutant planted in `trading/rules.py` is seen by the
-kernel that calls it, and a run takes seconds instead of a compile. A mutant is killed when a test fails or the
-run times out, and survives when every test passes. A survivor that no test could ever catch (an equivalent
-mutant) is listed with the reason in `bench/mutation_equivalents.toml` and reported as accepted, not run.
+kernel that calls it, and a run takes seconds instead of a compile. Each run is forked from this process, which
+imported NumPy, Numba, pandas and the test tools once (GPT-Trader itself is imported afresh by every run, mutated).
+A mutant is killed when a test fails or the run times out, and survives when every test passes. A survivor
+that no test could ever catch (an equivalent mutant) is listed with the reason in
+`bench/mutation_equivalents.toml` and reported as accepted, not run.
 
 The score is killed / (killed + survived) per module and over all. Results are kept in
-`out/mutation/<module>.json`; `--survivors` runs again only what survived last time (after adding a test).
+`out/mutation/<module>.json`: `--survivors` runs again only what survived last time (after adding a test),
+`--resume` what a run left, and `--report` prints the report of them all without running anything.
 The exit status is 1 while an unaccepted survivor remains. A full run takes long: `--budget` bounds the seconds
 spent per module, and what it leaves is reported as not run.
 """
@@ -231,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=3600.0, help="seconds to spend per module (default 3600)")
     parser.add_argument("--survivors", action="store_true", help="run only what survived in the last results")
     parser.add_argument("--resume", action="store_true", help="run only what the last results left not run")
+    parser.add_argument("--report", action="store_true", help="run nothing: print the report of the last results")
     args = parser.parse_args(argv)
     settings = load_settings()
     modules = [m for m in settings.modules if not args.module or any(part in m for part in args.module)]
@@ -239,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     equivalents = load_equivalents()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the scratch copy is removed on `timeout`
     results: dict[str, list[Mutant]] = {}
+    if args.report:
+        stored = {m: results_file(m) for m in modules if results_file(m).exists()}
+        print(report({m: [Mutant(**entry) for entry in json.loads(path.read_text())] for m, path in stored.items()}))
+        return 0
     warm_up()
     with scratch_copy() as repo:
         for module in modules:
