@@ -10,7 +10,7 @@ import pytest
 from gpt_trader.market.events import Side
 from gpt_trader.trading.fees import FeeRates, FeeSchedule
 from gpt_trader.trading.ledger import Account, LedgerError
-from tests.unit.trading.conftest import COARSE, GRIDS, fill
+from tests.unit.trading.conftest import COARSE, GRIDS, PRODUCT, fill
 
 D = Decimal
 
@@ -59,3 +59,13 @@ def test_an_account_may_start_with_no_cash_but_not_with_less() -> None:
     assert Account("a", D(0), GRIDS).cash == 0
     with pytest.raises(ValueError, match="starting cash cannot be negative, got -1"):
         Account("a", D(-1), GRIDS)
+
+
+def test_a_dust_position_worth_nothing_at_entry_still_counts_at_its_mark() -> None:
+    # 0.00000001 BTC at 100 is worth 0.000001, which rounds to a value (and cost) of 0.00 on the cent grid.
+    ledger = account()
+    ledger.apply(fill(Side.BUY, D("0.00000001"), D(100)))
+    assert ledger.position(PRODUCT).cost == 0
+    marks = {PRODUCT: D(300)}
+    assert ledger.unrealised(marks) == D("0.000003")
+    assert ledger.equity(marks) == ledger.start_cash + ledger.realised + ledger.unrealised(marks) - ledger.fees
