@@ -250,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     warm_up()
     with scratch_copy() as repo:
         for module in modules:
-            again = {SURVIVED} if args.survivors else {NOT_RUN} if args.resume else None
+            wanted = {SURVIVED} if args.survivors else set()
+            again = (wanted | {NOT_RUN} if args.resume else wanted) or None
             known = results_file(module).exists() and again is not None
             stored = json.loads(results_file(module).read_text()) if known else []
             previous = {mutant.key: mutant for mutant in (Mutant(**m) for m in stored)}
