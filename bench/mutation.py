@@ -48,6 +48,9 @@ EQUIVALENTS = ROOT / "bench" / "mutation_equivalents.toml"
 RESULTS = ROOT / "out" / "mutation"
 KILLED, SURVIVED, EQUIVALENT, NOT_RUN = "killed", "survived", "equivalent", "not run"
 
+Key = tuple[str, str, str, str, str]
+"""(module, function, operator, line before, line after)."""
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -64,13 +67,15 @@ class Mutant:
     operator: str
     line: str
     mutant: str
+    function: str
+    """The function (or class) the mutated line is in; empty at module level."""
     outcome: str = NOT_RUN
     reason: str = ""
 
     @property
-    def key(self) -> tuple[str, str, str, str]:
+    def key(self) -> Key:
         """What names a mutant across edits elsewhere in the file: its line's text, not its number."""
-        return self.module, self.operator, self.line, self.mutant
+        return self.module, self.function, self.operator, self.line, self.mutant
 
 
 def load_settings(pyproject: Path = ROOT / "pyproject.toml") -> Settings:
@@ -83,9 +88,9 @@ def load_settings(pyproject: Path = ROOT / "pyproject.toml") -> Settings:
     )
 
 
-def load_equivalents(path: Path = EQUIVALENTS) -> dict[tuple[str, str, str, str], str]:
+def load_equivalents(path: Path = EQUIVALENTS) -> dict[Key, str]:
     entries = tomllib.loads(path.read_text()).get("equivalent", []) if path.exists() else []
-    return {(e["module"], e["operator"], e["line"], e["mutant"]): e["reason"] for e in entries}
+    return {(e["module"], e["function"], e["operator"], e["line"], e["mutant"]): e["reason"] for e in entries}
 
 
 @contextmanager
@@ -121,7 +126,8 @@ def plan(repo: Path, module: str, settings: Settings) -> list[tuple[MutationSpec
             continue
         after = mutated.splitlines()[number - 1].strip()
         name = spec.operator_name.removeprefix("core/")
-        planned.append((spec, Mutant(module, number, name, lines[number - 1].strip(), after)))
+        function = spec.definition_name or ""
+        planned.append((spec, Mutant(module, number, name, lines[number - 1].strip(), after, function)))
     return planned
 
 
@@ -171,9 +177,9 @@ def run_module(
     module: str,
     settings: Settings,
     budget_s: float,
-    previous: dict[tuple[str, str, str, str], Mutant],
+    previous: dict[Key, Mutant],
     again: set[str] | None,
-    equivalents: dict[tuple[str, str, str, str], str],
+    equivalents: dict[Key, str],
 ) -> list[Mutant]:
     """Run the module's mutants; with `again`, only those whose previous outcome is in it (or that are new)."""
     tests = settings.modules[module]
@@ -216,7 +222,8 @@ def report(results: dict[str, list[Mutant]]) -> str:
         out.append(f"{module}: {score(mutants)}")
         for m in mutants:
             if m.outcome == SURVIVED:
-                out.append(f"  SURVIVED {module}:{m.line_number} {m.operator}: `{m.line}` -> `{m.mutant}`")
+                where = f"{module}:{m.line_number} ({m.function or 'module level'})"
+                out.append(f"  SURVIVED {where} {m.operator}: `{m.line}` -> `{m.mutant}`")
         for m in mutants:
             if m.outcome == EQUIVALENT:
                 out.append(f"  accepted {module}:{m.line_number} {m.operator}: {m.reason}")
