@@ -69,3 +69,27 @@ def test_a_dust_position_worth_nothing_at_entry_still_counts_at_its_mark() -> No
     marks = {PRODUCT: D(300)}
     assert ledger.unrealised(marks) == D("0.000003")
     assert ledger.equity(marks) == ledger.start_cash + ledger.realised + ledger.unrealised(marks) - ledger.fees
+
+
+def test_a_second_round_trip_after_a_full_close_starts_afresh() -> None:
+    ledger = account()
+    ledger.apply(fill(Side.BUY, D(1), D(100), grid=COARSE, time=1.0))
+    ledger.apply(fill(Side.SELL, D(1), D(110), grid=COARSE, time=2.0))
+    ledger.apply(fill(Side.BUY, D(2), D(100), grid=COARSE, time=3.0))
+    second = ledger.apply(fill(Side.SELL, D(2), D(90), grid=COARSE, time=4.0))
+    assert second is not None
+    assert (second.side, second.entry_time, second.exit_time, second.size) == (Side.BUY, 3.0, 4.0, 2)
+    assert second.fees == D("1.20") + D("1.08")
+
+
+def test_a_partial_close_moves_out_only_its_share_of_the_cost() -> None:
+    ledger = account()
+    ledger.apply(fill(Side.BUY, D(1), D(100), fee_rate=D(0), grid=COARSE))
+    ledger.apply(fill(Side.SELL, D("0.4"), D(110), fee_rate=D(0), grid=COARSE))
+    position = ledger.position(COARSE.product_id)
+    assert (position.units, position.cost, ledger.realised) == (D("0.6"), 60, 4)
+
+
+def test_a_refused_buy_names_what_it_would_cost_fee_included() -> None:
+    with pytest.raises(LedgerError, match=r"a buy costing 10060\.00 exceeds its cash 10000"):
+        account().apply(fill(Side.BUY, D(1), D(10000), grid=COARSE))
