@@ -84,10 +84,10 @@ def test_a_second_round_trip_after_a_full_close_starts_afresh() -> None:
 
 def test_a_partial_close_moves_out_only_its_share_of_the_cost() -> None:
     ledger = account()
-    ledger.apply(fill(Side.BUY, D(1), D(100), fee_rate=D(0), grid=COARSE))
-    ledger.apply(fill(Side.SELL, D("0.4"), D(110), fee_rate=D(0), grid=COARSE))
+    ledger.apply(fill(Side.BUY, D(2), D(100), fee_rate=D(0), grid=COARSE))
+    ledger.apply(fill(Side.SELL, D("0.5"), D(110), fee_rate=D(0), grid=COARSE))
     position = ledger.position(COARSE.product_id)
-    assert (position.units, position.cost, ledger.realised) == (D("0.6"), 60, 4)
+    assert (position.units, position.cost, ledger.realised) == (D("1.5"), 150, 5)
 
 
 def test_a_refused_buy_names_what_it_would_cost_fee_included() -> None:

@@ -61,3 +61,11 @@ def test_the_stop_loss_wins_a_tie_with_the_trailing_level_on_either_side() -> No
     assert exit_of(long, 80.0, 80.0, 75.0, stop_loss=0.25, trailing_stop=0.25) == (75.0, "stop_loss")
     short = entered(S, stop_loss=0.25, trailing_stop=0.25)
     assert exit_of(short, 120.0, 125.0, 120.0, stop_loss=0.25, trailing_stop=0.25) == (125.0, "stop_loss")
+
+
+def test_a_signal_at_a_price_of_zero_fills_nothing() -> None:
+    rules = rules_for(SimulationSettings(fill="close", fee_rate=0.0))
+    held = at_close(flat(), 10_000.0, 100.0, L, 0, rules).position
+    kept = at_close(held, 0.0, 0.0, S, 1, rules)
+    assert kept.closed.exit_bar == -1 and kept.position == held and kept.cash == 0.0
+    assert not at_close(flat(), 10_000.0, 0.0, L, 0, rules).entered
