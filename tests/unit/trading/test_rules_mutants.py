@@ -69,3 +69,10 @@ def test_a_signal_at_a_price_of_zero_fills_nothing() -> None:
     kept = at_close(held, 0.0, 0.0, S, 1, rules)
     assert kept.closed.exit_bar == -1 and kept.position == held and kept.cash == 0.0
     assert not at_close(flat(), 10_000.0, 0.0, L, 0, rules).entered
+
+
+def test_no_entry_without_positive_cash() -> None:
+    rules = rules_for(SimulationSettings(fill="close", fee_rate=0.0, allow_short=True))
+    for signal in (L, S):
+        step = at_close(flat(), 0.0, 100.0, signal, 0, rules)
+        assert not step.entered and step.position.units == 0.0
