@@ -14,6 +14,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+import gpt_trader.numba_cache  # noqa: F401 - before any module imports Numba: a cache per version of the sources
+
 __version__ = "0.1.0"
 
 _EXPORTS = {

@@ -1,0 +1,29 @@
+"""Exact cases of the kernel's own work (marking, recording) that mutation testing found unguarded.
+
+See `python -m bench.mutation`; the rules themselves have theirs in tests/unit/trading/test_rules_mutants.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gpt_trader.backtest.kernel import simulate
+from gpt_trader.backtest.settings import SimulationSettings
+from tests.support.rule_replay import H, L, S
+
+
+def run(close: list[float], signals: list[int], **settings: float | str) -> tuple[np.ndarray, np.ndarray]:
+    """(equity, units) per bar; every bar opens, peaks and bottoms at its close."""
+    prices = np.array(close, dtype=np.float64)
+    times = np.arange(len(close), dtype=np.int64) * 60
+    params = SimulationSettings(**settings).kernel_params()  # type: ignore[arg-type]
+    equity, _, units, _, _ = simulate(prices, prices, prices, prices, times, np.array(signals, dtype=np.int8),
+                                      params, 60.0)  # fmt: skip
+    return equity, units
+
+
+def test_a_close_of_zero_is_no_price_the_position_stays_marked_at_the_last_usable_close() -> None:
+    # The sell at bar 1 cannot fill at a close of 0, so the long is held and marked at 100, not at 0.
+    equity, units = run([100.0, 0.0, 110.0], [L, S, H], fill="close", fee_rate=0.0)
+    assert list(units) == [100.0, 100.0, 100.0]
+    assert list(equity) == [10_000.0, 10_000.0, 11_000.0]
