@@ -396,6 +396,7 @@ def _flatten(engine: Engine, live: LiveFeed) -> None:
         last_bar = None if forming is None else float(forming - size)
         engine.booker.position_state(instance, engine.position(instance), last_bar, now)
         engine.booker.snapshot(instance, Decimal(0), now)
+    engine.booker.flush()  # the booker holds rows until told: hand the closing orders to the writer
 
 
 def _config(plan: PaperPlan, feed: str) -> dict[str, Any]:
