@@ -24,6 +24,7 @@ COMPILED_SOURCES = (
     "backtest/metrics.py",
     "backtest/settings.py",
     "trading/rules.py",
+    "trading/stepper.py",
     "strategies/indicators.py",
     "strategies/ticks.py",
     "strategies/builtin/*.py",
