@@ -114,7 +114,11 @@ def demo() -> None:
 def test() -> None:
     run(BIN / "ruff", "check", "src", "tests", "bench", "tasks.py")
     run(BIN / "mypy")
-    run(PYTHON, "-m", "pytest", *sys.argv[2:])
+    # One pytest worker per core: most of the slow tests wait on servers and child processes.
+    # A `-n`/`--numprocesses` given overrides it (`-n 0`: all in this process).
+    given = sys.argv[2:]
+    workers = [] if any(a.startswith(("-n", "--numprocesses")) for a in given) else ["--numprocesses", "auto"]
+    run(PYTHON, "-m", "pytest", *workers, *given)
 
 
 TASKS = {"setup": lambda: None, "demo": demo, "test": test}
