@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Sparkline
+from textual.widgets import DataTable, Sparkline, Static
 
 from gpt_trader.monitor import tui
 from gpt_trader.monitor.tui import AccountScreen, MonitorApp
@@ -57,6 +57,11 @@ async def test_the_monitor_follows_a_session_being_written(store: Store, monkeyp
         for shown in ("10,500.00", "+5.00%", "9,960.00", "-0.40%", "BTC-USD", "gap"):
             assert shown.replace(" ", "&#160;") in screen or shown in screen, shown
         assert len(cells(app, "#fills")) == 4
+        rotation = str(app.query_one("#rotation", Static).render())
+        assert rotation.startswith("rotation 01-05 04:00:00: keep ma_crossover:BTC-USD")
+        assert "retire momentum:ETH-USD (drawdown 12.0% reached the limit 10.0%)" in rotation
+        assert "start" not in rotation  # the first rotation is not the latest
+        assert "rotation&#160;01-05&#160;04:00:00" in screen or "rotation 01-05 04:00:00" in screen
 
         await pilot.press("slash")
         await pilot.press(*"momentum", "enter")
@@ -85,6 +90,7 @@ async def test_switching_sessions_and_an_empty_store(store: Store, monkeypatch: 
     app = MonitorApp(StoreViews.of(store))
     async with app.run_test(size=(80, 24)) as pilot:
         await until(lambda: app.refreshes > 0 and app.session_id == second, "the newest session")
+        assert str(app.query_one("#rotation", Static).render()) == "rotation: none yet"
         await pilot.press("n")
         await until(lambda: app.session_id == first.session and len(cells(app, "#accounts")) == 2, "the next session")
         await pilot.press("p")
