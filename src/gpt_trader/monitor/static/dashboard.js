@@ -258,6 +258,10 @@ async function showRun(runId) {
   const run = await api("/api/runs/{run_id}", { run_id: runId });
   const results = await api("/api/runs/{run_id}/results", { run_id: runId });
   state.results = results;
+  if (state.runId !== runId) {
+    // Another run's axes may not be parameters of this one.
+    for (const id of ["heat-x", "heat-y"]) document.getElementById(id).innerHTML = "";
+  }
   state.runId = runId;
   document.getElementById("run-title").textContent = `Run ${run.id}: ${run.name} (${run.kind}, ${run.status})`;
   const facts = {
@@ -301,16 +305,11 @@ async function showSweep() {
   }
   const xSelect = document.getElementById("heat-x");
   const ySelect = document.getElementById("heat-y");
-  let map;
-  try {
-    map = await api("/api/runs/{run_id}/heatmap", { run_id: state.runId }, {
-      metric: metricSelect.value, x: xSelect.value, y: ySelect.value,
-    });
-  } catch (error) {
-    panel.hidden = true;  // a single backtest, or one parameter: nothing to map
-    return;
-  }
-  panel.hidden = false;
+  panel.hidden = varyingParameters(state.results).length < 2;  // a single backtest, or one parameter: no map
+  if (panel.hidden) return;
+  const map = await api("/api/runs/{run_id}/heatmap", { run_id: state.runId }, {
+    metric: metricSelect.value, x: xSelect.value, y: ySelect.value,
+  });
   for (const [select, chosen] of [[xSelect, map.x], [ySelect, map.y]]) {
     select.innerHTML = map.parameters.map((p) => `<option>${escape(p)}</option>`).join("");
     select.value = chosen;
@@ -324,6 +323,18 @@ async function showSweep() {
   Plotly.react("distribution", [{ type: "histogram", x: values, marker: { color: "#2456c8" } }],
     { ...LAYOUT, title: { text: `Distribution of ${map.metric} (${values.length} results)` }, xaxis: { title: { text: map.metric } },
       yaxis: { title: { text: "results" } } }, PLOT_CONFIG);
+}
+
+// The parameters that take more than one value across the results (the server's heat map needs two).
+function varyingParameters(results) {
+  const seen = new Map();
+  for (const row of results) {
+    for (const [name, value] of Object.entries(row.params || {})) {
+      if (!seen.has(name)) seen.set(name, new Set());
+      seen.get(name).add(JSON.stringify(value));
+    }
+  }
+  return [...seen].filter(([, values]) => values.size > 1).map(([name]) => name);
 }
 
 async function showResult(resultId) {
