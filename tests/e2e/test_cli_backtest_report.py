@@ -13,6 +13,7 @@ SMALL_SWEEP = ("--source", "synthetic:5", "-s", "ma_crossover", "--param", "fast
 SMALL_SWEEP += ("--days", "10", "-g", "1h")
 
 
+@pytest.mark.slow
 def test_the_report_is_the_one_report_writes_for_the_recorded_run(tmp_path: Path) -> None:
     out = tmp_path / "backtest.html"
     made = gpt_trader("backtest", *SMALL_SWEEP, "--report", str(out))
