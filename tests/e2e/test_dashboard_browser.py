@@ -1,14 +1,13 @@
-"""The dashboard in a real browser (Debian's Chromium through Playwright) while a writer thread trades.
+"""The dashboard in a real browser (Debian's Chromium through Playwright): live while a simulation runs, then
+the research pages and the report on a recorded sweep.
 
 Skips, saying why, where Chromium or Playwright is missing (`.ci/run` installs Chromium when it can).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,13 +17,13 @@ import pytest
 from gpt_trader.monitor.report import gather, render_html
 from gpt_trader.monitor.web import create_app
 from gpt_trader.sandbox.server import BackgroundServer
-from gpt_trader.store import Store
+from gpt_trader.store import Store, open_store
 from gpt_trader.store.views import StoreViews
-from gpt_trader.store.writer import StoreWriter
 
 # The monitoring tests' fixtures: a store with a recorded sweep and a planted paper session.
 from tests.integration.monitor.conftest import filled_store, planted, recorded_sweep  # noqa: F401
-from tests.support.monitor_records import START, Planted
+from tests.support.monitor_records import Planted
+from tests.support.paced_sim import paced_sim
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -37,7 +36,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-LIVE_POINTS = 40
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 if not CHROMIUM.exists():
@@ -79,48 +77,52 @@ def browser_page(tmp_path: Path) -> Iterator[tuple[Any, Watch]]:
             browser.close()
 
 
-def write_equity_live(store: Store, account: int, started: threading.Event, stop: threading.Event) -> None:
-    """An engine's writer: one equity snapshot every 50 ms, LIVE_POINTS of them at most."""
-    with StoreWriter(store) as writer:
-        for step in range(LIVE_POINTS):
-            writer.add_equity_snapshot(
-                account, cash=9_000, position_value=1_000 + 5 * step, time=START + timedelta(minutes=10 + step)
-            )
-            writer.flush(timeout=10)
-            started.set()
-            if stop.wait(0.05):
-                return
+@pytest.mark.slow
+def test_a_running_simulation_is_drawn_live_without_a_reload(browser_page: tuple[Any, Watch], tmp_path: Path) -> None:
+    page, watch = browser_page
+    database = tmp_path / "sim.db"
+    with paced_sim(database) as sim, open_store(f"sqlite:///{database}") as store:
+        chart = f"document.getElementById('equity-{sim.account}')?.data?.[0]?.x?.length"
+        server = BackgroundServer(create_app(store, stream_interval=0.2))
+        with server:
+            page.goto(f"{server.url}/#live")
+            page.wait_for_function(f"{chart} > 0")
+            before = page.evaluate(chart)
+            page.screenshot(path=str(tmp_path / "live-before.png"), full_page=True)
+            navigations: list[str] = []
+            page.on("framenavigated", lambda frame: navigations.append(frame.url))
+            page.wait_for_function(f"{chart} >= {before + 3}", timeout=120_000)
+            assert sim.process.wait(timeout=120) == 0
+            final = sim.snapshots()
+            assert final >= before + 3
+            page.wait_for_function(f"{chart} === {final}", timeout=30_000)  # every point, each drawn once
+            assert navigations == []  # the chart grew in place: no reload
+            page.screenshot(path=str(tmp_path / "live-after.png"), full_page=True)
+            assert "ma_crossover/BTC-USD/1" in page.inner_text("#fills-table")
+            assert "ma_crossover/BTC-USD/1" in page.inner_text("#accounts-table")
+    assert watch.errors == []
+    assert watch.outside == []
+    for name in ("live-before", "live-after"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000
 
 
-def test_live_equity_grows_without_a_reload_and_research_pages_draw(
+def test_the_pages_draw_rotations_runs_a_heat_map_and_trades(
     filled_store: Store,  # noqa: F811
     planted: Planted,  # noqa: F811
     browser_page: tuple[Any, Watch],
     tmp_path: Path,
 ) -> None:
     page, watch = browser_page
-    account = planted.accounts["a"]
     server = BackgroundServer(create_app(filled_store, stream_interval=0.1))
-    started, stop = threading.Event(), threading.Event()
     with server:
         page.goto(f"{server.url}/#live")
-        page.wait_for_function(f"document.getElementById('equity-{account}')?.data?.[0]?.x?.length === 5")
-        page.screenshot(path=str(tmp_path / "live-before.png"), full_page=True)
-        navigations = []
-        page.on("framenavigated", lambda frame: navigations.append(frame.url))
-        writer = threading.Thread(target=write_equity_live, args=(filled_store, account, started, stop))
-        writer.start()
-        try:
-            assert started.wait(30)
-            page.wait_for_function(
-                f"document.getElementById('equity-{account}').data[0].x.length >= 5 + 10", timeout=30_000
-            )
-        finally:
-            stop.set()
-            writer.join(timeout=30)
-        assert navigations == []  # the chart grew in place: no reload
-        page.screenshot(path=str(tmp_path / "live-after.png"), full_page=True)
+        page.wait_for_selector("#rotations-table td:has-text('retire')")
+        rotations = page.inner_text("#rotations-table")
+        assert "drawdown 12.0% reached the limit 10.0%" in rotations and "drawdown=0.12 round_trips=1" in rotations
+        assert "shortfall=0.01235" in rotations  # numbers shown to four significant digits
+        assert page.locator("#rotations-table tbody tr").count() == 4
         assert "a-3" in page.inner_text("#orders-table") and "gap" in page.inner_text("#feed-table")
+        page.screenshot(path=str(tmp_path / "live.png"), full_page=True)
 
         page.click("#nav-runs")
         page.wait_for_selector("#runs-table tbody tr.link")
@@ -143,9 +145,13 @@ def test_live_equity_grows_without_a_reload_and_research_pages_draw(
         assert entries > 0 and trades_rows == entries
         assert "fingerprint matches" in page.inner_text("#result-note")
         page.screenshot(path=str(tmp_path / "result.png"), full_page=True)
+
+        page.goto(f"{server.url}/#run/{planted.sweep_run}")
+        page.wait_for_selector("#regimes-panel:not([hidden]) td:has-text('trending, high volatility')")
+        assert "+8.10%" in page.inner_text("#regimes-table")
     assert watch.errors == []
     assert watch.outside == []
-    for name in ("live-before", "live-after", "sweep", "result"):
+    for name in ("live", "sweep", "result"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
     print(f"screenshots: {tmp_path}")
 

@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from gpt_trader.backtest.regimes import record_regimes
 from gpt_trader.store import Store
+from gpt_trader.trading.rotation import Decision
+from gpt_trader.trading.session_records import SessionRecords
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
 
@@ -24,7 +27,8 @@ class Planted:
 
 
 def plant(store: Store) -> Planted:
-    """One backtest run, one 3×3 sweep, and a paper session of two accounts that traded."""
+    """One backtest run, one 3×3 sweep with its regime breakdown, and a paper session of two accounts that
+    traded and rotated twice."""
     backtest = store.start_run(
         "backtest",
         "ma_crossover × BTC-USD",
@@ -49,6 +53,7 @@ def plant(store: Store) -> Planted:
             for threshold in (1, 2, 3)
         ],
     )
+    record_regimes(store, sweep, REGIME_ROWS)
     store.finish_run(sweep)
     paper = store.start_run("paper", "paper BTC/ETH", {"source": "sandbox"})
     session = store.start_session(paper, "paper", ["ma_crossover", "momentum"])
@@ -80,7 +85,61 @@ def plant(store: Store) -> Planted:
         connection=1,
         time=START + timedelta(minutes=2),
     )
+    _rotate(store, session, planted.accounts)
     return planted
+
+
+REGIME_ROWS = [
+    {
+        "strategy": "momentum",
+        "product_id": "ETH-USD",
+        "params": {"lookback": 30, "threshold": 1},
+        "regime": regime,
+        "bars": bars,
+        "share": bars / 400,
+        "total_return": total_return,
+        "sharpe": sharpe,
+    }
+    for regime, bars, total_return, sharpe in (
+        ("trending, high volatility", 100, 0.081, 2.25),
+        ("ranging, low volatility", 300, -0.032, -0.75),
+    )
+]
+LATEST_ROTATION = START + timedelta(hours=4)
+
+
+def _rotate(store: Store, session: int, accounts: dict[str, int]) -> None:
+    """A first rotation that started both accounts, then one that retired b and kept a."""
+    records = SessionRecords(store)
+    first = START - timedelta(minutes=1)
+    records.record_decisions(
+        session,
+        first,
+        [
+            Decision("ma_crossover:BTC-USD", "start", "ranked 1 of 2 by backtest Sharpe", {"rank": 1}),
+            Decision("momentum:ETH-USD", "start", "ranked 2 of 2 by backtest Sharpe", {"rank": 2}),
+        ],
+    )
+    records.record_decisions(
+        session,
+        LATEST_ROTATION,
+        [
+            Decision(
+                "ma_crossover:BTC-USD",
+                "keep",
+                "within its backtest's reach",
+                {"paper_return": 0.004, "shortfall": 0.0123456},
+                accounts["a"],
+            ),
+            Decision(
+                "momentum:ETH-USD",
+                "retire",
+                "drawdown 12.0% reached the limit 10.0%",
+                {"drawdown": 0.12, "round_trips": 1},
+                accounts["b"],
+            ),
+        ],
+    )
 
 
 def _result(

@@ -106,6 +106,10 @@ def backtest(
     workers: Annotated[int | None, typer.Option(min=1, metavar="N", help=WORKERS_HELP)] = None,
     cluster: Annotated[str | None, typer.Option(metavar="ADDRESS", help=CLUSTER_HELP)] = None,
     record: Annotated[bool, typer.Option(help="Record the run in the database.")] = True,
+    report: Annotated[
+        Path | None,
+        typer.Option(metavar="PATH", help="Write the recorded run's HTML report (`gpt-trader report`) to PATH."),
+    ] = None,
 ) -> None:
     """Backtest strategies × products × parameters and rank them.
 
@@ -121,9 +125,11 @@ def backtest(
         raise UserError(f"--days {days:g}: give a number of days above 0, e.g. --days 30")
     if sort not in METRIC_NAMES:
         raise UserError(f"--sort {sort!r}: choose one of {', '.join(METRIC_NAMES)}")
-    for path, flag in ((json_path, "--json"), (csv_path, "--csv")):
+    for path, flag in ((json_path, "--json"), (csv_path, "--csv"), (report, "--report")):
         if path is not None:
             check_writable(path, flag)
+    if report is not None and not record:
+        raise UserError("--report reports the run as recorded in the database; drop --no-record")
     products = _split(symbols) or (_split(QUICK) if quick else [_file_product(source) or "BTC-USD"])
     try:
         settings = SimulationSettings(
@@ -150,7 +156,14 @@ def backtest(
         result = run.execute()
         if store is not None and not result.table.empty:
             result = _record(result, run.data, products, store)
+            if report is not None and result.run_id is not None:
+                from gpt_trader.monitor.report import write_report
+                from gpt_trader.store.views import StoreViews
+
+                write_report(StoreViews.of(store), result.run_id, report)
     _report(result, run.data.source, top, sort, json_path, csv_path)
+    if report is not None and result.run_id is not None:
+        typer.echo(f"Wrote the report of run {result.run_id} to {report}.")
 
 
 def _report(

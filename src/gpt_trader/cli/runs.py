@@ -82,7 +82,7 @@ def show(
     sort: Annotated[str, typer.Option(help="Order results by this metric (sharpe, total_return, ...).")] = "sharpe",
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
-    """One run: its config, code version, data fingerprint, trials, results and trades where stored."""
+    """One run: its config, code version, data fingerprint, trials, results, regimes and trades where stored."""
     from gpt_trader.store import RESULT_COLUMNS
 
     if sort not in RESULT_COLUMNS or sort in ("params", "strategy", "product_id", "granularity"):
@@ -93,10 +93,11 @@ def show(
         if run is None:
             raise UserError(f"there is no run {run_id} in the database; `gpt-trader runs list` shows the runs")
         results = views.results(run_id, sort=sort, limit=top)
+        regimes = views.regimes(run_id)
         accounts = [account for session_id in run["sessions"] for account in views.accounts(session_id)]
         trades = {account["id"]: views.round_trips(account["id"], limit=top) for account in accounts}
     if as_json:
-        _print_json({**run, "results": results, "accounts": accounts, "round_trips": trades})
+        _print_json({**run, "results": results, "regimes": regimes, "accounts": accounts, "round_trips": trades})
         return
     out = console()
     out.print(f"[bold]Run {run['id']}[/]: {run['name']} ({run['kind']}, {run['status']})")
@@ -134,6 +135,25 @@ def show(
                 )
                 for r in results
             ],
+        )
+    if regimes:
+        _print_table(
+            "By market regime (each result's bars split by the regime they were in)",
+            ("strategy", "product", "params", "regime", "bars", "share", "return", "sharpe"),
+            [
+                (
+                    r["strategy"],
+                    r["product_id"],
+                    _params(r["params"]),
+                    r["regime"],
+                    str(r["bars"]),
+                    _share(r["share"]),
+                    _pct(r["total_return"]),
+                    _num(r["sharpe"]),
+                )
+                for r in regimes
+            ],
+            left=4,
         )
     if accounts:
         _print_table(
@@ -266,6 +286,10 @@ def _when(value: datetime | None) -> str:
 
 def _pct(value: float | None) -> str:
     return "" if value is None else f"{value:+.2%}"
+
+
+def _share(value: float | None) -> str:
+    return "" if value is None else f"{value:.0%}"
 
 
 def _num(value: float | None) -> str:

@@ -6,8 +6,9 @@
 page with plotly.js inlined (it opens with no internet), `pngs.write_pngs` draws the PNG charts.
 
 A backtest or sweep reports one result (the best by Sharpe unless told which), its curves recomputed
-from the run's recorded config and candles (see `curves.py`), buy and hold beside it, and a sweep's
-parameter heat map; a trading run reports each account's equity from the store and its closed positions.
+from the run's recorded config and candles (see `curves.py`), buy and hold beside it, a sweep's
+parameter heat map, and the breakdown by market regime where the run stored one; a trading run reports
+each account's equity from the store and its closed positions.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class ReportMaterial:
     price: Series | None = None
     trades: list[dict[str, Any]] = field(default_factory=list)
     heatmap: dict[str, Any] | None = None
+    regimes: list[dict[str, Any]] = field(default_factory=list)
     note: str = ""
 
 
@@ -157,8 +159,20 @@ def _backtest_material(
         price=Series(result["product_id"], curves.times, curves.close),
         trades=curves.trades,
         heatmap=sweep,
+        regimes=_regimes_of(views.regimes(run["id"]), result),
         note=note,
     )
+
+
+def _regimes_of(rows: list[dict[str, Any]], result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The shown result's regime rows; where it has none, every row the run stored (its chosen candidates)."""
+    own = [
+        row
+        for row in rows
+        if (row["strategy"], row["product_id"], row["params"])
+        == (result["strategy"], result["product_id"], result["params"])
+    ]
+    return own or rows
 
 
 def write_report(
@@ -212,6 +226,7 @@ def render_html(material: ReportMaterial) -> str:
         plots=plots,
         metrics=_metrics_table(material.metrics),
         months=_months_table(months) if months is not None else "",
+        regimes=_regimes_table(material.regimes),
         trades=_trades_table(material.trades),
     )
 
@@ -333,6 +348,28 @@ def _months_table(months: pd.DataFrame) -> str:
     return f"<h2>Monthly returns</h2><table><tr><th>year</th>{head}</tr>{rows}</table>"
 
 
+def _regimes_table(regimes: list[dict[str, Any]]) -> str:
+    if not regimes:
+        return ""
+    head = "".join(
+        f"<th>{name}</th>"
+        for name in ("strategy", "product", "params", "regime", "bars", "share of bars", "return", "sharpe")
+    )
+    rows = "".join(
+        f"<tr><td>{_e(r['strategy'])}</td><td>{_e(r['product_id'])}</td><td>{_e(_params(r['params']))}</td>"
+        f"<td>{_e(r['regime'])}</td><td class='number'>{r['bars']}</td>"
+        f"<td class='number'>{'' if r['share'] is None else format(r['share'], '.0%')}</td>"
+        f"<td class='number'>{_metric('total_return', r['total_return'])}</td>"
+        f"<td class='number'>{_metric('sharpe', r['sharpe'])}</td></tr>"
+        for r in regimes
+    )
+    return (
+        "<h2>By market regime</h2><p>Each bar is labelled causally (trending or ranging, high or low volatility) "
+        "from the bars up to it; return and Sharpe are over the bars of each regime.</p>"
+        f"<table id='regimes'><tr>{head}</tr>{rows}</table>"
+    )
+
+
 def _trades_table(trades: list[dict[str, Any]]) -> str:
     if not trades:
         return "<h2>Trades</h2><p>No trades.</p>"
@@ -420,6 +457,7 @@ th {{ background: #eef0f4; text-align: left; }} td.number {{ text-align: right; 
 {plots}
 {metrics}
 {months}
+{regimes}
 {trades}
 </body></html>
 """

@@ -1,4 +1,5 @@
-"""The terminal dashboard: sessions, accounts, an equity sparkline, fills and feed health, refreshed every second.
+"""The terminal dashboard: sessions, accounts, an equity sparkline, feed health, the latest rotation and fills,
+refreshed every second.
 
     MonitorApp(StoreViews.of(store)).run()
 
@@ -18,6 +19,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.css.query import NoMatches
+from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Sparkline, Static
 
@@ -84,6 +86,7 @@ class MonitorApp(App[None]):
     #session { height: 1; background: $boost; }
     #accounts { height: 1fr; min-height: 5; }
     #spark-label, #feed { height: 1; }
+    #rotation { height: 2; }
     #spark { height: 3; }
     #fills { height: 1fr; min-height: 4; }
     #filter { display: none; height: 3; }
@@ -118,6 +121,7 @@ class MonitorApp(App[None]):
         yield Static("", id="spark-label")
         yield Sparkline([], id="spark")
         yield Static("", id="feed")
+        yield Static("", id="rotation")
         yield DataTable(id="fills", cursor_type="row")
         yield Footer()
 
@@ -138,6 +142,7 @@ class MonitorApp(App[None]):
         if chosen is not None:
             snapshot["fills"] = self.views.fills(session_id=chosen["id"], limit=20)
             snapshot["feed"] = self.views.feed_health(chosen["id"], limit=1)["latest"]
+            snapshot["rotation"] = self.views.latest_rotation(chosen["id"])
             ids = [account["id"] for account in chosen["accounts"]]
             spark_id = self.spark_account_id if self.spark_account_id in ids else (ids[0] if ids else None)
             curve = self.views.equity(spark_id) if spark_id is not None else []
@@ -197,6 +202,7 @@ class MonitorApp(App[None]):
             "feed: "
             + (", ".join(f"{f['product_id'] or 'all'} {f['kind']} {_clock(f['time'])}" for f in feed) or "no events")
         )
+        self.query_one("#rotation", Static).update(_rotation_line(snapshot["rotation"]))
         fills = self.query_one("#fills", DataTable)
         fills.clear()
         for f in snapshot["fills"]:
@@ -257,6 +263,14 @@ class MonitorApp(App[None]):
         account = self.selected()
         if account is not None:
             self.push_screen(AccountScreen(self.views, account))
+
+
+def _rotation_line(decisions: list[dict[str, Any]]) -> str:
+    """The newest rotation in a line or two: when, then each candidate's decision and its reason."""
+    if not decisions:
+        return "rotation: none yet"
+    said = "; ".join(f"[b]{d['decision']}[/b] {escape(d['candidate'])} ({escape(d['reason'])})" for d in decisions)
+    return f"rotation {_clock(decisions[0]['time'])}: {said}"
 
 
 def _money(value: Decimal | float | None) -> str:

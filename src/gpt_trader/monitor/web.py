@@ -187,6 +187,19 @@ def create_app(store: Store, token: str | None = None, stream_interval: float = 
     async def feed(session_id: int | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Response:
         return _json(await read(views.feed_health, session_id, limit))
 
+    @app.get("/api/rotations", summary="Rotation decisions newest first, each with its reason and numbers")
+    async def rotations(
+        session_id: int | None = None, limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 200
+    ) -> Response:
+        if session_id is not None:
+            await _found(read(store.get_session, session_id), f"trading session {session_id}")
+        return _json(await read(views.rotations, session_id, limit))
+
+    @app.get("/api/runs/{run_id}/regimes", summary="A run's results broken down by market regime")
+    async def regimes(run_id: int, limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 1_000) -> Response:
+        await _found(read(views.run, run_id), f"run {run_id}")
+        return _json(await read(views.regimes, run_id, limit))
+
     @app.get("/api/stream", summary="Server-sent events: a session's new equity snapshots and its accounts")
     async def stream(
         request: Request,

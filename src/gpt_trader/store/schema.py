@@ -314,6 +314,9 @@ class Order(Base):
     updated_at: Mapped[datetime]
     reject_reason: Mapped[str | None] = mapped_column(Text)
 
+    # Every account's working orders, counted on each dashboard refresh.
+    __table_args__ = (Index(None, "status", "account_id"),)
+
 
 class Fill(Base):
     """One execution of an order; the venue's trade id makes a replayed fill a duplicate, not a new row."""
@@ -332,7 +335,8 @@ class Fill(Base):
     bid: Mapped[Decimal | None]
     ask: Mapped[Decimal | None]
 
-    __table_args__ = (UniqueConstraint("order_id", "trade_id"),)
+    # The newest fills first, as the dashboards list them.
+    __table_args__ = (UniqueConstraint("order_id", "trade_id"), Index(None, "time"))
 
 
 class EquitySnapshot(Base):

@@ -28,6 +28,8 @@ from gpt_trader.store.schema import (
     Fill,
     Order,
     PositionState,
+    RegimeResult,
+    Rotation,
     RoundTrip,
     Run,
     RunKind,
@@ -107,6 +109,8 @@ ORDER_COLUMNS = (
     "updated_at",
     "reject_reason",
 )
+ROTATION_COLUMNS = ("id", "session_id", "time", "candidate", "account_id", "account", "decision", "reason", "numbers")
+REGIME_COLUMNS = ("strategy", "product_id", "params", "regime", "bars", "share", "total_return", "sharpe")
 _RUN_FIELDS = frozenset(Run.__table__.columns.keys())
 
 
@@ -464,6 +468,42 @@ class StoreViews(StoreBase):
         for row in (*latest_rows, *event_rows):
             row["kind"] = row["kind"].value
         return {"latest": latest_rows, "events": event_rows}
+
+    def rotations(self, session_id: int | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """A session's (or every session's) rotation decisions, newest rotation first, each with its reason,
+        its numbers and the name of the account it concerns (None for a candidate not trading)."""
+        scope = Rotation.session_id == session_id if session_id is not None else Rotation.id.is_not(None)
+        return self._rotations(scope, limit)
+
+    def latest_rotation(self, session_id: int) -> list[dict[str, Any]]:
+        """The decisions of a session's newest rotation (empty before its first)."""
+        newest = select(func.max(Rotation.time)).where(Rotation.session_id == session_id).scalar_subquery()
+        return self._rotations(and_(Rotation.session_id == session_id, Rotation.time == newest), None)
+
+    def _rotations(self, condition: Any, limit: int | None) -> list[dict[str, Any]]:
+        statement = (
+            select(
+                *(getattr(Rotation, name) for name in ROTATION_COLUMNS if name != "account"),
+                Account.name.label("account"),
+            )
+            .outerjoin(Account, Account.id == Rotation.account_id)
+            .where(condition)
+            .order_by(Rotation.time.desc(), Rotation.id)
+            .limit(limit)
+        )
+        with self._reading() as session:
+            return [{name: row[name] for name in ROTATION_COLUMNS} for row in session.execute(statement).mappings()]
+
+    def regimes(self, run_id: int, limit: int = 1_000) -> list[dict[str, Any]]:
+        """A run's results broken down by market regime, as stored with them (see `backtest.regimes`)."""
+        statement = (
+            select(*(getattr(RegimeResult, name) for name in REGIME_COLUMNS))
+            .where(RegimeResult.run_id == run_id)
+            .order_by(RegimeResult.id)
+            .limit(limit)
+        )
+        with self._reading() as session:
+            return [dict(row) for row in session.execute(statement).mappings()]
 
     def _accounts(self, condition: Any, limit: int | None) -> list[dict[str, Any]]:
         latest_time = (

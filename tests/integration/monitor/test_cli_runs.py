@@ -43,10 +43,19 @@ def test_show_prints_the_record_results_and_trades(planted: Planted) -> None:
     assert sweep.returncode == 0, sweep.stderr
     assert "Top 2 of 9 by total_return" in sweep.stdout
     assert "lookback=30 threshold=3" in sweep.stdout and "+90.00%" in sweep.stdout
+    assert "By market regime" in sweep.stdout
+    assert "trending, high volatility" in sweep.stdout and "+8.10%" in sweep.stdout and "2.25" in sweep.stdout
+    regimes = json.loads(gpt_trader("runs", "show", str(planted.sweep_run), "--json").stdout)["regimes"]
+    assert [(r["regime"], r["bars"], r["share"]) for r in regimes] == [
+        ("trending, high volatility", 100, 0.25),
+        ("ranging, low volatility", 300, 0.75),
+    ]
     paper = gpt_trader("runs", "show", str(planted.paper_run), "--json")
     document = json.loads(paper.stdout)
     assert {account["name"]: account["equity"] for account in document["accounts"]} == {"a": "10040", "b": "9960"}
     assert sum(len(trips) for trips in document["round_trips"].values()) == 2
+    assert document["regimes"] == []
+    assert "By market regime" not in gpt_trader("runs", "show", str(planted.paper_run)).stdout
 
 
 def test_compare_lines_up_kinds_and_says_which_have_no_runs(planted: Planted) -> None:

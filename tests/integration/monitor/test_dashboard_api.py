@@ -12,7 +12,7 @@ import pytest
 from gpt_trader.monitor.web import create_app
 from gpt_trader.sandbox.server import BackgroundServer
 from gpt_trader.store import Store
-from tests.support.monitor_records import Planted
+from tests.support.monitor_records import LATEST_ROTATION, REGIME_ROWS, Planted
 
 SWEEP_RUN = 1
 BAD_VALUES = ("abc", "-1", "1e999", "", "%00", "x" * 300, "2026-13-45")
@@ -92,6 +92,8 @@ def test_bad_parameters_get_a_clear_4xx_never_a_500(client: httpx.Client, plante
         ("/api/results/999999/curves", 404, "there is no backtest result 999999"),
         ("/api/accounts/999999/equity", 404, "there is no account 999999"),
         ("/api/stream?session_id=999999", 404, "there is no trading session 999999"),
+        ("/api/rotations?session_id=999999", 404, "there is no trading session 999999"),
+        ("/api/runs/999999/regimes", 404, "there is no run 999999"),
         ("/api/runs?kind=bogus", 422, "Input should be 'backtest'"),
         ("/api/runs/1/results?sort=params", 422, "Input should be"),
         ("/api/runs/1/heatmap?x=fast&y=fast", 422, "two different parameters"),
@@ -145,3 +147,25 @@ def test_compare_lines_up_a_strategys_kinds_and_gap(client: httpx.Client) -> Non
     assert gap["gap"] == pytest.approx(gap["paper_return"] - gap["backtest_return"])
     assert gap["paper_return"] == pytest.approx(40 / 10_000)
     assert client.get("/api/compare").status_code == 422
+
+
+def test_rotations_carry_their_reasons_and_numbers(client: httpx.Client, planted: Planted) -> None:
+    rows = client.get("/api/rotations", params={"session_id": planted.session}).json()
+    assert [(row["candidate"], row["decision"], row["account"]) for row in rows] == [
+        ("ma_crossover:BTC-USD", "keep", "a"),
+        ("momentum:ETH-USD", "retire", "b"),
+        ("ma_crossover:BTC-USD", "start", None),
+        ("momentum:ETH-USD", "start", None),
+    ]
+    assert rows[1]["reason"] == "drawdown 12.0% reached the limit 10.0%"
+    assert rows[0]["numbers"] == {"paper_return": 0.004, "shortfall": 0.0123456}
+    assert rows[0]["time"] == LATEST_ROTATION.isoformat()
+    assert len(client.get("/api/rotations", params={"limit": 1}).json()) == 1
+
+
+def test_a_runs_regimes_are_served(client: httpx.Client, planted: Planted) -> None:
+    rows = client.get(f"/api/runs/{planted.sweep_run}/regimes").json()
+    assert [(row["regime"], row["share"], row["sharpe"]) for row in rows] == [
+        (r["regime"], r["share"], r["sharpe"]) for r in REGIME_ROWS
+    ]
+    assert client.get(f"/api/runs/{SWEEP_RUN}/regimes").json() == []

@@ -1,4 +1,4 @@
-"""`gpt-trader monitor` driven by Textual's pilot at 80×24 while a writer thread trades into the store."""
+"""`gpt-trader monitor` driven by Textual's pilot at 80×24 while a writer thread, or a real simulation, trades."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Sparkline
+from textual.widgets import DataTable, Sparkline, Static
 
 from gpt_trader.monitor import tui
 from gpt_trader.monitor.tui import AccountScreen, MonitorApp
@@ -17,6 +17,7 @@ from gpt_trader.store import Store, open_store
 from gpt_trader.store.views import StoreViews
 from gpt_trader.store.writer import StoreWriter
 from tests.support.monitor_records import START, plant
+from tests.support.paced_sim import paced_sim
 
 
 @pytest.fixture
@@ -57,6 +58,11 @@ async def test_the_monitor_follows_a_session_being_written(store: Store, monkeyp
         for shown in ("10,500.00", "+5.00%", "9,960.00", "-0.40%", "BTC-USD", "gap"):
             assert shown.replace(" ", "&#160;") in screen or shown in screen, shown
         assert len(cells(app, "#fills")) == 4
+        rotation = str(app.query_one("#rotation", Static).render())
+        assert rotation.startswith("rotation 01-05 04:00:00: keep ma_crossover:BTC-USD")
+        assert "retire momentum:ETH-USD (drawdown 12.0% reached the limit 10.0%)" in rotation
+        assert "start" not in rotation  # the first rotation is not the latest
+        assert "rotation&#160;01-05&#160;04:00:00" in screen or "rotation 01-05 04:00:00" in screen
 
         await pilot.press("slash")
         await pilot.press(*"momentum", "enter")
@@ -85,6 +91,7 @@ async def test_switching_sessions_and_an_empty_store(store: Store, monkeypatch: 
     app = MonitorApp(StoreViews.of(store))
     async with app.run_test(size=(80, 24)) as pilot:
         await until(lambda: app.refreshes > 0 and app.session_id == second, "the newest session")
+        assert str(app.query_one("#rotation", Static).render()) == "rotation: none yet"
         await pilot.press("n")
         await until(lambda: app.session_id == first.session and len(cells(app, "#accounts")) == 2, "the next session")
         await pilot.press("p")
@@ -120,3 +127,22 @@ def test_a_writer_thread_and_the_monitor_share_the_store(store: Store) -> None:
 
     drawn = asyncio.run(watch())
     assert drawn[-20:] == [9_900.0 + minute for minute in range(20)]
+
+
+@pytest.mark.slow
+async def test_the_monitor_follows_a_running_simulation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tui, "REFRESH_SECONDS", 0.2)
+    database = tmp_path / "sim.db"
+    with paced_sim(database) as sim, open_store(f"sqlite:///{database}") as store:
+        app = MonitorApp(StoreViews.of(store))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(lambda: app.refreshes > 0 and len(cells(app, "#accounts")) == 1, "the simulation's account")
+            spark = app.query_one("#spark", Sparkline)
+            before = len(spark.data)
+            await until(lambda: len(spark.data) >= before + 3, "new equity points", seconds=120)
+            assert sim.snapshots() >= len(spark.data)  # drawn from the store the simulation writes
+            row = cells(app, "#accounts")[0]
+            assert row[0] == "ma_crossover/BTC-USD/1" and row[2] == "BTC-USD"
+            assert cells(app, "#fills") and cells(app, "#fills")[0][1] == "ma_crossover/BTC-USD/1"
+            await pilot.press("q")
+    assert app.return_code == 0

@@ -14,7 +14,7 @@ from gpt_trader.store.writer import StoreWriter
 
 # The store tests' databases: every test here runs on SQLite, and on PostgreSQL when one is configured.
 from tests.integration.store.conftest import postgres_url, sqlite_url, store_url  # noqa: F401
-from tests.support.monitor_records import START, Planted, plant
+from tests.support.monitor_records import LATEST_ROTATION, REGIME_ROWS, START, Planted, plant
 
 
 @pytest.fixture
@@ -144,3 +144,32 @@ def test_equity_written_by_a_live_writer_is_seen_as_it_arrives(store: Store, pla
         new = views.equity(account, after_id=last)
     assert [p["equity"] for p in new] == [Decimal(10_100)]
     assert views.accounts(planted.session)[0]["equity"] == Decimal(10_100)
+
+
+def test_rotations_newest_first_with_their_accounts_and_the_latest_alone(store: Store, planted: Planted) -> None:
+    views = StoreViews.of(store)
+    rows = views.rotations(planted.session)
+    assert [(row["time"], row["decision"]) for row in rows] == [
+        (LATEST_ROTATION, "keep"),
+        (LATEST_ROTATION, "retire"),
+        (START - timedelta(minutes=1), "start"),
+        (START - timedelta(minutes=1), "start"),
+    ]
+    assert [row["account"] for row in rows] == ["a", "b", None, None]
+    assert rows[1]["reason"] == "drawdown 12.0% reached the limit 10.0%"
+    assert rows[1]["numbers"] == {"drawdown": 0.12, "round_trips": 1}
+    assert views.latest_rotation(planted.session) == rows[:2]
+    assert views.rotations(planted.session, limit=1) == rows[:1]
+    assert views.rotations() == rows
+    other = store.start_session(store.start_run("simulation", "no rotation"), "simulation", ["breakout"])
+    assert views.rotations(other) == [] and views.latest_rotation(other) == []
+
+
+def test_regimes_are_the_runs_stored_breakdown(store: Store, planted: Planted) -> None:
+    views = StoreViews.of(store)
+    rows = views.regimes(planted.sweep_run)
+    assert [(row["regime"], row["bars"], row["total_return"]) for row in rows] == [
+        (r["regime"], r["bars"], r["total_return"]) for r in REGIME_ROWS
+    ]
+    assert rows[0]["params"] == {"lookback": 30, "threshold": 1}
+    assert views.regimes(planted.backtest_run) == []

@@ -43,7 +43,14 @@ const format = {
   money: (v) => (v === null || v === undefined ? "" : Number(v).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })),
   when: (v) => (v ? v.slice(0, 16).replace("T", " ") : ""),
   params: (v) => Object.entries(v || {}).map(([k, x]) => `${k}=${x}`).join(" "),
+  numbers: (v) => Object.entries(v || {})
+    .filter(([, x]) => x !== null && typeof x !== "object")
+    .map(([k, x]) => `${k}=${typeof x === "number" && !Number.isInteger(x) ? Number(x.toPrecision(4)) : x}`)
+    .join(" "),
 };
+
+// Left-aligned kinds; the others are numbers.
+const TEXT_KINDS = new Set(["text", "params", "when", "numbers"]);
 
 function column(key, label, kind = "text") {
   return { key, label, kind };
@@ -58,7 +65,7 @@ function table(element, columns, rows, { onClick = null, empty = "nothing yet", 
   }
   const head = columns
     .map((c) => {
-      const classes = [c.kind === "text" || c.kind === "params" || c.kind === "when" ? "text" : ""];
+      const classes = [TEXT_KINDS.has(c.kind) ? "text" : ""];
       if (sortable && sort.key === c.key) classes.push("sorted", sort.ascending ? "ascending" : "");
       return `<th data-key="${c.key}" class="${classes.join(" ").trim()}">${escape(c.label)}</th>`;
     })
@@ -69,7 +76,7 @@ function table(element, columns, rows, { onClick = null, empty = "nothing yet", 
           const cells = columns.map((c) => {
             const value = row[c.key];
             const tone = (c.kind === "pct" || c.key === "pnl") && value ? (value > 0 ? "up" : "down") : "";
-            const textual = c.kind === "text" || c.kind === "params" || c.kind === "when" ? "text" : "";
+            const textual = TEXT_KINDS.has(c.kind) ? "text" : "";
             return `<td class="${tone} ${textual}">${escape(format[c.kind](value))}</td>`;
           });
           return `<tr data-index="${index}" class="${onClick ? "link" : ""}">${cells.join("")}</tr>`;
@@ -136,9 +143,9 @@ async function showSession(sessionId) {
   document.getElementById("session-facts").textContent =
     `run ${session.run_id}; started ${format.when(session.started_at)}; last heartbeat ${format.when(session.heartbeat_at)}`;
   table(document.getElementById("accounts-table"), ACCOUNT_COLUMNS, session.accounts, { empty: "no accounts" });
-  document.getElementById("rotations").textContent = session.rotation
-    ? JSON.stringify(session.rotation)
-    : "No rotation recorded for this session.";
+  document.getElementById("rotation-rules").textContent = session.rotation
+    ? `(rules: ${format.numbers(session.rotation)})`
+    : "(this session does not rotate)";
   const charts = document.getElementById("equity-charts");
   charts.innerHTML = "";
   let lastId = 0;
@@ -158,10 +165,11 @@ async function showSession(sessionId) {
 }
 
 async function refreshTrading(sessionId) {
-  const [orders, fills, feed] = await Promise.all([
+  const [orders, fills, feed, rotations] = await Promise.all([
     api("/api/orders", {}, { session_id: sessionId, open_only: true }),
     api("/api/fills", {}, { session_id: sessionId, limit: 50 }),
     api("/api/feed", {}, { session_id: sessionId }),
+    api("/api/rotations", {}, { session_id: sessionId, limit: 100 }),
   ]);
   table(document.getElementById("orders-table"), [
     column("client_order_id", "order"), column("product_id", "product"), column("side", "side"),
@@ -177,6 +185,10 @@ async function refreshTrading(sessionId) {
     column("product_id", "product"), column("connection", "connection", "int"), column("kind", "state"),
     column("time", "since", "when"),
   ], feed.latest, { empty: "no feed events recorded" });
+  table(document.getElementById("rotations-table"), [
+    column("time", "rotation", "when"), column("candidate", "candidate"), column("account", "account"),
+    column("decision", "decision"), column("reason", "reason"), column("numbers", "numbers", "numbers"),
+  ], rotations, { empty: "no rotation decisions recorded" });
 }
 
 function openStream(sessionId, afterId) {
@@ -246,6 +258,10 @@ async function showRun(runId) {
   const run = await api("/api/runs/{run_id}", { run_id: runId });
   const results = await api("/api/runs/{run_id}/results", { run_id: runId });
   state.results = results;
+  if (state.runId !== runId) {
+    // Another run's axes may not be parameters of this one.
+    for (const id of ["heat-x", "heat-y"]) document.getElementById(id).innerHTML = "";
+  }
   state.runId = runId;
   document.getElementById("run-title").textContent = `Run ${run.id}: ${run.name} (${run.kind}, ${run.status})`;
   const facts = {
@@ -266,7 +282,18 @@ async function showRun(runId) {
     sortable: true, empty: "no backtest results (a trading run: see Live)",
     onClick: (result) => { location.hash = `#result/${result.id}`; },
   });
+  await showRegimes(runId);
   await showSweep();
+}
+
+async function showRegimes(runId) {
+  const regimes = await api("/api/runs/{run_id}/regimes", { run_id: runId });
+  document.getElementById("regimes-panel").hidden = !regimes.length;
+  table(document.getElementById("regimes-table"), [
+    column("strategy", "strategy"), column("product_id", "product"), column("params", "params", "params"),
+    column("regime", "regime"), column("bars", "bars", "int"), column("share", "share of bars", "pct"),
+    column("total_return", "return", "pct"), column("sharpe", "sharpe", "num"),
+  ], regimes, { sortable: true });
 }
 
 async function showSweep() {
@@ -278,16 +305,11 @@ async function showSweep() {
   }
   const xSelect = document.getElementById("heat-x");
   const ySelect = document.getElementById("heat-y");
-  let map;
-  try {
-    map = await api("/api/runs/{run_id}/heatmap", { run_id: state.runId }, {
-      metric: metricSelect.value, x: xSelect.value, y: ySelect.value,
-    });
-  } catch (error) {
-    panel.hidden = true;  // a single backtest, or one parameter: nothing to map
-    return;
-  }
-  panel.hidden = false;
+  panel.hidden = varyingParameters(state.results).length < 2;  // a single backtest, or one parameter: no map
+  if (panel.hidden) return;
+  const map = await api("/api/runs/{run_id}/heatmap", { run_id: state.runId }, {
+    metric: metricSelect.value, x: xSelect.value, y: ySelect.value,
+  });
   for (const [select, chosen] of [[xSelect, map.x], [ySelect, map.y]]) {
     select.innerHTML = map.parameters.map((p) => `<option>${escape(p)}</option>`).join("");
     select.value = chosen;
@@ -301,6 +323,18 @@ async function showSweep() {
   Plotly.react("distribution", [{ type: "histogram", x: values, marker: { color: "#2456c8" } }],
     { ...LAYOUT, title: { text: `Distribution of ${map.metric} (${values.length} results)` }, xaxis: { title: { text: map.metric } },
       yaxis: { title: { text: "results" } } }, PLOT_CONFIG);
+}
+
+// The parameters that take more than one value across the results (the server's heat map needs two).
+function varyingParameters(results) {
+  const seen = new Map();
+  for (const row of results) {
+    for (const [name, value] of Object.entries(row.params || {})) {
+      if (!seen.has(name)) seen.set(name, new Set());
+      seen.get(name).add(JSON.stringify(value));
+    }
+  }
+  return [...seen].filter(([, values]) => values.size > 1).map(([name]) => name);
 }
 
 async function showResult(resultId) {
