@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 QUICK = ",".join(QUICK_PRODUCTS)
 WORKERS_HELP = "Processes to use (default: every core for big runs, this one for small)."
-EPILOG = "Every metric and its convention (Sharpe, CAGR, win rate, buy & hold...) is defined in docs/metrics.md."
 
 
 def backtest(
