@@ -15,7 +15,7 @@ from functools import cache
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup
 
 from gpt_trader import __version__
 from gpt_trader.errors import UserError
@@ -71,7 +71,7 @@ def load_command(name: str) -> Any:
     else:
         holder.command(name, help=lazy.help, epilog=lazy.epilog)(target)
     command = typer.main.get_group(holder).commands[name]
-    _name_metavars(command)
+    _readable_help(command)
     return command
 
 
@@ -141,13 +141,30 @@ def root(
     configure_logging(load_settings().log_level)
 
 
-def _name_metavars(command: Any) -> None:
-    """Show each option's value as its name (`--cache-dir CACHE_DIR`) where none is given, not `<path>`."""
+class ReadableArgument(TyperArgument):
+    """A positional argument shown as its name, as Click shows it: `PRODUCTS...` (required) or `[FILE.py]...`
+    in the usage line, `PRODUCTS...` in the Arguments list, without Typer's `{PRODUCTS}` and `<list[str]>`."""
+
+    def _rich_display_name(self) -> str:
+        return self.display_name_raw + ("..." if self.nargs != 1 else "")
+
+    def get_usage_pieces(self, ctx: Any) -> list[str]:
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return [name + ("..." if self.nargs != 1 else "")]
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None  # the name says what to give; the help says the rest
+
+
+def _readable_help(command: Any) -> None:
+    """Show each value as its name (`--cache-dir CACHE_DIR`, `PRODUCTS...`) where none is given, not `<path>`."""
     for param in command.params:
         if param.metavar is None and not getattr(param, "is_flag", False) and param.name:
             param.metavar = param.name.upper()
+        if type(param) is TyperArgument:
+            param.__class__ = ReadableArgument  # Typer builds the parameters; this only changes how they are shown
     for sub in getattr(command, "commands", {}).values():
-        _name_metavars(sub)
+        _readable_help(sub)
 
 
 def main() -> None:
