@@ -161,7 +161,7 @@ def test_other_projects_fixtures_of_the_same_endpoints_decode(shared_dir: Path) 
     candles = decode_candles((rest / "http_candles.json").read_bytes())
     assert [c.start for c in candles] == [1712192400, 1712188800] and candles[0].volume == 355.82896243
     product = parse_product(json.loads((rest / "http_product.json").read_text()))
-    assert (product.product_id, product.price, product.base_max_size) == ("BTC-USD", Decimal("68923.67"), Decimal("3400"))
+    assert (product.product_id, product.price) == ("BTC-USD", Decimal("68923.67"))
     products = parse_products(json.loads((rest / "http_products.json").read_text()))
     assert [p.product_id for p in products] == ["BTC-USD", "BTC-USDC"] and products[1].alias == "BTC-USD"
     futures = parse_products(json.loads((rest / "http_products_future.json").read_text()))
