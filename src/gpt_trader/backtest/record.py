@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from gpt_trader.backtest.metrics import METRIC_NAMES
 from gpt_trader.config import Settings, load_settings
 from gpt_trader.market.sources import source_url
-from gpt_trader.store import METRIC_COLUMNS, RunKind, RunStatus, Store, open_store
+from gpt_trader.store.plain import RunKind, RunStatus
+from gpt_trader.store.sqlite_runs import RunRecorder, open_run_recorder
 
 if TYPE_CHECKING:
     from gpt_trader.backtest.api import SweepResult
@@ -23,7 +25,7 @@ def record_sweep(
     config: Mapping[str, Any],
     data_fingerprint: str,
     data_range: tuple[datetime, datetime],
-    store: Store | None = None,
+    store: RunRecorder | None = None,
     settings: Settings | None = None,
 ) -> SweepResult:
     """Store the run and every result row in `store` (default: the database `settings` name); returns the
@@ -33,7 +35,7 @@ def record_sweep(
     """
     settings = settings or load_settings()
     if store is None:
-        with open_store(settings.database) as opened:
+        with open_run_recorder(settings.database) as opened:
             return record_sweep(
                 result, name=name, config=config, data_fingerprint=data_fingerprint, data_range=data_range,
                 store=opened, settings=settings,
@@ -48,9 +50,9 @@ def record_sweep(
             "product_id": product,
             "granularity": granularity,
             "params": params,
-            **{metric: _plain(value) for metric, value in zip(METRIC_COLUMNS, metrics, strict=True)},
+            **{metric: _plain(value) for metric, value in zip(METRIC_NAMES, metrics, strict=True)},
         }
-        for strategy, product, params, *metrics in table[["strategy", "product_id", "params", *METRIC_COLUMNS]]
+        for strategy, product, params, *metrics in table[["strategy", "product_id", "params", *METRIC_NAMES]]
         .itertuples(index=False, name=None)
     ]
     kind = RunKind.SWEEP if result.trials > len(result.strategies) * len(result.bars) else RunKind.BACKTEST

@@ -1,53 +1,124 @@
 """The `gpt-trader` command: the root Typer app, one sub-module per command group.
 
-Sub-modules import their heavy dependencies (NumPy, Numba, pandas) inside the commands, so that
-`gpt-trader --help` and the fast paths start quickly.
+Only the module of the command being run is imported (see `COMMANDS`), and those modules import their
+heavy dependencies (NumPy, Numba, pandas) inside the commands, so that `gpt-trader --help` and the fast
+paths start quickly.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import typer
+from typer.core import TyperArgument, TyperGroup
 
 from gpt_trader import __version__
-from gpt_trader.cli import data, runs, sandbox, session
-from gpt_trader.cli.backtest import EPILOG, backtest
-from gpt_trader.cli.dashboard import dashboard
-from gpt_trader.cli.demo import demo
-from gpt_trader.cli.monitor import monitor
-from gpt_trader.cli.optimize import optimize
-from gpt_trader.cli.paper import paper
-from gpt_trader.cli.report import report
-from gpt_trader.cli.sim import sim
-from gpt_trader.cli.status import status
-from gpt_trader.cli.strategies import strategies
 from gpt_trader.errors import UserError
+
+METRICS_EPILOG = (
+    "Every metric and its convention (Sharpe, CAGR, win rate, buy & hold...) is defined in "
+    "docs/metrics.md."
+)
+
+
+@dataclass(frozen=True)
+class Lazy:
+    """A command whose module is imported only when it runs or shows its own help: `module:attribute` is a
+    command function or a Typer group."""
+
+    target: str
+    help: str
+    epilog: str | None = None
+
+
+# Name → command, in the order `gpt-trader --help` lists them. Adding a command is one line here.
+COMMANDS = {
+    "backtest": Lazy("backtest:backtest", "Backtest strategies × products × parameters and rank them.", METRICS_EPILOG),
+    "optimize": Lazy("optimize:optimize", "Search a strategy's parameters; say whether the winner is luck."),
+    "strategies": Lazy("strategies:strategies", "List the strategies: parameters, defaults and ranges."),
+    "data": Lazy("data:app", "Fetch, import, inspect and verify cached candles."),
+    "sandbox": Lazy("sandbox:app", "Run the local Coinbase-compatible sandbox exchange; make keys for it."),
+    "runs": Lazy("runs:app", "Ask the performance database: list, show and compare runs."),
+    "dashboard": Lazy("dashboard:dashboard", "Serve the read-only web dashboard (127.0.0.1:8888 by default)."),
+    "monitor": Lazy("monitor:monitor", "Watch trading sessions in the terminal (Textual; works at 80×24 over SSH)."),
+    "report": Lazy("report:report", "Write a run's self-contained HTML report and PNG charts."),
+    "sim": Lazy("sim:sim", "Simulate many accounts trading replayed candles through the paper engine."),
+    "session": Lazy("session:app", "Run, resume, stop and list paper-trading sessions."),
+    "status": Lazy("status:status", "Running sessions: accounts, equity, positions, heartbeat, feed, rotation."),
+    "paper": Lazy(
+        "paper:paper", "Paper-trade strategies on the live market (Coinbase or a sandbox), "
+        "one feed for all."
+    ),
+    "demo": Lazy("demo:demo", "Run the offline tour: a backtest, then paper trading on a local sandbox (no keys)."),
+}
+
+
+@cache
+def load_command(name: str) -> Any:
+    """The Click command `name`, built exactly as registering it on the root app would build it."""
+    lazy = COMMANDS[name]
+    module, _, attribute = lazy.target.partition(":")
+    target = getattr(importlib.import_module(f"gpt_trader.cli.{module}"), attribute)
+    holder = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+    holder.callback()(lambda: None)  # a callback makes `holder` a group, whatever it holds
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name, help=lazy.help)
+    else:
+        holder.command(name, help=lazy.help, epilog=lazy.epilog)(target)
+    command = typer.main.get_group(holder).commands[name]
+    _readable_help(command)
+    return command
+
+
+class _CommandsByName(Mapping[str, Any]):
+    """The root group's commands, loaded on first use; listing their names imports nothing."""
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in COMMANDS:
+            raise KeyError(name)
+        return load_command(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(COMMANDS)
+
+    def __len__(self) -> int:
+        return len(COMMANDS)
+
+
+class LazyGroup(TyperGroup):
+    """The root group: `gpt-trader backtest` imports the backtest command's module and no other."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _CommandsByName()  # type: ignore[assignment]  # read-only: every command is in COMMANDS
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """The command list of `gpt-trader --help`, from the one-line helps above (no command is imported)."""
+        from typer._click.utils import make_default_short_help
+
+        limit = formatter.width - 6 - max(map(len, COMMANDS))
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, make_default_short_help(lazy.help, limit)) for name, lazy in COMMANDS.items()])
+
 
 app = typer.Typer(
     name="gpt-trader",
     help="Research and paper-trade crypto strategies on Coinbase: rapid backtests, a sandbox exchange, "
     "paper trading.",
+    cls=LazyGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-app.command("backtest", help="Backtest strategies × products × parameters and rank them.", epilog=EPILOG)(backtest)
-app.command("optimize", help="Search a strategy's parameters; say whether the winner is luck.")(optimize)
-app.command("strategies", help="List the strategies: parameters, defaults and ranges.")(strategies)
-app.add_typer(data.app, name="data", help="Fetch, import, inspect and verify cached candles.")
-app.add_typer(sandbox.app, name="sandbox", help="Run the local Coinbase-compatible sandbox exchange; make keys for it.")
-app.add_typer(runs.app, name="runs", help="Ask the performance database: list, show and compare runs.")
-app.command("dashboard", help="Serve the read-only web dashboard (127.0.0.1:8888 by default).")(dashboard)
-app.command("monitor", help="Watch trading sessions in the terminal (Textual; works at 80×24 over SSH).")(monitor)
-app.command("report", help="Write a run's self-contained HTML report and PNG charts.")(report)
-app.command("sim", help="Simulate many accounts trading replayed candles through the paper engine.")(sim)
-app.add_typer(session.app, name="session", help="Run, resume, stop and list paper-trading sessions.")
-app.command("status", help="Running sessions: accounts, equity, positions, heartbeat, feed, rotation.")(status)
-app.command("paper", help="Paper-trade strategies on the live market (Coinbase or a sandbox), one feed for all.")(paper)
-app.command("demo", help="Run the offline tour: a backtest, then paper trading on a local sandbox (no keys).")(demo)
 
 
 def _version(value: bool) -> None:
@@ -70,18 +141,34 @@ def root(
     configure_logging(load_settings().log_level)
 
 
-def _name_metavars(command: Any) -> None:
-    """Show each option's value as its name (`--cache-dir CACHE_DIR`) where none is given, not `<path>`."""
+class ReadableArgument(TyperArgument):
+    """A positional argument shown as its name, as Click shows it: `PRODUCTS...` (required) or `[FILE.py]...`
+    in the usage line, `PRODUCTS...` in the Arguments list, without Typer's `{PRODUCTS}` and `<list[str]>`."""
+
+    def _rich_display_name(self) -> str:
+        return self.display_name_raw + ("..." if self.nargs != 1 else "")
+
+    def get_usage_pieces(self, ctx: Any) -> list[str]:
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return [name + ("..." if self.nargs != 1 else "")]
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None  # the name says what to give; the help says the rest
+
+
+def _readable_help(command: Any) -> None:
+    """Show each value as its name (`--cache-dir CACHE_DIR`, `PRODUCTS...`) where none is given, not `<path>`."""
     for param in command.params:
         if param.metavar is None and not getattr(param, "is_flag", False) and param.name:
             param.metavar = param.name.upper()
+        if type(param) is TyperArgument:
+            param.__class__ = ReadableArgument  # Typer builds the parameters; this only changes how they are shown
     for sub in getattr(command, "commands", {}).values():
-        _name_metavars(sub)
+        _readable_help(sub)
 
 
 def main() -> None:
     command = typer.main.get_command(app)
-    _name_metavars(command)
     try:
         command(prog_name="gpt-trader")
     except UserError as error:

@@ -18,10 +18,10 @@ if TYPE_CHECKING:
     from gpt_trader.backtest.runner import Executor
     from gpt_trader.backtest.settings import SimulationSettings
     from gpt_trader.store import Store
+    from gpt_trader.store.sqlite_runs import RunRecorder
 
 QUICK = ",".join(QUICK_PRODUCTS)
 WORKERS_HELP = "Processes to use (default: every core for big runs, this one for small)."
-EPILOG = "Every metric and its convention (Sharpe, CAGR, win rate, buy & hold...) is defined in docs/metrics.md."
 
 
 def backtest(
@@ -151,7 +151,7 @@ def backtest(
         workers=workers,
     )
     with ExitStack() as stack:
-        store = stack.enter_context(_open_store()) if record else None  # a bad database fails before the work
+        store = stack.enter_context(_open_recorder()) if record else None  # a bad database fails before the work
         run.executor = stack.enter_context(open_executor(cluster, workers))
         result = run.execute()
         if store is not None and not result.table.empty:
@@ -270,7 +270,14 @@ def _open_store() -> Store:
     return open_store(load_settings().database)
 
 
-def _record(result: SweepResult, data: DataSpec, products: list[str], store: Store) -> SweepResult:
+def _open_recorder() -> RunRecorder:
+    from gpt_trader.config import load_settings
+    from gpt_trader.store.sqlite_runs import open_run_recorder
+
+    return open_run_recorder(load_settings().database)
+
+
+def _record(result: SweepResult, data: DataSpec, products: list[str], store: RunRecorder) -> SweepResult:
     from dataclasses import asdict
     from datetime import UTC, datetime
 

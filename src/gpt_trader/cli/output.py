@@ -32,12 +32,12 @@ def progress_bar(description: str, min_total: int = 2) -> Iterator[ProgressCallb
 
     Only on a terminal: piped or redirected, stderr gets no bars (they would leave blank lines in a log).
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     screen = console(stderr=True)
     if not screen.is_terminal:
         yield lambda label, done, total: None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     bars = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

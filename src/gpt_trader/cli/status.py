@@ -19,11 +19,18 @@ def status(
 ) -> None:
     """Show every running session (or those --session names) as the database records it now."""
     from gpt_trader.config import load_settings
+    from gpt_trader.errors import UserError
     from gpt_trader.store import open_store
     from gpt_trader.trading.session_status import session_status
 
     with open_store(load_settings().database) as store:
         report = session_status(store, session_ids=session)
+    unknown = sorted(set(session or ()) - {shown["id"] for shown in report["sessions"]})
+    if unknown:
+        raise UserError(
+            f"no session {', '.join(map(str, unknown))} in {report['database']}; "
+            "`gpt-trader session list` shows the sessions there"
+        )
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return

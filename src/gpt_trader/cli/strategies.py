@@ -10,7 +10,7 @@ import typer
 def strategies(
     files: Annotated[
         list[str] | None,
-        typer.Argument(metavar="[FILE.py]...", help="Strategy files to list as well.", show_default=False),
+        typer.Argument(metavar="FILE.py", help="Strategy files to list as well.", show_default=False),
     ] = None,
 ) -> None:
     """List the built-in and plugin strategies (and those of FILE.py): parameters, defaults and ranges.

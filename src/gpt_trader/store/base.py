@@ -11,11 +11,9 @@ from typing import Self
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from gpt_trader.errors import UserError
+from gpt_trader.store.plain import StoreError
 
-
-class StoreError(UserError):
-    """The database cannot be opened or used as asked; the message names it and says what to do."""
+__all__ = ["WRITE_TRANSACTION", "StoreBase", "StoreError", "utc_now"]
 
 
 # Execution option that makes a transaction on SQLite take the write lock at BEGIN (see db.py).

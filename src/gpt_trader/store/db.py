@@ -9,9 +9,8 @@ turns into a write. Any other SQLAlchemy URL (PostgreSQL) is used as given.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
@@ -19,6 +18,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from gpt_trader.store.base import WRITE_TRANSACTION, StoreError
 from gpt_trader.store.migrations import HEAD
+from gpt_trader.store.plain import BUSY_TIMEOUT_MS as BUSY_TIMEOUT_MS  # read by tests and tools from here
+from gpt_trader.store.plain import configure_sqlite_connection
 from gpt_trader.store.runs import RunQueries
 from gpt_trader.store.trading import TradingRecords
 from gpt_trader.store.types import json_dumps
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-BUSY_TIMEOUT_MS = 30_000
 # Any constant: serialises concurrent migrations of one PostgreSQL database.
 _POSTGRES_MIGRATION_LOCK = 0x67707474
 
@@ -69,7 +69,7 @@ def make_engine(url: str) -> Engine:
             ) from None
     parsed = _prepare_sqlite_file(parsed)
     engine = create_engine(parsed, json_serializer=json_dumps)
-    event.listen(engine, "connect", _configure_sqlite_connection)
+    event.listen(engine, "connect", configure_sqlite_connection)
     event.listen(engine, "begin", _begin_sqlite_transaction)
     return engine
 
@@ -94,19 +94,6 @@ def _prepare_sqlite_file(url: URL) -> URL:
     except OSError as error:
         raise StoreError(f"cannot create the database folder {path.parent}: {error.strerror}") from None
     return url.set(database=str(path))
-
-
-def _configure_sqlite_connection(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
-    # SQLAlchemy, not the sqlite3 module, decides when a transaction begins (see _begin_sqlite_transaction).
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")  # first, so the pragmas below wait too
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.execute("PRAGMA foreign_keys = ON")
-    finally:
-        cursor.close()
 
 
 def _begin_sqlite_transaction(connection: Connection) -> None:

@@ -6,36 +6,34 @@ the code version, the data fingerprint and range, and how many parameter combina
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Integer, func, insert, select, update
 
-from gpt_trader.errors import ConfigError
 from gpt_trader.log import mask_secrets
-from gpt_trader.market.granularity import Granularity
 from gpt_trader.store.base import StoreBase, StoreError, utc_now
+from gpt_trader.store.plain import (
+    IDENTITY_COLUMNS,
+    checked_data_range,
+    checked_trials,
+    reject_credentials,
+    result_row,
+)
 from gpt_trader.store.schema import METRIC_COLUMNS, BacktestResult, Run, RunKind, RunStatus
-from gpt_trader.store.types import aware
 from gpt_trader.store.version import code_version as current_code_version
 
 if TYPE_CHECKING:
     import pandas as pd
 
-# Key names (lower-cased, without separators) that name a credential: such a value never goes in a row.
-_CREDENTIAL_KEY = re.compile(r"privatekey|secret|jwt|apikey|password|passphrase|accesstoken|authtoken|bearer")
-_NON_ALPHANUMERIC = re.compile(r"[^a-z0-9]")
-_IDENTITY_COLUMNS = ("strategy", "product_id", "granularity")
-RESULT_COLUMNS: tuple[str, ...] = (*_IDENTITY_COLUMNS, "params", *METRIC_COLUMNS)
+__all__ = ["RESULT_COLUMNS", "RunQueries", "reject_credentials"]
+
+RESULT_COLUMNS: tuple[str, ...] = (*IDENTITY_COLUMNS, "params", *METRIC_COLUMNS)
 # Whole-number metrics (trades, durations), read off the model's column types.
 _INTEGER_METRICS = frozenset(
     name for name in METRIC_COLUMNS if isinstance(BacktestResult.__table__.columns[name].type, Integer)
 )
-_RESULT_COLUMN_SET = frozenset(RESULT_COLUMNS)
 
 
 class RunQueries(StoreBase):
@@ -58,14 +56,8 @@ class RunQueries(StoreBase):
         """
         config = dict(config or {})
         reject_credentials(config)
-        if trials < 1:
-            raise ValueError(f"trials must be 1 or more (the parameter combinations tried), not {trials}")
-        data_start: datetime | None = None
-        data_end: datetime | None = None
-        if data_range is not None:
-            data_start, data_end = aware(data_range[0], "data start"), aware(data_range[1], "data end")
-            if data_start > data_end:
-                raise ValueError(f"data range starts ({data_start}) after it ends ({data_end})")
+        trials = checked_trials(trials)
+        data_start, data_end = checked_data_range(data_range)
         run = Run(
             kind=RunKind(kind),
             name=name,
@@ -117,7 +109,9 @@ class RunQueries(StoreBase):
         Each row has `strategy`, `product_id`, `granularity` (a `Granularity` or a name such as `1h`),
         optionally `params` (a dict) and any of `METRIC_COLUMNS`; a missing or NaN metric is stored as NULL.
         """
-        prepared = [_result_row(run_id, row, index) for index, row in enumerate(rows)]
+        prepared = [
+            result_row(run_id, row, index, METRIC_COLUMNS, _INTEGER_METRICS) for index, row in enumerate(rows)
+        ]
         if not prepared:
             return 0
         with self._writing() as session:
@@ -149,60 +143,3 @@ class RunQueries(StoreBase):
             return int(session.scalar(statement) or 0)
 
 
-def reject_credentials(config: Mapping[str, Any], where: str = "") -> None:
-    """Raise ConfigError if a key of `config` (at any depth) names a credential or a value holds one."""
-    for key, value in config.items():
-        path = f"{where}.{key}" if where else str(key)
-        if _CREDENTIAL_KEY.search(_NON_ALPHANUMERIC.sub("", str(key).lower())):
-            raise ConfigError(
-                f"the run config has a credential-like key {path!r}; credentials never go into the "
-                "database: leave them out of the config (they are read from the environment or key file)"
-            )
-        _reject_credential_value(value, path)
-
-
-def _reject_credential_value(value: Any, path: str) -> None:
-    if isinstance(value, Mapping):
-        reject_credentials(value, path)
-    elif isinstance(value, list | tuple | set | frozenset):
-        for index, item in enumerate(value):
-            _reject_credential_value(item, f"{path}[{index}]")
-    elif isinstance(value, str) and ("PRIVATE KEY" in value or mask_secrets(value) != value):
-        raise ConfigError(
-            f"the run config value at {path!r} holds a private key or a known secret; credentials "
-            "never go into the database: leave them out of the config"
-        )
-
-
-@lru_cache(maxsize=64)
-def _granularity_name(value: Granularity | str | int) -> str:
-    return Granularity.parse(value).short
-
-
-def _result_row(run_id: int, row: Mapping[str, Any], index: int) -> dict[str, Any]:
-    unknown = row.keys() - _RESULT_COLUMN_SET
-    if unknown:
-        raise ValueError(
-            f"backtest result row {index} has unknown keys {sorted(unknown)}; "
-            f"known: {', '.join(RESULT_COLUMNS)}"
-        )
-    missing = [name for name in _IDENTITY_COLUMNS if row.get(name) is None]
-    if missing:
-        raise ValueError(f"backtest result row {index} lacks {', '.join(missing)}")
-    prepared: dict[str, Any] = {
-        "run_id": run_id,
-        "strategy": str(row["strategy"]),
-        "product_id": str(row["product_id"]),
-        "granularity": _granularity_name(row["granularity"]),
-        "params": dict(row.get("params") or {}),
-    }
-    for name in METRIC_COLUMNS:
-        value = row.get(name)
-        if value is not None:
-            value = float(value)  # also turns NumPy scalars into plain Python numbers
-            if math.isnan(value):
-                value = None
-            elif name in _INTEGER_METRICS:
-                value = int(value)
-        prepared[name] = value
-    return prepared

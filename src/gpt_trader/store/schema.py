@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from gpt_trader.market.feed import HealthKind
+from gpt_trader.store.plain import RunKind, RunStatus
 from gpt_trader.store.types import ExactDecimal, UtcDateTime
 
 # Stable constraint names let later migrations (and SQLite's batch mode) refer to constraints by name.
@@ -41,21 +42,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-class RunKind(enum.StrEnum):
-    BACKTEST = "backtest"
-    SWEEP = "sweep"
-    SIMULATION = "simulation"
-    PAPER = "paper"
-    LIVE = "live"
-
-
-class RunStatus(enum.StrEnum):
-    RUNNING = "running"
-    FINISHED = "finished"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
 
 
 class SessionMode(enum.StrEnum):

@@ -7,16 +7,17 @@ Times go in and come out as timezone-aware UTC datetimes, whatever the database 
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Context, Decimal, InvalidOperation
-from enum import Enum
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Numeric, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from gpt_trader.store.plain import aware, json_dumps
+
+__all__ = ["ExactDecimal", "UtcDateTime", "aware", "exact_sum", "json_dumps", "to_decimal"]
 
 # Wide enough for any Coinbase size or price (increments down to 1e-8 and below) and for totals in the
 # billions; the text form on SQLite has no limit of its own.
@@ -105,35 +106,3 @@ class UtcDateTime(TypeDecorator[datetime]):
         return stored.replace(tzinfo=UTC) if stored.tzinfo is None else stored.astimezone(UTC)
 
 
-def aware(value: Any, what: str) -> datetime:
-    """`value` if it is a timezone-aware datetime; ValueError naming `what` otherwise."""
-    if not isinstance(value, datetime):
-        raise ValueError(f"{what} must be a datetime, not {type(value).__name__} {value!r}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{what} {value.isoformat()} has no timezone; pass an aware (UTC) datetime")
-    return value
-
-
-def json_dumps(value: Any) -> str:
-    """JSON for config, params and detail columns: also takes NumPy scalars, Decimals, dates and paths.
-
-    NaN and infinity are refused: they are not JSON, and PostgreSQL rejects them.
-    """
-    return json.dumps(value, default=_json_default, allow_nan=False, separators=(",", ":"))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, set | frozenset):
-        return sorted(value, key=str)
-    tolist = getattr(value, "tolist", None)  # NumPy scalars and arrays, as Python numbers and lists
-    if callable(tolist):
-        return tolist()
-    raise TypeError(f"{type(value).__name__} {value!r} cannot be stored as JSON")

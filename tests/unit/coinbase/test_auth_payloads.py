@@ -41,13 +41,13 @@ def test_the_accounts_fixture_reads_as_exact_balances() -> None:
     assert (page.has_next, page.cursor, page.size) == (False, "", 2)
     btc, usd = page.accounts
     assert (btc.currency, btc.available_balance.value, btc.hold and btc.hold.value) == (
-        "BTC", Decimal("1.23456789"), Decimal("0.00500000")
+        "BTC", Decimal("0.25000000"), Decimal("0.01000000")
     )
     assert (usd.type, usd.available_balance.value, usd.default, usd.deleted_at) == (
-        ACCOUNT_TYPE_FIAT, Decimal("10000.50"), False, None
+        ACCOUNT_TYPE_FIAT, Decimal("2500.00"), False, None
     )
     assert (usd.is_fiat, btc.is_fiat, btc.type) == (True, False, ACCOUNT_TYPE_CRYPTO)
-    assert btc.created_at == datetime(2021, 5, 31, 9, 59, 59, tzinfo=UTC)
+    assert btc.created_at == datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
     single = parse_account({"account": fixture("http_accounts.json")["accounts"][1]})
     assert single == usd
 
@@ -55,14 +55,14 @@ def test_the_accounts_fixture_reads_as_exact_balances() -> None:
 def test_the_order_fixture_reads_with_decimals_counts_and_times() -> None:
     order = parse_order(fixture("http_order.json"))
     assert (order.order_id, order.client_order_id, order.side, order.status) == (
-        "0000-000000-000000", "11111-000000-000000", "BUY", "OPEN"
+        "00000000-0000-4000-8000-000000000101", "00000000-0000-4000-8000-000000000201", "BUY", "OPEN"
     )
     assert order.order_configuration == {
-        "limit_limit_gtc": {"base_size": "0.001", "limit_price": "10000.00", "post_only": False}
+        "limit_limit_gtc": {"base_size": "0.002", "limit_price": "65000.00", "post_only": False}
     }
-    assert (order.filled_size, order.total_fees, order.fee) == (Decimal("0.001"), Decimal("5.00"), Decimal("0.00"))
+    assert (order.filled_size, order.total_fees, order.fee) == (Decimal("0.001"), Decimal("0.39"), None)
     assert order.number_of_fills == 2 and order.is_open
-    assert order.last_fill_time == datetime(2021, 5, 31, 10, 30, tzinfo=UTC)
+    assert order.last_fill_time == datetime(2026, 8, 9, 21, 5, 50, 500000, tzinfo=UTC)
 
 
 def test_the_fills_fixture_reads_commissions_and_liquidity() -> None:
@@ -70,10 +70,11 @@ def test_the_fills_fixture_reads_commissions_and_liquidity() -> None:
     assert page.cursor == ""
     maker, taker = page.fills
     assert (maker.price, maker.size, maker.commission, maker.liquidity_indicator) == (
-        Decimal("45123.45"), Decimal("0.005"), Decimal("1.14"), "MAKER"
+        Decimal("65000.00"), Decimal("0.001"), Decimal("0.26"), "MAKER"
     )
     assert (taker.product_id, taker.side, taker.liquidity_indicator) == ("ETH-USD", "SELL", "TAKER")
-    assert taker.sequence_timestamp == datetime(2024, 1, 15, 10, 5, 0, 987654, tzinfo=UTC)
+    assert taker.commission == Decimal("0.575832")
+    assert taker.sequence_timestamp == datetime(2026, 8, 9, 21, 6, 1, 250000, tzinfo=UTC), "nanoseconds read to µs"
 
 
 def test_the_recorded_extract_reads_pages_and_an_empty_fee() -> None:

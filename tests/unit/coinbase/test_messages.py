@@ -106,10 +106,12 @@ def test_the_user_channel_fixture_reads_with_exact_decimals() -> None:
     (event,) = message.events
     (order,) = event.orders
     assert event.type == "snapshot" and event.positions == {}
-    assert (order.order_id, order.client_order_id) == ("a1b2c3d4-e5f6-7890-abcd-ef1234567890", "11111-000000-000001")
+    assert (order.order_id, order.client_order_id) == (
+        "00000000-0000-4000-8000-000000000101", "00000000-0000-4000-8000-000000000201"
+    )
     assert (order.status, order.order_side, order.order_type, order.product_id) == ("OPEN", "BUY", "Limit", "BTC-USD")
-    assert Decimal(order.leaves_quantity) == Decimal("0.001")
-    assert Decimal(order.total_value_after_fees) == Decimal("68.90050000")
+    assert Decimal(order.leaves_quantity) == Decimal("0.002")
+    assert Decimal(order.total_value_after_fees) == Decimal("130.78000000")
     assert order.time_in_force == "GOOD_UNTIL_CANCELLED" and order.limit_price == ""
 
 

@@ -1,4 +1,5 @@
-"""Decoding of real Coinbase REST payloads (recorded fixtures) and of broken ones."""
+"""Decoding of Coinbase REST payloads (fixtures taken from the real capture, see tests/fixtures/SOURCES.md), of
+other projects' fixtures of the same endpoints, and of broken payloads."""
 
 from __future__ import annotations
 
@@ -31,10 +32,10 @@ def rest_dir() -> Path:
 
 def test_real_candles_keep_their_string_values_exactly(rest_dir: Path) -> None:
     candles = decode_candles((rest_dir / "http_candles.json").read_bytes())
-    assert [c.start for c in candles] == [1712192400, 1712188800], "newest first, as sent"
+    assert [c.start for c in candles] == [1786309500, 1786309200], "newest first, as sent"
     newest = candles[0]
-    assert (newest.open, newest.high, newest.low, newest.close) == (66312.4, 66331.99, 66055.14, 66181.6)
-    assert newest.volume == 355.82896243
+    assert (newest.open, newest.high, newest.low, newest.close) == (1919.58, 1919.6, 1919.27, 1919.44)
+    assert newest.volume == 28.47308063
 
 
 def test_a_real_product_has_exact_decimal_increments(rest_dir: Path) -> None:
@@ -43,7 +44,7 @@ def test_a_real_product_has_exact_decimal_increments(rest_dir: Path) -> None:
     assert product.base_increment == Decimal("0.00000001")
     assert product.price_increment == Decimal("0.01")
     assert product.quote_min_size == Decimal("1") and product.base_max_size == Decimal("3400")
-    assert product.price == Decimal("68923.67")
+    assert product.price == Decimal("65086.18")
     assert product.alias == "" and product.alias_to == ("BTC-USDC",)
     assert product.status == "online" and not product.trading_disabled
 
@@ -77,10 +78,10 @@ def test_the_recorded_full_list_matches_our_offline_copy_and_has_pol_not_matic(r
 
 def test_real_ticker(rest_dir: Path) -> None:
     ticker = parse_ticker(json.loads((rest_dir / "http_ticker.json").read_text()))
-    assert ticker.best_bid == Decimal("68923.66") and ticker.best_ask == Decimal("68923.67")
+    assert ticker.best_bid == Decimal("65083.66") and ticker.best_ask == Decimal("65083.67")
     first = ticker.trades[0]
-    assert (first.trade_id, first.side, first.size) == ("995098663", "SELL", Decimal("0.00064"))
-    assert first.time == datetime(2026, 4, 7, 0, 28, 58, 544778, tzinfo=UTC)
+    assert (first.trade_id, first.side, first.size) == ("1068572090", "SELL", Decimal("0.002186"))
+    assert first.time == datetime(2026, 8, 9, 21, 5, 42, 514318, tzinfo=UTC)
     assert first.bid is None and first.ask is None, "empty strings are absent values"
 
 
@@ -89,8 +90,8 @@ def test_real_product_book(rest_dir: Path) -> None:
     assert book.product_id == "BTC-USD"
     assert [level.price for level in book.bids] == sorted((level.price for level in book.bids), reverse=True)
     assert book.bids[0].price < book.asks[0].price
-    assert book.asks[1].price == Decimal("68926") and book.asks[1].size == Decimal("0.058")
-    assert book.spread_absolute == Decimal("0.01") and book.mid_market == Decimal("68923.665")
+    assert book.asks[1].price == Decimal("65083.72") and book.asks[1].size == Decimal("0.61446665")
+    assert book.spread_absolute == Decimal("0.01") and book.mid_market == Decimal("65083.665")
 
 
 def test_server_time_accepts_numbers_sent_as_strings() -> None:
@@ -152,3 +153,20 @@ def test_a_body_that_is_not_a_json_object_is_refused() -> None:
         decode_json(b"Service Unavailable", "products list")
     with pytest.raises(MalformedResponse, match="expected a JSON object, got list"):
         decode_json(b"[]", "products list")
+
+
+def test_other_projects_fixtures_of_the_same_endpoints_decode(shared_dir: Path) -> None:
+    """nautilus_trader's Advanced Trade REST fixtures: LGPL-3.0, so read from ../shared and not shipped here."""
+    rest = shared_dir / "data" / "real" / "rest"
+    candles = decode_candles((rest / "http_candles.json").read_bytes())
+    assert [c.start for c in candles] == [1712192400, 1712188800] and candles[0].volume == 355.82896243
+    product = parse_product(json.loads((rest / "http_product.json").read_text()))
+    assert (product.product_id, product.price) == ("BTC-USD", Decimal("68923.67"))
+    products = parse_products(json.loads((rest / "http_products.json").read_text()))
+    assert [p.product_id for p in products] == ["BTC-USD", "BTC-USDC"] and products[1].alias == "BTC-USD"
+    futures = parse_products(json.loads((rest / "http_products_future.json").read_text()))
+    assert futures and {p.product_type for p in futures} == {"FUTURE"}
+    ticker = parse_ticker(json.loads((rest / "http_ticker.json").read_text()))
+    assert (ticker.trades[0].trade_id, ticker.best_ask) == ("995098663", Decimal("68923.67"))
+    book = parse_product_book(json.loads((rest / "http_product_book.json").read_text()))
+    assert book.asks[1].price == Decimal("68926") and book.mid_market == Decimal("68923.665")

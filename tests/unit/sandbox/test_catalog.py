@@ -141,7 +141,7 @@ def test_the_real_products_list_is_read_field_for_field() -> None:
     assert delisted and not any(spec.accepts_new_orders for spec in delisted)
 
 
-def test_the_nautilus_products_fixture_and_a_bare_list_are_read(tmp_path: Path) -> None:
+def test_the_products_fixture_and_a_bare_list_are_read(tmp_path: Path) -> None:
     fixture = REST_FIXTURES / "http_products.json"
     assert Catalog.from_payload(fixture).product_ids == ["BTC-USD", "BTC-USDC"]
     bare = tmp_path / "bare.json"
