@@ -262,11 +262,11 @@ async def _trade(plan: PaperPlan, specs: list[InstanceSpec], settings: Any) -> t
     from gpt_trader.trading.broker import PaperBroker
     from gpt_trader.trading.engine import Engine
     from gpt_trader.trading.fills import FILL_MODELS
-    from gpt_trader.trading.live import LiveFeed, feed_endpoints, product_grids
+    from gpt_trader.trading.live import LiveFeed, feed_endpoints, fetch_venue_grids
     from gpt_trader.trading.run import finish_trading_run, start_trading_run
 
     endpoints = feed_endpoints(plan.feed, settings)
-    grids = await product_grids(endpoints, plan.products)
+    grids = await fetch_venue_grids(endpoints, plan.products)
     live = LiveFeed(endpoints, plan.products, plan.granularity, settings=settings)
     await live.open()
     with open_store(settings.database) as store:

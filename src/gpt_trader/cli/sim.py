@@ -130,9 +130,9 @@ def sim(
     specs = _specs(
         _split(strategies) if strategies is not None else None, products, param or [], accounts, amount, settings
     )
-    from gpt_trader.trading.grids import product_grids
+    from gpt_trader.trading.grids import catalog_grids
 
-    grids = product_grids(products)
+    grids = catalog_grids(products)
     data = DataSpec(source, granularity, days if start is None else None, start, end)
     with ExitStack() as stack:
         store = stack.enter_context(_open_store())  # a bad database fails before the work

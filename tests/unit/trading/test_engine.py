@@ -20,7 +20,7 @@ from gpt_trader.store.writer import StoreWriter
 from gpt_trader.trading.broker import PaperBroker
 from gpt_trader.trading.engine import Engine, EngineSummary
 from gpt_trader.trading.fills import TOUCH
-from gpt_trader.trading.grids import product_grids
+from gpt_trader.trading.grids import catalog_grids
 from gpt_trader.trading.instance import InstanceSpec
 from gpt_trader.trading.money import is_multiple
 from gpt_trader.trading.run import finish_trading_run, start_trading_run
@@ -74,7 +74,7 @@ def run_recorded(store: Store, chosen: list[InstanceSpec]) -> tuple[Engine, Engi
     run_id, session_id, account_ids = start_trading_run(store, "simulation", chosen, {"test": True})
     replay = CandleReplay(bars)
     with StoreWriter(store) as writer:
-        engine = Engine(chosen, granularity="1m", broker=PaperBroker(product_grids(["BTC-USD", "ETH-USD"])),
+        engine = Engine(chosen, granularity="1m", broker=PaperBroker(catalog_grids(["BTC-USD", "ETH-USD"])),
                         writer=writer, session_id=session_id, account_ids=account_ids)  # fmt: skip
         summary = asyncio.run(engine.run(with_health(replay.events(), float(bars[0].time[0]))))
     finish_trading_run(store, run_id, session_id, summary)
@@ -153,7 +153,7 @@ def test_the_store_holds_what_the_summary_says(store: Store) -> None:
 def test_touch_fills_take_the_quoted_ask_and_bid() -> None:
     bars = [history("BTC-USD")]
     chosen = specs(fill="close", stop_loss=0.000001)[:1]
-    engine = Engine(chosen, granularity="1m", broker=PaperBroker(product_grids(["BTC-USD"]), fill_model=TOUCH,
+    engine = Engine(chosen, granularity="1m", broker=PaperBroker(catalog_grids(["BTC-USD"]), fill_model=TOUCH,
                                                                 stale_after=None), fill_model="touch")  # fmt: skip
     replay = CandleReplay(bars, half_spread_bps=2.0)
     summary = asyncio.run(engine.run(replay.events()))
@@ -167,7 +167,7 @@ def test_touch_fills_take_the_quoted_ask_and_bid() -> None:
 
 
 def test_bad_instances_are_refused_with_what_to_change() -> None:
-    grids = product_grids(["BTC-USD"])
+    grids = catalog_grids(["BTC-USD"])
     with pytest.raises(ValueError, match="ETH-USD has no grid in the broker; it trades BTC-USD"):
         Engine(specs()[1:2], granularity="1m", broker=PaperBroker(grids))
     with pytest.raises(Exception, match="unknown strategy 'nope'"):
