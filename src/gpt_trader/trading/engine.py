@@ -42,7 +42,7 @@ from gpt_trader.trading.booking import Booker, decimal_of, market_time
 from gpt_trader.trading.broker import PaperBroker
 from gpt_trader.trading.instance import Instance, InstanceSpec, resolve_strategy
 from gpt_trader.trading.money import ZERO
-from gpt_trader.trading.rules import EXIT_REASONS, Position
+from gpt_trader.trading.rules import EXIT_REASONS, Position, flat, refilled, rules_from_params
 from gpt_trader.trading.stepper import (
     E_ENTRY,
     E_PHASE,
@@ -54,6 +54,7 @@ from gpt_trader.trading.stepper import (
     PHASE_OPEN,
     S_CASH,
     S_DRAWDOWN,
+    before_of,
     event_buffer,
     new_state,
     position_of,
@@ -397,19 +398,72 @@ class Engine:
         if quote is not None and not (quote.bid.is_finite() and quote.ask.is_finite()):
             quote = None
         changed: dict[int, Instance] = {}
+        cash_before: dict[int, Decimal] = {}
+        """Ledger cash before each instance's last entry order (its fills re-base the rule state)."""
+        unfinished: set[int] = set()
+        """Rows whose exit the broker did not complete: their later fills in this step (a reversal's entry) wait."""
         for event in self._events[:count].tolist():
             instance = self.instances[int(event[E_ROW])]
+            row = instance.row
+            changed[row] = instance
+            if row in unfinished:
+                continue
             entry = event[E_ENTRY] != 0.0
             now = bar_start if event[E_PHASE] == PHASE_OPEN else bar_end
             reason = "signal" if entry else EXIT_REASONS[int(event[E_REASON])]
             side = Side.BUY if event[E_SIDE] > 0 else Side.SELL
+            if entry:
+                cash_before[row] = instance.account.cash
             self.booker.execute(instance, side, event[E_UNITS], entry, event[E_PRICE], reason, now, quote)
-            changed[instance.row] = instance
+            if not entry and instance.account.units(product.buffer.product_id):
+                unfinished.add(row)
+        for row, instance in changed.items():
+            self._follow_ledger(instance, row in unfinished, cash_before.get(row))
         if self._bar_fills:
             self._dirty.update(changed)
             return
         for instance in changed.values():
             self._save(instance, product, bar_end)
+
+    def _follow_ledger(self, instance: Instance, exit_unfinished: bool, cash_before: Decimal | None) -> None:
+        """Bring the rule state of `instance` to what its ledger holds after the broker executed the rules' fills.
+
+        A refused entry leaves the ledger flat: so are the rules. An exit the broker did not complete (a
+        stale or gapped book, or part of the size) leaves the position open: the rules hold it again, as it
+        was before the step, with the units left, so its stops are checked on the next price. With the
+        touch and book fill models an entry fills at the book: the rules take its units, average price and
+        fee, and re-base the stop levels and trailing extreme on that fill, and the rule cash is the
+        ledger's. With the bar fill model the ledger follows the rules' prices, so a filled order leaves the
+        rule state as the backtest has it.
+        """
+        row = self._state[instance.row]
+        rule = position_of(row)
+        held = instance.account.units(instance.spec.product_id)
+        cash = float(instance.account.cash)
+        if not held:
+            if rule.units != 0.0 or not self._bar_fills:
+                self._set_rule_state(instance, flat(rule.pending), cash)
+            return
+        rules = rules_from_params(instance.kernel_params)
+        trip = instance.account.positions[instance.spec.product_id].trip
+        assert trip is not None, "an open position always has its open trip"
+        # The average price of the fills that opened it (the cost per unit drifts with a partial exit's rounding).
+        entry_price, fee = float(trip.entry_value / trip.size), float(trip.fees)
+        if exit_unfinished or rule.units == 0.0 or (rule.units > 0.0) != (held > 0):
+            before, _ = before_of(row)
+            if (before.units > 0.0) == (held > 0) and before.units != 0.0:
+                kept = before._replace(units=float(held), pending=rule.pending)
+            else:
+                kept = refilled(rule, float(held), entry_price, fee, cash, rules)
+            self._set_rule_state(instance, kept, cash)
+        elif not self._bar_fills and cash_before is not None:
+            rebased = refilled(rule, float(held), entry_price, fee, float(cash_before), rules)
+            self._set_rule_state(instance, rebased, cash)
+
+    def _set_rule_state(self, instance: Instance, position: Position, cash: float) -> None:
+        row = self._state[instance.row]
+        row[: len(position)] = position
+        row[S_CASH] = cash
 
     def _snapshot(self, product: _Product) -> None:
         """Equity of each running member now, and the position state of those that traded since the last."""
