@@ -42,6 +42,7 @@ from gpt_trader.trading.booking import Booker, decimal_of, market_time
 from gpt_trader.trading.broker import PaperBroker
 from gpt_trader.trading.instance import Instance, InstanceSpec, resolve_strategy
 from gpt_trader.trading.money import ZERO
+from gpt_trader.trading.orders import Order
 from gpt_trader.trading.rules import EXIT_REASONS, Position, flat, refilled, rules_from_params
 from gpt_trader.trading.stepper import (
     E_ENTRY,
@@ -55,6 +56,7 @@ from gpt_trader.trading.stepper import (
     S_CASH,
     S_DRAWDOWN,
     before_of,
+    compile_stepper,
     event_buffer,
     new_state,
     position_of,
@@ -148,7 +150,9 @@ class Engine:
     `tape` gives replayed instances their signals (see `SignalTape`); `price_increments` is the grid the
     strategies compute on per product (default: the broker's price increment; pass the backtest bars'
     `price_increment` to replay exactly what a backtest of them computed). `observer(product_id, bar)` is
-    called after the decisions on each closed bar (`bar` counts the product's bars from 0).
+    called after the decisions on each closed bar (`bar` counts the product's bars from 0). Building an engine
+    compiles the rule stepper (`stepper.compile_stepper`; seconds on a cold Numba cache), reported to
+    `compile_progress(done, total)`.
 
     Store rows: orders, fills and round trips as they happen; equity snapshots every `snapshot_every` bars
     of each product and at the end; position state at the end and, in the touch and book models (live
@@ -173,6 +177,7 @@ class Engine:
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         yield_every: int = 64,
         slice_seconds: float = 0.002,
+        compile_progress: Callable[[int, int], None] | None = None,
     ) -> None:
         if fill_model not in FILL_MODELS:
             raise ValueError(f"fill model {fill_model!r} is not one of {', '.join(FILL_MODELS)}")
@@ -189,6 +194,7 @@ class Engine:
         self._clock = clock or (lambda: self.market_time)
         self.feed_health: dict[int, FeedHealth] = {}
         self.instances = [self._open(spec, row) for row, spec in enumerate(instances)]
+        compile_stepper(compile_progress)  # here, not on the first bar of the feed
         self._state = new_state(len(self.instances), np.array([float(s.capital) for s in instances]))
         self._params = np.stack([instance.kernel_params for instance in self.instances])
         self._events = event_buffer(len(self.instances))
@@ -249,6 +255,33 @@ class Engine:
             await worker
         self._finish()
         return self.summary(wall_clock.perf_counter() - started)
+
+    def flatten(self, reason: str = "stop") -> list[Order]:
+        """Close every open position now: a market order each, through the broker, the ledger and the store
+        like any other, at the book (with the bar fill model, at the last mark). A position the book cannot
+        take (stale, gapped) stays open with its rule state; its refused order says why. Returns the orders."""
+        now = self.market_time
+        orders: list[Order] = []
+        for product in self._products.values():
+            product_id = product.buffer.product_id
+            quote = product.quote
+            if self._bar_fills and not product.mark > 0.0:
+                continue  # no price to close at: the positions and their last snapshots stand
+            for instance in product.members:
+                units = instance.account.units(product_id)
+                if not units:
+                    continue
+                side = Side.SELL if units > 0 else Side.BUY
+                order = self.booker.execute(instance, side, 0.0, False, product.mark, reason, now, quote)
+                if order is not None:
+                    orders.append(order)
+                if instance.account.units(product_id):
+                    continue
+                self._follow_ledger(instance, False, None)
+                self._save(instance, product, now)
+                self.booker.snapshot(instance, self._mark(product_id), now)
+        self.booker.flush()
+        return orders
 
     def status(self) -> list[InstanceStatus]:
         """Every instance's numbers now: a few Decimal operations each, cheap enough for a live table."""

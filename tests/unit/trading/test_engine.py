@@ -18,12 +18,13 @@ from gpt_trader.store import Store, open_store
 from gpt_trader.store.schema import AccountStatus
 from gpt_trader.store.writer import StoreWriter
 from gpt_trader.trading.broker import PaperBroker
-from gpt_trader.trading.engine import Engine, EngineSummary
+from gpt_trader.trading.engine import Engine, EngineSummary, FillModelName
 from gpt_trader.trading.fills import TOUCH
 from gpt_trader.trading.grids import catalog_grids
 from gpt_trader.trading.instance import InstanceSpec
 from gpt_trader.trading.money import is_multiple
 from gpt_trader.trading.run import finish_trading_run, start_trading_run
+from gpt_trader.trading.stepper import step_bar, step_close, step_quote
 from tests.support.synthetic_bars import tick_walk_bars
 
 BARS = 600
@@ -174,3 +175,17 @@ def test_bad_instances_are_refused_with_what_to_change() -> None:
         Engine([InstanceSpec("nope", {}, "BTC-USD", "a", Decimal(1))], granularity="1m", broker=PaperBroker(grids))
     with pytest.raises(Exception, match="capital must be a positive amount"):
         InstanceSpec("momentum", {}, "BTC-USD", "a", Decimal(0))
+
+
+@pytest.mark.parametrize("fill_model", ["bar", "touch"])
+def test_building_an_engine_compiles_the_stepper_for_the_types_the_feed_brings(fill_model: FillModelName) -> None:
+    reported: list[tuple[int, int]] = []
+    engine = Engine(specs(fill="close")[:1], granularity="1m", fill_model=fill_model,
+                    broker=PaperBroker(catalog_grids(["BTC-USD"]), fill_model=TOUCH, stale_after=None),
+                    compile_progress=lambda done, total: reported.append((done, total)))  # fmt: skip
+    assert reported == [(1, 3), (2, 3), (3, 3)]
+    compiled = {step: list(step.signatures) for step in (step_bar, step_quote, step_close)}
+    assert all(compiled.values())
+    summary = asyncio.run(engine.run(CandleReplay([history("BTC-USD")], half_spread_bps=2.0).events()))
+    assert summary.fills > 0
+    assert {step: list(step.signatures) for step in compiled} == compiled, "nothing compiled on the feed's path"

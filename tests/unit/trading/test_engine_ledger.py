@@ -15,6 +15,8 @@ from gpt_trader.market.bars import Bars
 from gpt_trader.market.events import BarClosed, MarketEvent, Side
 from gpt_trader.market.feed import FeedHealth, HealthKind
 from gpt_trader.market.replay import CandleReplay
+from gpt_trader.store import open_store
+from gpt_trader.store.writer import StoreWriter
 from gpt_trader.trading.broker import PaperBroker
 from gpt_trader.trading.engine import Engine, FillModelName
 from gpt_trader.trading.fills import BOOK, TOUCH
@@ -22,6 +24,7 @@ from gpt_trader.trading.grids import catalog_grids
 from gpt_trader.trading.instance import Instance, InstanceSpec
 from gpt_trader.trading.orders import OrderStatus
 from gpt_trader.trading.rules import levels, rules_from_params
+from gpt_trader.trading.run import finish_trading_run, start_trading_run
 from tests.support.rule_replay import make_bars
 from tests.support.synthetic_bars import tick_walk_bars
 
@@ -41,14 +44,15 @@ class AlwaysLong(Strategy):
 """
 ACTIVE = {"momentum": {"lookback": 3, "threshold": 0.0005}, "breakout": {"window": 5},
           "mean_reversion": {"window": 8, "num_std": 1.0}}  # fmt: skip
+NO_STOPS = SimulationSettings(fill="close", fee_rate=0.001)
 STOPS = SimulationSettings(fill="close", fee_rate=0.001, stop_loss=0.002, take_profit=0.003, trailing_stop=0.002,
                            allow_short=False)  # fmt: skip
 
 
 def walk(count: int = 500) -> Bars:
     """Minutes of BTC-USD at about $20,000 that move up to 0.3 % a bar, through the stop levels of `STOPS`."""
-    return tick_walk_bars(count, seed=11, start_ticks=2_000_000, steps=(-6000, -2000, -200, -100, 0, 0, 100, 200, 2000, 6000),
-                          product_id="BTC-USD")  # fmt: skip
+    steps = (-6000, -2000, -200, -100, 0, 0, 100, 200, 2000, 6000)
+    return tick_walk_bars(count, seed=11, start_ticks=2_000_000, steps=steps, product_id="BTC-USD")
 
 
 def specs(settings: SimulationSettings, capital: Decimal = Decimal(5000)) -> list[InstanceSpec]:
@@ -158,3 +162,34 @@ def test_a_bar_priced_zero_fills_no_stop(tmp_path: Path) -> None:
     assert [order.request.reason for order in orders] == ["signal"], [order.rejection for order in orders]
     assert summary.rejected_orders == 0 and checks == []
     assert all(fill.price > 0 for order in orders for fill in order.fills)
+
+
+@pytest.mark.parametrize("fill_model", ["bar", "touch"])
+def test_flatten_closes_every_position_through_the_broker_ledger_and_store(
+    tmp_path: Path, fill_model: FillModelName
+) -> None:
+    strategy = tmp_path / "always_long.py"
+    strategy.write_text(ALWAYS_LONG)
+    chosen = [InstanceSpec(str(strategy), {}, "BTC-USD", f"long{number}", Decimal(1000), NO_STOPS)
+              for number in range(2)]  # fmt: skip
+    store = open_store(f"sqlite:///{tmp_path / 'trading.db'}")
+    run_id, session_id, account_ids = start_trading_run(store, "simulation", chosen, {"test": True})
+    broker = PaperBroker(catalog_grids(["BTC-USD"]), fill_model=TOUCH, stale_after=None)
+    with StoreWriter(store) as writer:
+        engine = Engine(chosen, granularity="1m", broker=broker, fill_model=fill_model, writer=writer,
+                        session_id=session_id, account_ids=account_ids)  # fmt: skip
+        summary = asyncio.run(engine.run(CandleReplay([walk(30)], half_spread_bps=2.0).events()))
+        assert all(instance.account.units("BTC-USD") > 0 for instance in engine.instances)
+        orders = engine.flatten()
+    finish_trading_run(store, run_id, session_id, engine.summary(summary.seconds))
+    assert [order.request.reason for order in orders] == ["stop", "stop"]
+    assert all(order.status is OrderStatus.FILLED for order in orders)
+    for instance in engine.instances:
+        assert instance.account.units("BTC-USD") == 0 and engine.position(instance).units == 0.0
+        assert engine.rule_cash(instance) == float(instance.account.cash)
+        account_id = account_ids[instance.spec.account]
+        assert store.round_trips(account_id)[-1].exit_reason == "stop"
+        position = store.position_state(account_id)
+        assert position is not None and position.units == 0 and position.stop_loss_level is None
+        assert store.equity_curve(account_id)[-1].equity == instance.account.cash
+        assert len(store.orders(account_id)) == len(instance.account.round_trips) * 2
