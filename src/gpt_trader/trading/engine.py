@@ -55,6 +55,8 @@ from gpt_trader.trading.stepper import (
     PHASE_OPEN,
     S_CASH,
     S_DRAWDOWN,
+    S_PENDING,
+    S_UNITS,
     before_of,
     compile_stepper,
     event_buffer,
@@ -431,10 +433,8 @@ class Engine:
         if quote is not None and not (quote.bid.is_finite() and quote.ask.is_finite()):
             quote = None
         changed: dict[int, Instance] = {}
-        cash_before: dict[int, Decimal] = {}
-        """Ledger cash before each instance's last entry order (its fills re-base the rule state)."""
-        unfinished: set[int] = set()
-        """Rows whose exit the broker did not complete: their later fills in this step (a reversal's entry) wait."""
+        cash_before: dict[int, Decimal] = {}  # ledger cash before a row's last entry order, to re-base on its fills
+        unfinished: set[int] = set()  # rows whose exit the broker did not complete: a reversal's entry waits too
         for event in self._events[:count].tolist():
             instance = self.instances[int(event[E_ROW])]
             row = instance.row
@@ -470,28 +470,31 @@ class Engine:
         rule state as the backtest has it.
         """
         row = self._state[instance.row]
-        rule = position_of(row)
+        units = float(row[S_UNITS])
         held = instance.account.units(instance.spec.product_id)
-        cash = float(instance.account.cash)
         if not held:
-            if rule.units != 0.0 or not self._bar_fills:
-                self._set_rule_state(instance, flat(rule.pending), cash)
+            if units != 0.0 or not self._bar_fills:
+                self._set_rule_state(instance, flat(int(row[S_PENDING])), float(instance.account.cash))
             return
+        same_side = units != 0.0 and (units > 0.0) == (held > 0)
+        if same_side and not exit_unfinished and (self._bar_fills or cash_before is None):
+            return  # the rules' fills went through as they decided them
+        rule, cash = position_of(row), float(instance.account.cash)
         rules = rules_from_params(instance.kernel_params)
         trip = instance.account.positions[instance.spec.product_id].trip
         assert trip is not None, "an open position always has its open trip"
         # The average price of the fills that opened it (the cost per unit drifts with a partial exit's rounding).
         entry_price, fee = float(trip.entry_value / trip.size), float(trip.fees)
-        if exit_unfinished or rule.units == 0.0 or (rule.units > 0.0) != (held > 0):
-            before, _ = before_of(row)
-            if (before.units > 0.0) == (held > 0) and before.units != 0.0:
-                kept = before._replace(units=float(held), pending=rule.pending)
-            else:
-                kept = refilled(rule, float(held), entry_price, fee, cash, rules)
-            self._set_rule_state(instance, kept, cash)
-        elif not self._bar_fills and cash_before is not None:
+        if same_side and not exit_unfinished and cash_before is not None:
             rebased = refilled(rule, float(held), entry_price, fee, float(cash_before), rules)
             self._set_rule_state(instance, rebased, cash)
+            return
+        before, _ = before_of(row)
+        if before.units != 0.0 and (before.units > 0.0) == (held > 0):
+            kept = before._replace(units=float(held), pending=rule.pending)
+        else:  # it opened within the step that failed to close it: what the ledger holds is all there is
+            kept = refilled(rule, float(held), entry_price, fee, cash, rules)
+        self._set_rule_state(instance, kept, cash)
 
     def _set_rule_state(self, instance: Instance, position: Position, cash: float) -> None:
         row = self._state[instance.row]
