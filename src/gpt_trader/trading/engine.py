@@ -12,7 +12,9 @@ so evaluating strategies never holds up reading the feed: the reader yields to t
 Fill models: "bar" fills each rule decision at the price the rules chose (a bar's open or close, or a stop
 level), exactly as the backtest kernel does, through `PaperBroker.fill_at`: replaying bars then gives the
 backtest's trades. "touch" and "book" send market orders to the broker against the live book; a pending
-next_open signal, the stops and the take-profits are then checked on every quote, at its mid price.
+next_open signal, the stops and the take-profits are then checked on every quote, at its mid price, with
+levels re-based on the entry's actual fills. Under every model the rule state follows the ledger: an order
+the broker refuses leaves the rules with what the ledger holds (see `_follow_ledger`).
 
 A strategy that raises stops its own instance: its account is marked failed with the error (its file and
 line) and the other instances go on.
