@@ -201,6 +201,7 @@ class Engine:
         compile_stepper(compile_progress)  # here, not on the first bar of the feed
         self._state = new_state(len(self.instances), np.array([float(s.capital) for s in instances]))
         self._params = np.stack([instance.kernel_params for instance in self.instances])
+        self._rules = [rules_from_params(instance.kernel_params) for instance in self.instances]
         self._events = event_buffer(len(self.instances))
         self._products: dict[str, _Product] = {}
         increments = dict(price_increments or {})
@@ -482,7 +483,7 @@ class Engine:
         if same_side and not exit_unfinished and (self._bar_fills or cash_before is None):
             return  # the rules' fills went through as they decided them
         rule, cash = position_of(row), float(instance.account.cash)
-        rules = rules_from_params(instance.kernel_params)
+        rules = self._rules[instance.row]
         trip = instance.account.positions[instance.spec.product_id].trip
         assert trip is not None, "an open position always has its open trip"
         # The average price of the fills that opened it (the cost per unit drifts with a partial exit's rounding).

@@ -190,13 +190,14 @@ def levels(side: int, fill: float, rules: Rules) -> tuple[float, float]:
             fill * (1.0 - take_profit) if take_profit == take_profit else -math.inf)  # fmt: skip
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
 def refilled(position: Position, units: float, fill: float, fee: float, cash_before: float,
              rules: Rules) -> Position:  # fmt: skip
     """`position` as its entry actually filled: `units` (signed) at the average price `fill` for `fee`, out of
     `cash_before`; the levels and the trailing extreme start again from that fill. A broker that fills at the
-    book (not at the rules' price) or fills part of the size calls for this."""
-    stop, take = levels(1 if units > 0.0 else -1, fill, rules)
+    book (not at the rules' price) or fills part of the size calls for this, once per fill, from Python: it
+    runs `levels` as plain Python (the same source, the same float arithmetic, without a compiled call's
+    argument conversion)."""
+    stop, take = levels.py_func(1 if units > 0.0 else -1, fill, rules)
     committed = abs(units) * fill + fee
     return Position(units, fill, stop, take, fill, position.pending, position.entry_bar, fee, cash_before,
                     committed)  # fmt: skip
