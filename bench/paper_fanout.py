@@ -37,7 +37,7 @@ from gpt_trader.trading.broker import PaperBroker
 from gpt_trader.trading.engine import Engine
 from gpt_trader.trading.fills import BOOK
 from gpt_trader.trading.instance import InstanceSpec
-from gpt_trader.trading.live import LiveFeed, feed_endpoints, product_grids
+from gpt_trader.trading.live import LiveFeed, feed_endpoints, fetch_venue_grids
 
 
 def start_sandbox(speed: float, state_dir: str) -> tuple[subprocess.Popen[str], str]:
@@ -75,7 +75,7 @@ async def until(events: AsyncIterator[MarketEvent], seconds: float) -> AsyncIter
 async def trade(ws_url: str, count: int, seconds: float) -> dict[str, Any]:
     settings = load_settings()
     endpoints = feed_endpoints(ws_url, settings)
-    grids = await product_grids(endpoints, QUICK_PRODUCTS)
+    grids = await fetch_venue_grids(endpoints, QUICK_PRODUCTS)
     live = LiveFeed(endpoints, QUICK_PRODUCTS, "1m", settings=settings)
     await live.open()
     broker = PaperBroker(grids, fill_model=BOOK, stale_after=live.venue_seconds(30.0))

@@ -36,7 +36,7 @@ from gpt_trader.strategies.base import IndicatorCache, Param, Params, Strategy
 from gpt_trader.strategies.indicators import crossover, ema
 from gpt_trader.trading.broker import PaperBroker
 from gpt_trader.trading.engine import Engine
-from gpt_trader.trading.grids import product_grids
+from gpt_trader.trading.grids import catalog_grids
 from gpt_trader.trading.instance import InstanceSpec
 from gpt_trader.trading.tape import SignalTape
 
@@ -89,7 +89,7 @@ def run_engine(bars: Bars, events: Sequence[BarClosed], tape: bool) -> dict[str,
     # A strategy file is a spec the engine resolves, as `-s FILE.py:Class` on the command line.
     spec = InstanceSpec(f"{Path(__file__).resolve()}:EmaCross", {"fast": 10, "slow": 30}, PRODUCT, "ema",
                         Decimal(10_000))
-    broker = PaperBroker(product_grids([PRODUCT]))
+    broker = PaperBroker(catalog_grids([PRODUCT]))
     signal_tape = SignalTape.record([spec], {PRODUCT: bars}, {PRODUCT: 0.01}) if tape else None
     engine = Engine([spec], granularity="1m", broker=broker, fill_model="bar", tape=signal_tape)
     started = time.perf_counter()

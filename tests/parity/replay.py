@@ -23,7 +23,7 @@ from gpt_trader.market.replay import CandleReplay
 from gpt_trader.strategies import checked_signals, get_strategy
 from gpt_trader.trading.broker import PaperBroker
 from gpt_trader.trading.engine import Engine
-from gpt_trader.trading.grids import product_grids
+from gpt_trader.trading.grids import catalog_grids
 from gpt_trader.trading.instance import InstanceSpec
 from gpt_trader.trading.money import ProductIncrements
 from gpt_trader.trading.tape import SignalTape
@@ -77,7 +77,7 @@ class Comparison:
 
 
 def compare(history: Mapping[str, Bars], cases: Sequence[Case], *, use_tape: bool) -> Comparison:
-    grids = product_grids(history)
+    grids = catalog_grids(history)
     specs = [
         InstanceSpec(case.strategy, dict(case.params), product_id, f"{product_id}/{index}", CAPITAL, case.settings)
         for product_id in history

@@ -126,7 +126,9 @@ def simulate_reference(bars: Bars, signals: np.ndarray, settings: SimulationSett
 
     def stop_exit(bar: int) -> tuple[float, str] | None:
         """The quote and reason of a stop or take-profit exit during this bar, moving the trailing extreme."""
-        open_, high, low = bars.open[bar], bars.high[bar], bars.low[bar]
+        # A value that is not a price (NaN, 0 or below) never triggers: no fill without a price.
+        open_, high, low = (value if usable(value) else math.nan
+                            for value in (bars.open[bar], bars.high[bar], bars.low[bar]))  # fmt: skip
         stop, reason, take, trail = entry["stop"], "stop_loss", entry["take"], settings.trailing_stop
         if units > 0:
             if trail and entry["best"] * (1.0 - trail) > stop:

@@ -262,12 +262,13 @@ async def _trade(plan: PaperPlan, specs: list[InstanceSpec], settings: Any) -> t
     from gpt_trader.trading.broker import PaperBroker
     from gpt_trader.trading.engine import Engine
     from gpt_trader.trading.fills import FILL_MODELS
-    from gpt_trader.trading.live import LiveFeed, feed_endpoints, product_grids
+    from gpt_trader.trading.live import LiveFeed, feed_endpoints, fetch_venue_grids
     from gpt_trader.trading.run import finish_trading_run, start_trading_run
 
     endpoints = feed_endpoints(plan.feed, settings)
-    grids = await product_grids(endpoints, plan.products)
+    grids = await fetch_venue_grids(endpoints, plan.products)
     live = LiveFeed(endpoints, plan.products, plan.granularity, settings=settings)
+    _compile_stepper()  # before the feed opens: a cold compile must not hold up reading it
     await live.open()
     with open_store(settings.database) as store:
         run_id, session_id, account_ids = start_trading_run(
@@ -291,6 +292,14 @@ async def _trade(plan: PaperPlan, specs: list[InstanceSpec], settings: Any) -> t
         writer.close()
         finish_trading_run(store, run_id, session_id, summary, feed=live.statistics())
     return summary, run_id
+
+
+def _compile_stepper() -> None:
+    from gpt_trader.cli.output import progress_bar
+    from gpt_trader.trading.stepper import compile_stepper
+
+    with progress_bar("rule stepper (compiled on first use, then loaded from cache)", min_total=1) as compiling:
+        compile_stepper(lambda done, total: compiling("", done, total))
 
 
 async def _warm_up(engine: Engine, live: LiveFeed, store: Store) -> None:
@@ -321,7 +330,7 @@ async def _run(engine: Engine, live: LiveFeed, plan: PaperPlan) -> EngineSummary
         stop.set()
         await display
     if plan.on_stop == "close":
-        _flatten(engine, live)
+        engine.flatten()
         summary = engine.summary(summary.seconds)
     return summary
 
@@ -375,28 +384,6 @@ def _health(engine: Engine, live: LiveFeed) -> str:
     counted = live.health_counts
     losses = sum(counted.get(kind, 0) for kind in ("gap", "disconnected", "stale"))
     return f"{latest}; {live.events_seen:,} events, {live.bars_closed} bars, {losses} losses"
-
-
-def _flatten(engine: Engine, live: LiveFeed) -> None:
-    """--on-stop close: a market order closing each open position, recorded with its final state."""
-    from gpt_trader.market.events import Side
-
-    now = engine.market_time
-    size = live.bars.granularity.seconds
-    for instance in engine.instances:
-        product_id = instance.spec.product_id
-        units = instance.account.units(product_id)
-        if not units:
-            continue
-        side = Side.SELL if units > 0 else Side.BUY
-        engine.booker.execute(instance, side, 0.0, False, 0.0, "stop", now, None)
-        if instance.account.units(product_id):
-            continue  # the book could not take it (stale or gapped): the position and its last snapshot stand
-        forming = live.bars.open_bucket(product_id)
-        last_bar = None if forming is None else float(forming - size)
-        engine.booker.position_state(instance, engine.position(instance), last_bar, now)
-        engine.booker.snapshot(instance, Decimal(0), now)
-    engine.booker.flush()  # the booker holds rows until told: hand the closing orders to the writer
 
 
 def _config(plan: PaperPlan, feed: str) -> dict[str, Any]:

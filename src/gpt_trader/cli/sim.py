@@ -130,9 +130,9 @@ def sim(
     specs = _specs(
         _split(strategies) if strategies is not None else None, products, param or [], accounts, amount, settings
     )
-    from gpt_trader.trading.grids import product_grids
+    from gpt_trader.trading.grids import catalog_grids
 
-    grids = product_grids(products)
+    grids = catalog_grids(products)
     data = DataSpec(source, granularity, days if start is None else None, start, end)
     with ExitStack() as stack:
         store = stack.enter_context(_open_store())  # a bad database fails before the work
@@ -287,6 +287,7 @@ def _simulate(
     try:
         with (
             StoreWriter(store, clock=lambda: datetime.fromtimestamp(replay.market_time, UTC)) as writer,
+            progress_bar("rule stepper (compiled on first use, then loaded from cache)", min_total=1) as compiling,
             progress_bar("simulating", min_total=1) as progress,
         ):
             done = 0
@@ -308,6 +309,7 @@ def _simulate(
                 tape=SignalTape.record(specs, bars, increments) if fill_model == "bar" else None,
                 price_increments=increments,
                 observer=observe,
+                compile_progress=lambda done, total: compiling("", done, total),
             )
             summary = asyncio.run(engine.run(_paced(replay.events(), replay.clock, pace)))
         status = RunStatus.FINISHED

@@ -10,7 +10,8 @@ then round trips...): the writer commits a run of rows of one kind in one statem
 kinds would cost a statement, and for fills a lookup, per row.
 
 Sizes follow the rules. An entry asks for the rules' units, floored to the product's base increment and,
-for a buy, cut to what the ledger's cash affords; an exit closes whatever the ledger holds. With the bar
+for a buy, cut to what the ledger's cash affords (at the rules' price with the bar fill model, at the
+book's asks otherwise); an exit closes whatever the ledger holds. With the bar
 fill model the order fills in full at the rules' price (`PaperBroker.fill_at`), so the ledger meets the
 backtest within the rounding of each fill to the product's increments; with the touch or book model it is
 a market order against the live book, and fills at what the book gives.
@@ -85,9 +86,13 @@ class Booker:
         held = account.units(product_id)
         if entry:
             size = grid.floor_size(decimal_of(units))
-            if side is Side.BUY:
+            if side is Side.BUY and self.bar_fills:
                 size = min(size, grid.affordable_size(account.available_cash, exact_price,
                                                       account.fee_rates(now).taker))  # fmt: skip
+            elif side is Side.BUY:
+                # At the book's prices; when it affords nothing the broker says why (no asks, a stale book...).
+                affordable = self.broker.market_buy_size(account.account_id, product_id, account.available_cash, now)
+                size = min(size, affordable) if affordable > 0 else size
         else:
             size = abs(held)
         if size <= 0:

@@ -121,10 +121,21 @@ class PaperBroker:
         size = request.base_size or grid.affordable_size(request.quote_size or ZERO, price, rate)
         if size <= 0:
             return order.cancel(f"{request.quote_size} buys less than one {grid.base_increment} at {price}")
+        small = value_problem(f"{request.side.value} MARKET order on {request.product_id}", size, price, grid)
+        if small is not None:
+            return order.reject(small.reason, small.message)
         refusal = self._refusal(account, request, [(price, size)], rate, ZERO)
         if refusal is not None:
             return order.reject(*refusal)
         return self._take(order, request, [(price, size)], rate, now, quote=None)
+
+    def market_buy_size(self, account_id: str, product_id: str, budget: Decimal, now: float) -> Decimal:
+        """The base size a market buy for `budget` (the taker fee included) takes from the book now: a buy
+        sized on another price (a bar's close) would be refused for funds when the ask is above it."""
+        rate = self.accounts[account_id].fee_rates(now).taker
+        plan = plan_take(self.fill_model.liquidity(self.books[product_id].asks), Side.BUY, self.grids[product_id],
+                         rate, budget=budget)  # fmt: skip
+        return sum((size for _, size in plan), ZERO)
 
     def cancel(self, order_id: str) -> Order:
         order = self.orders.get(order_id)

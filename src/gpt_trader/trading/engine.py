@@ -12,7 +12,9 @@ so evaluating strategies never holds up reading the feed: the reader yields to t
 Fill models: "bar" fills each rule decision at the price the rules chose (a bar's open or close, or a stop
 level), exactly as the backtest kernel does, through `PaperBroker.fill_at`: replaying bars then gives the
 backtest's trades. "touch" and "book" send market orders to the broker against the live book; a pending
-next_open signal, the stops and the take-profits are then checked on every quote, at its mid price.
+next_open signal, the stops and the take-profits are then checked on every quote, at its mid price, with
+levels re-based on the entry's actual fills. Under every model the rule state follows the ledger: an order
+the broker refuses leaves the rules with what the ledger holds (see `_follow_ledger`).
 
 A strategy that raises stops its own instance: its account is marked failed with the error (its file and
 line) and the other instances go on.
@@ -42,7 +44,8 @@ from gpt_trader.trading.booking import Booker, decimal_of, market_time
 from gpt_trader.trading.broker import PaperBroker
 from gpt_trader.trading.instance import Instance, InstanceSpec, resolve_strategy
 from gpt_trader.trading.money import ZERO
-from gpt_trader.trading.rules import EXIT_REASONS, Position
+from gpt_trader.trading.orders import Order
+from gpt_trader.trading.rules import EXIT_REASONS, Position, flat, refilled, rules_from_params
 from gpt_trader.trading.stepper import (
     E_ENTRY,
     E_PHASE,
@@ -54,6 +57,10 @@ from gpt_trader.trading.stepper import (
     PHASE_OPEN,
     S_CASH,
     S_DRAWDOWN,
+    S_PENDING,
+    S_UNITS,
+    before_of,
+    compile_stepper,
     event_buffer,
     new_state,
     position_of,
@@ -147,7 +154,9 @@ class Engine:
     `tape` gives replayed instances their signals (see `SignalTape`); `price_increments` is the grid the
     strategies compute on per product (default: the broker's price increment; pass the backtest bars'
     `price_increment` to replay exactly what a backtest of them computed). `observer(product_id, bar)` is
-    called after the decisions on each closed bar (`bar` counts the product's bars from 0).
+    called after the decisions on each closed bar (`bar` counts the product's bars from 0). Building an engine
+    compiles the rule stepper (`stepper.compile_stepper`; seconds on a cold Numba cache), reported to
+    `compile_progress(done, total)`.
 
     Store rows: orders, fills and round trips as they happen; equity snapshots every `snapshot_every` bars
     of each product and at the end; position state at the end and, in the touch and book models (live
@@ -172,6 +181,7 @@ class Engine:
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         yield_every: int = 64,
         slice_seconds: float = 0.002,
+        compile_progress: Callable[[int, int], None] | None = None,
     ) -> None:
         if fill_model not in FILL_MODELS:
             raise ValueError(f"fill model {fill_model!r} is not one of {', '.join(FILL_MODELS)}")
@@ -188,8 +198,10 @@ class Engine:
         self._clock = clock or (lambda: self.market_time)
         self.feed_health: dict[int, FeedHealth] = {}
         self.instances = [self._open(spec, row) for row, spec in enumerate(instances)]
+        compile_stepper(compile_progress)  # here, not on the first bar of the feed
         self._state = new_state(len(self.instances), np.array([float(s.capital) for s in instances]))
         self._params = np.stack([instance.kernel_params for instance in self.instances])
+        self._rules = [rules_from_params(instance.kernel_params) for instance in self.instances]
         self._events = event_buffer(len(self.instances))
         self._products: dict[str, _Product] = {}
         increments = dict(price_increments or {})
@@ -248,6 +260,33 @@ class Engine:
             await worker
         self._finish()
         return self.summary(wall_clock.perf_counter() - started)
+
+    def flatten(self, reason: str = "stop") -> list[Order]:
+        """Close every open position now: a market order each, through the broker, the ledger and the store
+        like any other, at the book (with the bar fill model, at the last mark). A position the book cannot
+        take (stale, gapped) stays open with its rule state; its refused order says why. Returns the orders."""
+        now = self.market_time
+        orders: list[Order] = []
+        for product in self._products.values():
+            product_id = product.buffer.product_id
+            quote = product.quote
+            if self._bar_fills and not product.mark > 0.0:
+                continue  # no price to close at: the positions and their last snapshots stand
+            for instance in product.members:
+                units = instance.account.units(product_id)
+                if not units:
+                    continue
+                side = Side.SELL if units > 0 else Side.BUY
+                order = self.booker.execute(instance, side, 0.0, False, product.mark, reason, now, quote)
+                if order is not None:
+                    orders.append(order)
+                if instance.account.units(product_id):
+                    continue
+                self._follow_ledger(instance, False, None)
+                self._save(instance, product, now)
+                self.booker.snapshot(instance, self._mark(product_id), now)
+        self.booker.flush()
+        return orders
 
     def status(self) -> list[InstanceStatus]:
         """Every instance's numbers now: a few Decimal operations each, cheap enough for a live table."""
@@ -397,19 +436,73 @@ class Engine:
         if quote is not None and not (quote.bid.is_finite() and quote.ask.is_finite()):
             quote = None
         changed: dict[int, Instance] = {}
+        cash_before: dict[int, Decimal] = {}  # ledger cash before a row's last entry order, to re-base on its fills
+        unfinished: set[int] = set()  # rows whose exit the broker did not complete: a reversal's entry waits too
         for event in self._events[:count].tolist():
             instance = self.instances[int(event[E_ROW])]
+            row = instance.row
+            changed[row] = instance
+            if row in unfinished:
+                continue
             entry = event[E_ENTRY] != 0.0
             now = bar_start if event[E_PHASE] == PHASE_OPEN else bar_end
             reason = "signal" if entry else EXIT_REASONS[int(event[E_REASON])]
             side = Side.BUY if event[E_SIDE] > 0 else Side.SELL
+            if entry:
+                cash_before[row] = instance.account.cash
             self.booker.execute(instance, side, event[E_UNITS], entry, event[E_PRICE], reason, now, quote)
-            changed[instance.row] = instance
+            if not entry and instance.account.units(product.buffer.product_id):
+                unfinished.add(row)
+        for row, instance in changed.items():
+            self._follow_ledger(instance, row in unfinished, cash_before.get(row))
         if self._bar_fills:
             self._dirty.update(changed)
             return
         for instance in changed.values():
             self._save(instance, product, bar_end)
+
+    def _follow_ledger(self, instance: Instance, exit_unfinished: bool, cash_before: Decimal | None) -> None:
+        """Bring the rule state of `instance` to what its ledger holds after the broker executed the rules' fills.
+
+        A refused entry leaves the ledger flat: so are the rules. An exit the broker did not complete (a
+        stale or gapped book, or part of the size) leaves the position open: the rules hold it again, as it
+        was before the step, with the units left, so its stops are checked on the next price. With the
+        touch and book fill models an entry fills at the book: the rules take its units, average price and
+        fee, and re-base the stop levels and trailing extreme on that fill, and the rule cash is the
+        ledger's. With the bar fill model the ledger follows the rules' prices, so a filled order leaves the
+        rule state as the backtest has it.
+        """
+        row = self._state[instance.row]
+        units = float(row[S_UNITS])
+        held = instance.account.units(instance.spec.product_id)
+        if not held:
+            if units != 0.0 or not self._bar_fills:
+                self._set_rule_state(instance, flat(int(row[S_PENDING])), float(instance.account.cash))
+            return
+        same_side = units != 0.0 and (units > 0.0) == (held > 0)
+        if same_side and not exit_unfinished and (self._bar_fills or cash_before is None):
+            return  # the rules' fills went through as they decided them
+        rule, cash = position_of(row), float(instance.account.cash)
+        rules = self._rules[instance.row]
+        trip = instance.account.positions[instance.spec.product_id].trip
+        assert trip is not None, "an open position always has its open trip"
+        # The average price of the fills that opened it (the cost per unit drifts with a partial exit's rounding).
+        entry_price, fee = float(trip.entry_value / trip.size), float(trip.fees)
+        if same_side and not exit_unfinished and cash_before is not None:
+            rebased = refilled(rule, float(held), entry_price, fee, float(cash_before), rules)
+            self._set_rule_state(instance, rebased, cash)
+            return
+        before, _ = before_of(row)
+        if before.units != 0.0 and (before.units > 0.0) == (held > 0):
+            kept = before._replace(units=float(held), pending=rule.pending)
+        else:  # it opened within the step that failed to close it: what the ledger holds is all there is
+            kept = refilled(rule, float(held), entry_price, fee, cash, rules)
+        self._set_rule_state(instance, kept, cash)
+
+    def _set_rule_state(self, instance: Instance, position: Position, cash: float) -> None:
+        row = self._state[instance.row]
+        row[: len(position)] = position
+        row[S_CASH] = cash
 
     def _snapshot(self, product: _Product) -> None:
         """Equity of each running member now, and the position state of those that traded since the last."""

@@ -1,4 +1,4 @@
-"""The order grids of the products an engine trades, from the product catalogue Coinbase published."""
+"""Order grids from the product catalogue Coinbase published, without asking a venue (`live.fetch_venue_grids` asks)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from gpt_trader.sandbox.catalog import Catalog
 from gpt_trader.trading.money import ProductIncrements
 
 
-def product_grids(product_ids: Iterable[str], catalog: Catalog | None = None) -> dict[str, ProductIncrements]:
+def catalog_grids(product_ids: Iterable[str], catalog: Catalog | None = None) -> dict[str, ProductIncrements]:
     """Each product's increments and size limits; a UserError names a product the catalogue lacks."""
     listed = catalog or Catalog.default()
     grids: dict[str, ProductIncrements] = {}

@@ -16,7 +16,7 @@ its trades aggregated into closed bars, the bars a feed gap hid backfilled over 
 same host and port as its WebSocket, so its backfill comes from there (unless `coinbase_rest_url` names
 another place).
 
-`product_grids` reads each product's order grid from the venue's REST product list (the paper broker rounds
+`fetch_venue_grids` reads each product's order grid from the venue's REST product list (the paper broker rounds
 to it); a product the venue does not list is a user error naming it, before anything connects.
 
 `open()` proves the feed before anything trades: every product must show its book (a level-2 snapshot
@@ -104,7 +104,7 @@ def _rest_beside(ws_url: str) -> str:
     return urlunsplit(("https" if parts.scheme == "wss" else "http", parts.netloc, "", "", ""))
 
 
-async def product_grids(endpoints: FeedEndpoints, products: Sequence[str]) -> dict[str, ProductIncrements]:
+async def fetch_venue_grids(endpoints: FeedEndpoints, products: Sequence[str]) -> dict[str, ProductIncrements]:
     """Each product's order grid from the venue's product list (one request); FeedProductError naming
     every product the venue does not list."""
     async with CoinbaseRestClient(endpoints.rest_url) as client:

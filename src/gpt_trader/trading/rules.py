@@ -9,7 +9,8 @@ same rules again as a plain loop, apart from this code, and tests hold the two e
   `allow_short`, LONG when short covers then buys, SHORT when long sells then shorts, SHORT when flat shorts.
   A reversal closes first and re-enters on the cash that results; no entry without positive cash.
 * Fill: "close" fills a signal of bar i at close[i]; "next_open" fills it at open[i+1] (the signal waits in
-  `Position.pending`). A quoted price that is NaN or <= 0 gives no fill: the signal is dropped, not delayed.
+  `Position.pending`). A quoted price that is NaN or <= 0 gives no fill: the signal is dropped, not delayed;
+  nor does such an open, high or low trigger a stop or take-profit.
   Every fill price is the quote worsened by spread and slippage (`buy_factor` / `sell_factor`).
 * Sizing: committed = cash * fraction; units = committed / (fill * (1 + fee_rate)); a buy takes exactly
   `committed` from cash (so an all-in buy leaves 0), a sell adds units * fill - fee, fee = notional *
@@ -172,14 +173,34 @@ def enter(side: int, quote: float, bar: int, cash: float, rules: Rules) -> tuple
     size = committed / (fill * (1.0 + fee_rate))
     notional = size * fill
     fee = notional * fee_rate
+    stop, take = levels(side, fill, rules)
+    if side > 0:
+        return cash - committed, Position(size, fill, stop, take, fill, 0, bar, fee, cash, committed)
+    return cash + (notional - fee), Position(-size, fill, stop, take, fill, 0, bar, fee, cash, committed)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def levels(side: int, fill: float, rules: Rules) -> tuple[float, float]:
+    """The stop-loss and take-profit levels of a `side` entry filled at `fill` (infinite when not set)."""
     stop_loss, take_profit = rules.stop_loss, rules.take_profit
     if side > 0:
-        stop = fill * (1.0 - stop_loss) if stop_loss == stop_loss else -math.inf
-        take = fill * (1.0 + take_profit) if take_profit == take_profit else math.inf
-        return cash - committed, Position(size, fill, stop, take, fill, 0, bar, fee, cash, committed)
-    stop = fill * (1.0 + stop_loss) if stop_loss == stop_loss else math.inf
-    take = fill * (1.0 - take_profit) if take_profit == take_profit else -math.inf
-    return cash + (notional - fee), Position(-size, fill, stop, take, fill, 0, bar, fee, cash, committed)
+        return (fill * (1.0 - stop_loss) if stop_loss == stop_loss else -math.inf,
+                fill * (1.0 + take_profit) if take_profit == take_profit else math.inf)  # fmt: skip
+    return (fill * (1.0 + stop_loss) if stop_loss == stop_loss else math.inf,
+            fill * (1.0 - take_profit) if take_profit == take_profit else -math.inf)  # fmt: skip
+
+
+def refilled(position: Position, units: float, fill: float, fee: float, cash_before: float,
+             rules: Rules) -> Position:  # fmt: skip
+    """`position` as its entry actually filled: `units` (signed) at the average price `fill` for `fee`, out of
+    `cash_before`; the levels and the trailing extreme start again from that fill. A broker that fills at the
+    book (not at the rules' price) or fills part of the size calls for this, once per fill, from Python: it
+    runs `levels` as plain Python (the same source, the same float arithmetic, without a compiled call's
+    argument conversion)."""
+    stop, take = levels.py_func(1 if units > 0.0 else -1, fill, rules)
+    committed = abs(units) * fill + fee
+    return Position(units, fill, stop, take, fill, position.pending, position.entry_bar, fee, cash_before,
+                    committed)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -220,7 +241,14 @@ def act(signal: int, quote: float, bar: int, cash: float, position: Position, ru
 def stop_exit(position: Position, open_: float, high: float, low: float,
               rules: Rules) -> tuple[float, int, float]:
     """The quote and reason of a stop or take-profit exit during this bar (NaN quote: none), and the
-    trailing extreme after the bar. A NaN open, high or low compares False, so it never triggers."""
+    trailing extreme after the bar. An open, high or low that is not a price (NaN, 0 or below) never
+    triggers, fills or moves the trailing extreme: no fill without a price."""
+    if not open_ > 0.0:
+        open_ = math.nan  # NaN compares False with every level
+    if not high > 0.0:
+        high = math.nan
+    if not low > 0.0:
+        low = math.nan
     stop, take, best, trailing = position.stop, position.take, position.best, rules.trailing_stop
     reason = EXIT_STOP_LOSS
     if position.units > 0.0:

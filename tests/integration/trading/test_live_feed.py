@@ -20,7 +20,7 @@ from gpt_trader.trading.live import (
     FeedProductError,
     LiveFeed,
     feed_endpoints,
-    product_grids,
+    fetch_venue_grids,
     unlisted,
 )
 from tests.integration.sandbox.conftest import PRODUCTS, RunningSandbox, StartSandbox
@@ -111,17 +111,17 @@ async def test_a_gap_is_counted_and_its_bars_come_backfilled_over_the_sandbox_re
     assert stats["unseen_bars"] == dict.fromkeys(PRODUCTS, 0)
 
 
-async def test_product_grids_come_from_the_sandbox_listing_and_a_product_it_lacks_is_named(
+async def test_venue_grids_come_from_the_sandbox_listing_and_a_product_it_lacks_is_named(
     sandbox: RunningSandbox,
 ) -> None:
     endpoints = feed_endpoints(sandbox.ws_url, load_settings())
-    grids = await product_grids(endpoints, PRODUCTS)
+    grids = await fetch_venue_grids(endpoints, PRODUCTS)
     catalog = Catalog.default()
     for product in PRODUCTS:
         assert grids[product].price_increment == catalog.get(product).price_increment
         assert grids[product].base_increment == catalog.get(product).base_increment
     with pytest.raises(FeedProductError, match=r"the feed does not carry SOL-USD \(it lists BTC-USD, ETH-USD\)"):
-        await product_grids(endpoints, ("BTC-USD", "SOL-USD"))
+        await fetch_venue_grids(endpoints, ("BTC-USD", "SOL-USD"))
 
 
 def test_a_product_missing_from_a_long_list_is_unknown_with_the_closest_listed_id() -> None:

@@ -18,7 +18,7 @@ from gpt_trader.trading.broker import PaperBroker
 from gpt_trader.trading.engine import Engine
 from gpt_trader.trading.fills import BOOK
 from gpt_trader.trading.instance import InstanceSpec
-from gpt_trader.trading.live import LiveFeed, feed_endpoints, product_grids
+from gpt_trader.trading.live import LiveFeed, feed_endpoints, fetch_venue_grids
 from gpt_trader.trading.run import finish_trading_run, start_trading_run
 from tests.integration.sandbox.conftest import PRODUCTS, RunningSandbox, StartSandbox
 from tests.support.sandbox_faults import inject
@@ -82,7 +82,7 @@ async def test_a_gap_and_a_disconnect_while_a_position_is_open(start_sandbox: St
     running = start_sandbox(speed=120.0)
     settings = load_settings()
     endpoints = feed_endpoints(running.ws_url, settings)
-    grids = await product_grids(endpoints, PRODUCTS)
+    grids = await fetch_venue_grids(endpoints, PRODUCTS)
     live = LiveFeed(endpoints, PRODUCTS, "1m", settings=settings)
     await live.open()
     specs = [

@@ -231,3 +231,16 @@ def test_int64_signals_are_accepted() -> None:
     bars = make_bars([100, 110])
     result = run_simulation(bars, np.array([1, -1]), NO_FEES_AT_CLOSE)
     assert result.final_equity == pytest.approx(11_000)
+
+
+@pytest.mark.parametrize("side, settings", [
+    (L, SimulationSettings(fill="close", fee_rate=0.0, stop_loss=0.05)),
+    (S, SimulationSettings(fill="close", fee_rate=0.0, take_profit=0.05, allow_short=True)),
+    (S, SimulationSettings(fill="close", fee_rate=0.0, trailing_stop=0.05, allow_short=True)),
+])  # fmt: skip
+def test_a_bar_priced_zero_never_fills_a_stop(side: int, settings: SimulationSettings) -> None:
+    """No fill without a price: a bar whose open, high or low is 0 is a bar with no usable price there."""
+    bars = make_bars([100, 100, 100, 100], open_=[100, 0, 100, 100], high=[100, 100, 0, 100], low=[100, 0, 0, 100])
+    trades = run_simulation(bars, signals(side, H, H, H), settings).trades()
+    assert list(trades["exit_reason"]) == ["open"], trades
+    assert (trades["exit_price"] > 0).all()

@@ -11,6 +11,7 @@ from gpt_trader.backtest.settings import SimulationSettings
 from gpt_trader.backtest.simulation import run_simulation, summarize
 from gpt_trader.market.bars import Bars
 from gpt_trader.market.granularity import Granularity
+from tests.support.rule_replay import make_bars
 from tests.support.simulation_cases import START, close_enough, simulation_cases
 
 
@@ -80,3 +81,12 @@ def test_long_markets_agree_through_the_vectorised_held_blocks() -> None:
         assert all(close_enough(got[name], want[name], rel=1e-9) for name in METRIC_NAMES), (got, want)
         np.testing.assert_array_equal(summarize(bars, signals, simulation),
                                       np.array(list(got.values()), dtype=float))
+
+
+def test_the_reference_never_fills_a_stop_at_a_zero_price() -> None:
+    bars = make_bars([100, 100, 100, 100], open_=[100, 0, 100, 100], high=[100, 100, 0, 100], low=[100, 0, 0, 100])
+    for side, settings in ((1, SimulationSettings(fill="close", fee_rate=0.0, stop_loss=0.05)),
+                           (-1, SimulationSettings(fill="close", fee_rate=0.0, trailing_stop=0.05, allow_short=True)),
+                           (-1, SimulationSettings(fill="close", fee_rate=0.0, take_profit=0.05, allow_short=True))):
+        result = simulate_reference(bars, np.array([side, 0, 0, 0], dtype=np.int8), settings)
+        assert [trade.exit_reason for trade in result.trades] == ["open"], (settings, result.trades)

@@ -18,12 +18,13 @@ from gpt_trader.store import Store, open_store
 from gpt_trader.store.schema import AccountStatus
 from gpt_trader.store.writer import StoreWriter
 from gpt_trader.trading.broker import PaperBroker
-from gpt_trader.trading.engine import Engine, EngineSummary
+from gpt_trader.trading.engine import Engine, EngineSummary, FillModelName
 from gpt_trader.trading.fills import TOUCH
-from gpt_trader.trading.grids import product_grids
+from gpt_trader.trading.grids import catalog_grids
 from gpt_trader.trading.instance import InstanceSpec
 from gpt_trader.trading.money import is_multiple
 from gpt_trader.trading.run import finish_trading_run, start_trading_run
+from gpt_trader.trading.stepper import step_bar, step_close, step_quote
 from tests.support.synthetic_bars import tick_walk_bars
 
 BARS = 600
@@ -74,7 +75,7 @@ def run_recorded(store: Store, chosen: list[InstanceSpec]) -> tuple[Engine, Engi
     run_id, session_id, account_ids = start_trading_run(store, "simulation", chosen, {"test": True})
     replay = CandleReplay(bars)
     with StoreWriter(store) as writer:
-        engine = Engine(chosen, granularity="1m", broker=PaperBroker(product_grids(["BTC-USD", "ETH-USD"])),
+        engine = Engine(chosen, granularity="1m", broker=PaperBroker(catalog_grids(["BTC-USD", "ETH-USD"])),
                         writer=writer, session_id=session_id, account_ids=account_ids)  # fmt: skip
         summary = asyncio.run(engine.run(with_health(replay.events(), float(bars[0].time[0]))))
     finish_trading_run(store, run_id, session_id, summary)
@@ -153,7 +154,7 @@ def test_the_store_holds_what_the_summary_says(store: Store) -> None:
 def test_touch_fills_take_the_quoted_ask_and_bid() -> None:
     bars = [history("BTC-USD")]
     chosen = specs(fill="close", stop_loss=0.000001)[:1]
-    engine = Engine(chosen, granularity="1m", broker=PaperBroker(product_grids(["BTC-USD"]), fill_model=TOUCH,
+    engine = Engine(chosen, granularity="1m", broker=PaperBroker(catalog_grids(["BTC-USD"]), fill_model=TOUCH,
                                                                 stale_after=None), fill_model="touch")  # fmt: skip
     replay = CandleReplay(bars, half_spread_bps=2.0)
     summary = asyncio.run(engine.run(replay.events()))
@@ -167,10 +168,24 @@ def test_touch_fills_take_the_quoted_ask_and_bid() -> None:
 
 
 def test_bad_instances_are_refused_with_what_to_change() -> None:
-    grids = product_grids(["BTC-USD"])
+    grids = catalog_grids(["BTC-USD"])
     with pytest.raises(ValueError, match="ETH-USD has no grid in the broker; it trades BTC-USD"):
         Engine(specs()[1:2], granularity="1m", broker=PaperBroker(grids))
     with pytest.raises(Exception, match="unknown strategy 'nope'"):
         Engine([InstanceSpec("nope", {}, "BTC-USD", "a", Decimal(1))], granularity="1m", broker=PaperBroker(grids))
     with pytest.raises(Exception, match="capital must be a positive amount"):
         InstanceSpec("momentum", {}, "BTC-USD", "a", Decimal(0))
+
+
+@pytest.mark.parametrize("fill_model", ["bar", "touch"])
+def test_building_an_engine_compiles_the_stepper_for_the_types_the_feed_brings(fill_model: FillModelName) -> None:
+    reported: list[tuple[int, int]] = []
+    engine = Engine(specs(fill="close")[:1], granularity="1m", fill_model=fill_model,
+                    broker=PaperBroker(catalog_grids(["BTC-USD"]), fill_model=TOUCH, stale_after=None),
+                    compile_progress=lambda done, total: reported.append((done, total)))  # fmt: skip
+    assert reported == [(1, 3), (2, 3), (3, 3)]
+    compiled = {step: list(step.signatures) for step in (step_bar, step_quote, step_close)}
+    assert all(compiled.values())
+    summary = asyncio.run(engine.run(CandleReplay([history("BTC-USD")], half_spread_bps=2.0).events()))
+    assert summary.fills > 0
+    assert {step: list(step.signatures) for step in compiled} == compiled, "nothing compiled on the feed's path"
