@@ -90,11 +90,14 @@ class BarBuffer:
             self._last_synthetic = length
         self._length = length + 1
 
-    def view(self, window: int | None = None) -> Bars:
-        """The whole history, or its last `window` bars, as Bars sharing the buffer's memory."""
-        end = self._length
+    def view(self, window: int | None = None, *, end: int | None = None) -> Bars:
+        """The whole history, or its last `window` bars, as Bars sharing the buffer's memory; with `end`,
+        as it stood when it held `end` bars."""
+        end = self._length if end is None else min(end, self._length)
         start = 0 if window is None else max(0, end - window)
         floats = self._floats
+        flags = self._synthetic[start:end]
+        flagged = self._last_synthetic >= start and (end == self._length or bool(flags.any()))
         return Bars(
             self.product_id,
             self.granularity,
@@ -104,7 +107,7 @@ class BarBuffer:
             floats["low"][start:end],
             floats["close"][start:end],
             floats["volume"][start:end],
-            self._synthetic[start:end] if self._last_synthetic >= start else None,
+            flags if flagged else None,
             self.price_increment,
         )
 
