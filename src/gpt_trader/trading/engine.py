@@ -153,6 +153,8 @@ class EngineSummary:
     latency: dict[MessageKind, Latency | None] = field(default_factory=dict)
     """The same per kind of message ("bar", "quote"), with the count and the maximum (the last
     `_LATENCY_SAMPLES` messages of each kind)."""
+    cpu_latency: dict[MessageKind, Latency | None] = field(default_factory=dict)
+    """The CPU seconds this process spent over the same spans: the latency if it had a core of its own."""
 
 
 @dataclass(eq=False, slots=True)
@@ -167,6 +169,7 @@ class _Work:
     waiting: int
     """Groups that have not decided on it yet."""
     mid: float = float("nan")
+    read_cpu: float = 0.0
 
 
 @dataclass(eq=False)
@@ -307,11 +310,16 @@ class Engine:
         self._granularity_seconds = self.granularity.seconds
         self._bar_fills = fill_model == "bar"
         self._group_of: dict[int, _Group] = {}
-        self._ready: deque[_Group] = deque()
-        """Groups with a bar or quote to decide, or fills to book, in the order they take turns."""
+        self._quick: deque[_Group] = deque()
+        """Groups whose next step is deciding on a quote (a compiled step on a price), in the order they came."""
+        self._heavy: deque[_Group] = deque()
+        """Groups whose next step evaluates a strategy on a closed bar or books a run of fills, taking turns."""
         self._ended = False
         self._wake = asyncio.Event()
         self._latencies: dict[MessageKind, deque[float]] = {
+            kind: deque(maxlen=_LATENCY_SAMPLES) for kind in ("bar", "quote")
+        }
+        self._cpu_latencies: dict[MessageKind, deque[float]] = {
             kind: deque(maxlen=_LATENCY_SAMPLES) for kind in ("bar", "quote")
         }
         self._messages = self._bars = self._instance_bars = 0
@@ -321,7 +329,9 @@ class Engine:
     # The interface.
 
     def warm_up(self, history: Mapping[str, Bars]) -> None:
-        """Give products the bars before the feed starts, so the first signals see a full window."""
+        """Give products the bars before the feed starts, so the first signals see a full window. Each
+        instance's `last_signal` becomes its signal at the end of them (a strategy that raises there stops
+        as it would on a live bar), which also loads the strategies' compiled code before the feed starts."""
         for product_id, bars in history.items():
             product = self._products.get(product_id)
             if product is None or len(bars) == 0:
@@ -331,17 +341,22 @@ class Engine:
             product.mark = float(bars.close[-1])
             for group in product.groups:
                 group.through = len(buffer)
+            if product.tape is None:
+                for group in list(product.groups):
+                    if not group.retired:
+                        self._evaluate(group, len(buffer))
 
     async def run(self, events: AsyncIterator[MarketEvent], stop: asyncio.Event | None = None) -> EngineSummary:
         """Trade `events` until they end or `stop` is set; the final state is recorded before returning."""
         started = wall_clock.perf_counter()
+        self._load_steppers()
         worker = asyncio.create_task(self._worker())
         read = 0
         try:
             async for event in events:
                 self._read(event)
                 read += 1
-                if read % self.yield_every == 0 and self._ready:
+                if self._quick or (read % self.yield_every == 0 and self._heavy):
                     self._wake.set()
                     await asyncio.sleep(0)
                 if stop is not None and stop.is_set():
@@ -373,11 +388,24 @@ class Engine:
         by_kind: dict[MessageKind, Latency | None] = {
             kind: Latency.of(samples) for kind, samples in self._latencies.items()
         }
+        cpu: dict[MessageKind, Latency | None] = {
+            kind: Latency.of(samples) for kind, samples in self._cpu_latencies.items()
+        }
         return EngineSummary(
             self.status(), self._bars, self._instance_bars, self._messages, self.booker.orders, self.booker.fills,
             self.booker.rejected, _quantile(ordered, 0.5), _quantile(ordered, 0.99), seconds, dict(self.feed_health),
-            by_kind,
+            by_kind, cpu,
         )  # fmt: skip
+
+    def _load_steppers(self) -> None:
+        """Compile (or load from Numba's cache) the rule steps this fill model runs, on no instances, so that
+        the first bar or quote does not wait for it."""
+        none, signals = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int8)
+        if self._bar_fills:
+            step_bar(self._state, none, signals, self._params, 0, 0.0, 0.0, 0.0, 0.0, self._events)
+        else:
+            step_close(self._state, none, signals, self._params, 0, 0.0, self._events)
+            step_quote(self._state, none, self._params, 0, 0.0, self._events)
 
     # The reader: bounded work per message.
 
@@ -417,6 +445,7 @@ class Engine:
     def _enqueue(self, product: _Product, work: _Work) -> None:
         """`work` joins the product's log and each of its groups takes a turn for it."""
         work.read_at = wall_clock.perf_counter()
+        work.read_cpu = wall_clock.process_time()
         groups = product.groups
         work.waiting = len(groups)
         product.log.append(work)
@@ -429,33 +458,42 @@ class Engine:
         if not self._wake.is_set():
             self._wake.set()
         for group in groups:
-            if not (group.queued or group.parked):
-                group.queued = True
-                self._ready.append(group)
+            self._queue(group)
+
+    def _queue(self, group: _Group) -> None:
+        """Give the group a turn if it has work it may do now."""
+        if group.queued or group.parked or group.retired:
+            return
+        product = group.product
+        if group.fills:
+            self._heavy.append(group)
+        elif group.cursor < product.next_seq:
+            quote = product.log[group.cursor - product.first_seq].kind == "quote"
+            (self._quick if quote else self._heavy).append(group)
+        else:
+            return
+        group.queued = True
 
     # The worker: decisions.
 
     async def _worker(self) -> None:
-        ready = self._ready
+        quick, heavy = self._quick, self._heavy
         while True:
-            if not ready:
+            if not (quick or heavy):
                 if self._ended:
                     return
                 self._wake.clear()
                 await self._wake.wait()
                 continue
             slice_start = wall_clock.perf_counter()
-            while ready:
-                group = ready.popleft()
+            while quick or heavy:
+                # Every quote that can be decided goes before the next strategy evaluation or run of bookings.
+                group = (quick or heavy).popleft()
                 group.queued = False
                 if group.retired:
                     continue
                 self._step(group)
-                if group.parked or group.retired or group.queued:
-                    continue
-                if group.fills or group.cursor < group.product.next_seq:
-                    group.queued = True
-                    ready.append(group)
+                self._queue(group)
                 if wall_clock.perf_counter() - slice_start > self.slice_seconds:
                     break
             await asyncio.sleep(0)
@@ -522,13 +560,12 @@ class Engine:
             if work.kind == "bar":
                 self._bar_decided(product, work)
             self._latencies[work.kind].append(wall_clock.perf_counter() - work.read_at)
+            self._cpu_latencies[work.kind].append(wall_clock.process_time() - work.read_cpu)
         if log and log[0].kind == "bar":
             for group in product.groups:
                 if group.parked and group.cursor == product.first_seq:
                     group.parked = False
-                    if not group.queued:
-                        group.queued = True
-                        self._ready.append(group)
+                    self._queue(group)
 
     def _bar_decided(self, product: _Product, work: _Work) -> None:
         bar = work.message
@@ -560,11 +597,15 @@ class Engine:
                 product.taped = cursor
                 return tape[cursor]
         product.taped = -1
-        members = group.members
+        return self._evaluate(group, work.index + 1)
+
+    def _evaluate(self, group: _Group, end: int) -> np.ndarray | None:
+        """The signals of the group's members at the bar `end - 1` of their product's buffer; see `_signals`."""
+        product, members = group.product, group.members
         signals = np.zeros(len(members), dtype=np.int8)
         failed: list[Instance] = []
         for first, positions in group.evaluations:
-            window = product.buffer.view(first.lookback, end=work.index + 1)
+            window = product.buffer.view(first.lookback, end=end)
             try:
                 signal = trailing_signal(first.strategy, window, first.params)
             except Exception as error:  # a user's strategy may raise anything: it stops, the others go on
@@ -681,9 +722,7 @@ class Engine:
         for offset, work in enumerate(product.log):
             work.waiting = sum(1 for group in groups if group.cursor <= product.first_seq + offset)
         for group in groups:
-            if not (group.queued or group.parked) and group.cursor < product.next_seq:
-                group.queued = True
-                self._ready.append(group)
+            self._queue(group)
         self._complete(product)
 
     def _fail(self, instance: Instance, error: str) -> None:
