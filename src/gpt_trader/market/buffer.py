@@ -92,12 +92,10 @@ class BarBuffer:
 
     def view(self, window: int | None = None, *, end: int | None = None) -> Bars:
         """The whole history, or its last `window` bars, as Bars sharing the buffer's memory; with `end`,
-        as it stood when it held `end` bars."""
+        as it stood when it held `end` bars (rows never change, so that is the view taken then)."""
         end = self._length if end is None else min(end, self._length)
         start = 0 if window is None else max(0, end - window)
         floats = self._floats
-        flags = self._synthetic[start:end]
-        flagged = self._last_synthetic >= start and (end == self._length or bool(flags.any()))
         return Bars(
             self.product_id,
             self.granularity,
@@ -107,7 +105,7 @@ class BarBuffer:
             floats["low"][start:end],
             floats["close"][start:end],
             floats["volume"][start:end],
-            flags if flagged else None,
+            self._synthetic[start:end] if self._last_synthetic >= start else None,
             self.price_increment,
         )
 

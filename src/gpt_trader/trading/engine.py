@@ -315,6 +315,8 @@ class Engine:
         self._heavy: deque[_Group] = deque()
         """Groups whose next step evaluates a strategy on a closed bar or books a run of fills, taking turns."""
         self._ended = False
+        self.decided = dict.fromkeys(self._products, 0)
+        """Per product, the closed bars and quotes read so far that every instance trading it has decided on."""
         self._wake = asyncio.Event()
         self._latencies: dict[MessageKind, deque[float]] = {
             kind: deque(maxlen=_LATENCY_SAMPLES) for kind in ("bar", "quote")
@@ -557,6 +559,7 @@ class Engine:
         while log and log[0].waiting <= 0:
             work = log.popleft()
             product.first_seq += 1
+            self.decided[product.buffer.product_id] += 1
             if work.kind == "bar":
                 self._bar_decided(product, work)
             self._latencies[work.kind].append(wall_clock.perf_counter() - work.read_at)
