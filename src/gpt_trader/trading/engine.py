@@ -11,11 +11,15 @@ strategy with the same parameters (so 100 instances of five configurations cost 
 or, replaying a signal tape, all of them. Each group takes its product's closed bars and quotes in feed
 order, so every instance sees the events of its product in the order they came and decides exactly as
 a serial engine would; groups go at their own pace. The worker steps the groups with work round-robin,
-one bounded step each (one signal evaluation and the compiled rule step, or one run of bookings), so a
-quote read while a slow strategy is busy waits for at most one step of every other group, and a closed bar
-with many trades is booked in runs with other groups' quotes between them. The reader does a bounded
-amount of work per message, yields to the worker every `yield_every` messages, and the worker yields back
-after each `slice_seconds` of work.
+one bounded step each (one signal evaluation and the compiled rule step, or one run of bookings), and
+every quote that can be decided goes first: a quote waits only for its own instances' earlier messages,
+the quotes ahead of it and the one step under way (a slow strategy's evaluation included), and a closed
+bar with many trades is booked in runs with the quotes read meanwhile between them. A group decides a
+closed bar once every group has decided the product's earlier messages, so snapshots and the observer see
+all its instances right after the bar. The reader does a bounded amount of work per message and yields
+to the worker after any message while quotes wait (else every `yield_every` messages); the worker yields
+back after each `slice_seconds` of work. One step still runs on the event loop's thread: a strategy that
+takes seconds on one bar holds the reader that long.
 
 Latency is measured per message from the moment the reader takes it to the end of the decisions on it by
 every group of its product (a closed bar's snapshot and observer included), for closed bars and quotes
@@ -26,8 +30,8 @@ level), exactly as the backtest kernel does, through `PaperBroker.fill_at`: repl
 backtest's trades. "touch" and "book" send market orders to the broker against the live book; a pending
 next_open signal, the stops and the take-profits are then checked on every quote, at its mid price.
 
-A strategy that raises stops its own instance: its account is marked failed with the error (its file and
-line) and the other instances go on.
+A strategy that raises stops the instances running it with those parameters (they share one evaluation):
+each account is marked failed with the error (its file and line) and the other instances go on.
 """
 
 from __future__ import annotations
