@@ -9,8 +9,10 @@ account, the `book` fill model, 1-minute bars from the feed's trades. Targets (i
 messages a second, p99 message-to-decision latency under 10 ms, no message dropped by the engine (every
 event the feed delivered was read by the engine), RSS under 1 GB (this process, the sandbox apart).
 
-Figures: messages per second, p50/p99 latency (the engine's: from reading a closed bar or quote to the end
-of the decisions on it), events delivered vs read, losses the feed reported, bars, orders, peak RSS.
+Figures: messages per second; latency (the engine's: from reading a closed bar or quote to the end of the
+decisions on it by every instance of its product), p50/p99 over both kinds and p50/p99/max of each; events
+delivered vs read, losses the feed reported, bars, orders, peak RSS, and the CPU seconds this process used
+per wall second (on a loaded machine, latency also counts the time the process waited for a core).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -34,7 +37,7 @@ from gpt_trader.market.events import MarketEvent
 from gpt_trader.market.products import QUICK_PRODUCTS
 from gpt_trader.strategies.builtin import BUILTIN_NAMES
 from gpt_trader.trading.broker import PaperBroker
-from gpt_trader.trading.engine import Engine
+from gpt_trader.trading.engine import Engine, EngineSummary
 from gpt_trader.trading.fills import BOOK
 from gpt_trader.trading.instance import InstanceSpec
 from gpt_trader.trading.live import LiveFeed, feed_endpoints, fetch_venue_grids
@@ -72,6 +75,26 @@ async def until(events: AsyncIterator[MarketEvent], seconds: float) -> AsyncIter
             return
 
 
+def latency_figures(summary: EngineSummary) -> dict[str, Any]:
+    figures: dict[str, Any] = {
+        "latency_p50_ms": None if summary.latency_p50 is None else summary.latency_p50 * 1e3,
+        "latency_p99_ms": None if summary.latency_p99 is None else summary.latency_p99 * 1e3,
+    }
+    for kind, latency in summary.latency.items():
+        figures[f"{kind}s_decided"] = 0 if latency is None else latency.count
+        for name in ("p50", "p99", "max"):
+            figures[f"{kind}_{name}_ms"] = None if latency is None else getattr(latency, name) * 1e3
+    for kind, latency in summary.cpu_latency.items():
+        for name in ("p50", "p99", "max"):
+            figures[f"{kind}_cpu_{name}_ms"] = None if latency is None else getattr(latency, name) * 1e3
+    return figures
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def trade(ws_url: str, count: int, seconds: float) -> dict[str, Any]:
     settings = load_settings()
     endpoints = feed_endpoints(ws_url, settings)
@@ -83,19 +106,28 @@ async def trade(ws_url: str, count: int, seconds: float) -> dict[str, Any]:
     wanted = {product: max(i.lookback for i in engine.instances if i.spec.product_id == product)
               for product in QUICK_PRODUCTS}  # fmt: skip
     engine.warm_up(await live.history(wanted))
+    cpu_before = cpu_seconds()
     summary = await engine.run(until(live.events(), seconds))
+    cpu = cpu_seconds() - cpu_before
     await live.close()
     stats = live.statistics()
     return {
-        "instances": count, "seconds": summary.seconds, "messages": summary.messages,
+        "instances": count,
+        "seconds": summary.seconds,
+        "messages": summary.messages,
         "messages_per_s": summary.messages / summary.seconds,
-        "latency_p50_ms": None if summary.latency_p50 is None else summary.latency_p50 * 1e3,
-        "latency_p99_ms": None if summary.latency_p99 is None else summary.latency_p99 * 1e3,
-        "events_delivered": stats["events"], "events_read_by_engine": summary.messages,
-        "dropped_by_engine": stats["events"] - summary.messages, "feed_losses": stats["health_events"],
-        "bars": summary.bars, "instance_bars": summary.instance_bars, "orders": summary.orders,
-        "fills": summary.fills, "rejected_orders": summary.rejected_orders,
+        **latency_figures(summary),
+        "events_delivered": stats["events"],
+        "events_read_by_engine": summary.messages,
+        "dropped_by_engine": stats["events"] - summary.messages,
+        "feed_losses": stats["health_events"],
+        "bars": summary.bars,
+        "instance_bars": summary.instance_bars,
+        "orders": summary.orders,
+        "fills": summary.fills,
+        "rejected_orders": summary.rejected_orders,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "cpu_per_wall_second": cpu / summary.seconds,
     }
 
 
@@ -115,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             process.wait(timeout=30)
     for key, value in report.items():
         print(f"{key:>22}: {value:,.3f}" if isinstance(value, float) else f"{key:>22}: {value}")
+    print(f"{'load average':>22}: {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0

@@ -90,9 +90,10 @@ class BarBuffer:
             self._last_synthetic = length
         self._length = length + 1
 
-    def view(self, window: int | None = None) -> Bars:
-        """The whole history, or its last `window` bars, as Bars sharing the buffer's memory."""
-        end = self._length
+    def view(self, window: int | None = None, *, end: int | None = None) -> Bars:
+        """The whole history, or its last `window` bars, as Bars sharing the buffer's memory; with `end`,
+        as it stood when it held `end` bars (rows never change, so that is the view taken then)."""
+        end = self._length if end is None else min(end, self._length)
         start = 0 if window is None else max(0, end - window)
         floats = self._floats
         return Bars(

@@ -1,13 +1,29 @@
 """The event engine: one feed, many strategy instances, the shared position rules, the broker, the store.
 
-    feed events ──reader──> broker books, marks, feed health ──queue──> worker: per closed bar of a product,
-    each instance's signal (`Strategy.signals` on the trailing window, or a signal tape in a replay) ->
-    the position rules for all its instances in one compiled step -> orders on the broker -> the ledger
-    -> the store (through the `StoreWriter`)
+    feed events ──reader──> broker books, feed health, bar buffers ──per-product work──> worker: each
+    group of instances, in turn, one step: a closed bar's signal (`Strategy.signals` on the trailing
+    window, or a signal tape in a replay) -> the position rules for the group's instances in one compiled
+    step -> orders on the broker (a bounded run of them per step) -> the ledger -> the store (through the
+    `StoreWriter`); or a quote's stops, take-profits and pending next-open entries the same way
 
-The reader does a bounded amount of work per message and hands closed bars and quotes to a worker task,
-so evaluating strategies never holds up reading the feed: the reader yields to the worker every
-`yield_every` messages, and the worker yields back after each `slice_seconds` of work.
+Scheduling. A product's running instances form groups that share one signal per bar: the instances of one
+strategy with the same parameters (so 100 instances of five configurations cost five evaluations a bar),
+or, replaying a signal tape, all of them. Each group takes its product's closed bars and quotes in feed
+order, so every instance sees the events of its product in the order they came and decides exactly as
+a serial engine would; groups go at their own pace. The worker steps the groups with work round-robin,
+one bounded step each (one signal evaluation and the compiled rule step, or one run of bookings), and
+every quote that can be decided goes first: a quote waits only for its own instances' earlier messages,
+the quotes ahead of it and the one step under way (a slow strategy's evaluation included), and a closed
+bar with many trades is booked in runs with the quotes read meanwhile between them. A group decides a
+closed bar once every group has decided the product's earlier messages, so snapshots and the observer see
+all its instances right after the bar. The reader does a bounded amount of work per message and yields
+to the worker after any message while quotes wait (else every `yield_every` messages); the worker yields
+back after each `slice_seconds` of work. One step still runs on the event loop's thread: a strategy that
+takes seconds on one bar holds the reader that long.
+
+Latency is measured per message from the moment the reader takes it to the end of the decisions on it by
+every group of its product (a closed bar's snapshot and observer included), for closed bars and quotes
+apart (`EngineSummary.latency`).
 
 Fill models: "bar" fills each rule decision at the price the rules chose (a bar's open or close, or a stop
 level), exactly as the backtest kernel does, through `PaperBroker.fill_at`: replaying bars then gives the
@@ -16,8 +32,8 @@ next_open signal, the stops and the take-profits are then checked on every quote
 levels re-based on the entry's actual fills. Under every model the rule state follows the ledger: an order
 the broker refuses leaves the rules with what the ledger holds (see `_follow_ledger`).
 
-A strategy that raises stops its own instance: its account is marked failed with the error (its file and
-line) and the other instances go on.
+A strategy that raises stops the instances running it with those parameters (they share one evaluation):
+each account is marked failed with the error (its file and line) and the other instances go on.
 """
 
 from __future__ import annotations
@@ -28,7 +44,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import numpy as np
 
@@ -77,6 +93,9 @@ DEFAULT_SNAPSHOT_EVERY = 240
 _LATENCY_SAMPLES = 100_000
 _FLUSH_ROWS = 4096
 """A replay hands its rows to the writer in runs of about this many (live trading, after every decision)."""
+_BOOKINGS_PER_STEP = 8
+"""Rule fills a group books in one step of the worker; the rest wait for its next turn."""
+MessageKind: TypeAlias = Literal["bar", "quote"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +128,24 @@ class InstanceStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class Latency:
+    """Seconds from reading messages of one kind to the end of the decisions on them."""
+
+    count: int
+    p50: float
+    p99: float
+    max: float
+
+    @classmethod
+    def of(cls, samples: Sequence[float]) -> Latency | None:
+        if not samples:
+            return None
+        ordered = sorted(samples)
+        return cls(len(ordered), ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+                   ordered[-1])  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class EngineSummary:
     statuses: list[InstanceStatus]
     bars: int
@@ -124,11 +161,31 @@ class EngineSummary:
     latency_p99: float | None
     seconds: float
     feed_health: dict[int, FeedHealth] = field(default_factory=dict)
+    latency: dict[MessageKind, Latency | None] = field(default_factory=dict)
+    """The same per kind of message ("bar", "quote"), with the count and the maximum (the last
+    `_LATENCY_SAMPLES` messages of each kind)."""
+    cpu_latency: dict[MessageKind, Latency | None] = field(default_factory=dict)
+    """The CPU seconds this process spent over the same spans: the latency if it had a core of its own."""
+
+
+@dataclass(eq=False, slots=True)
+class _Work:
+    """A closed bar or a quote of one product, on its way through the product's groups."""
+
+    message: BarClosed | Quote
+    kind: MessageKind
+    read_at: float
+    index: int
+    """A bar's row in the product's buffer; for a quote, the row the next bar will take."""
+    waiting: int
+    """Groups that have not decided on it yet."""
+    mid: float = float("nan")
+    read_cpu: float = 0.0
 
 
 @dataclass(eq=False)
 class _Product:
-    """One product's buffer and the instances that trade it."""
+    """One product's buffer, the instances that trade it, and its bars and quotes still being decided."""
 
     buffer: BarBuffer
     members: list[Instance]
@@ -144,6 +201,53 @@ class _Product:
     since_snapshot: int = 0
     mark: float = float("nan")
     quote: Quote | None = None
+    groups: list[_Group] = field(default_factory=list)
+    log: deque[_Work] = field(default_factory=deque)
+    """Bars and quotes read and not yet decided by every group, oldest first."""
+    first_seq: int = 0
+    """Sequence number of `log[0]` (the product's messages are numbered as read)."""
+    next_seq: int = 0
+
+
+@dataclass(eq=False)
+class _Group:
+    """Running instances of one product that share their signals (see the module doc), and where they
+    are in the product's work."""
+
+    key: object
+    product: _Product
+    cursor: int
+    """Sequence number of the next bar or quote the group decides on."""
+    through: int
+    """Rows of the product's buffer its instances' rule state has taken in."""
+    members: list[Instance] = field(default_factory=list)
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    evaluations: list[tuple[Instance, np.ndarray]] = field(default_factory=list)
+    """One member per distinct strategy and parameters, and the positions of the members sharing its signal."""
+    fills: list[list[float]] = field(default_factory=list)
+    """Rule fills of the current bar or quote still to book, and their times (open, close)."""
+    fill_times: tuple[float, float] = (0.0, 0.0)
+    queued: bool = False
+    parked: bool = False
+    """Waiting at a closed bar for the other groups to decide on the product's earlier messages."""
+    retired: bool = False
+
+    def assign(self, members: list[Instance]) -> None:
+        self.members = members
+        self.rows = np.array([instance.row for instance in members], dtype=np.int64)
+        shared: dict[object, list[int]] = {}
+        for position, instance in enumerate(members):
+            shared.setdefault(_signal_key(instance), []).append(position)
+        self.evaluations = [(members[positions[0]], np.array(positions)) for positions in shared.values()]
+
+
+_TAPED = "tape"
+"""The key of a product's one group while a signal tape gives all its running instances their signals."""
+
+
+def _signal_key(instance: Instance) -> object:
+    """Instances with equal keys compute equal signals on the same bars."""
+    return instance.spec.strategy, type(instance.strategy), repr(sorted(instance.params.items()))
 
 
 class Engine:
@@ -221,17 +325,31 @@ class Engine:
         self._dirty: dict[int, Instance] = {}
         self._granularity_seconds = self.granularity.seconds
         self._bar_fills = fill_model == "bar"
+        self._group_of: dict[int, _Group] = {}
+        self._quick: deque[_Group] = deque()
+        """Groups whose next step is deciding on a quote (a compiled step on a price), in the order they came."""
+        self._heavy: deque[_Group] = deque()
+        """Groups whose next step evaluates a strategy on a closed bar or books a run of fills, taking turns."""
+        self._ended = False
+        self.decided = dict.fromkeys(self._products, 0)
+        """Per product, the closed bars and quotes read so far that every instance trading it has decided on."""
+        self._wake = asyncio.Event()
+        self._latencies: dict[MessageKind, deque[float]] = {
+            kind: deque(maxlen=_LATENCY_SAMPLES) for kind in ("bar", "quote")
+        }
+        self._cpu_latencies: dict[MessageKind, deque[float]] = {
+            kind: deque(maxlen=_LATENCY_SAMPLES) for kind in ("bar", "quote")
+        }
+        self._messages = self._bars = self._instance_bars = 0
         for product in self._products.values():
             self._regroup(product)
-        self._work: deque[tuple[BarClosed | Quote, float]] = deque()
-        self._wake = asyncio.Event()
-        self._latencies: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
-        self._messages = self._bars = self._instance_bars = 0
 
     # The interface.
 
     def warm_up(self, history: Mapping[str, Bars]) -> None:
-        """Give products the bars before the feed starts, so the first signals see a full window."""
+        """Give products the bars before the feed starts, so the first signals see a full window. Each
+        instance's `last_signal` becomes its signal at the end of them (a strategy that raises there stops
+        as it would on a live bar), which also loads the strategies' compiled code before the feed starts."""
         for product_id, bars in history.items():
             product = self._products.get(product_id)
             if product is None or len(bars) == 0:
@@ -239,23 +357,30 @@ class Engine:
             buffer = BarBuffer.from_bars(replace(bars, price_increment=product.buffer.price_increment))
             product.buffer = buffer
             product.mark = float(bars.close[-1])
+            for group in product.groups:
+                group.through = len(buffer)
+            if product.tape is None:
+                for group in list(product.groups):
+                    if not group.retired:
+                        self._evaluate(group, len(buffer))
 
     async def run(self, events: AsyncIterator[MarketEvent], stop: asyncio.Event | None = None) -> EngineSummary:
         """Trade `events` until they end or `stop` is set; the final state is recorded before returning."""
         started = wall_clock.perf_counter()
+        self._load_steppers()
         worker = asyncio.create_task(self._worker())
         read = 0
         try:
             async for event in events:
                 self._read(event)
                 read += 1
-                if read % self.yield_every == 0 and self._work:
+                if self._quick or (read % self.yield_every == 0 and self._heavy):
                     self._wake.set()
                     await asyncio.sleep(0)
                 if stop is not None and stop.is_set():
                     break
         finally:
-            self._work.append((_END, 0.0))
+            self._ended = True
             self._wake.set()
             await worker
         self._finish()
@@ -304,20 +429,40 @@ class Engine:
         return float(self._state[instance.row, S_CASH])
 
     def summary(self, seconds: float) -> EngineSummary:
-        ordered = sorted(self._latencies)
+        ordered = sorted([*self._latencies["bar"], *self._latencies["quote"]])
+        by_kind: dict[MessageKind, Latency | None] = {
+            kind: Latency.of(samples) for kind, samples in self._latencies.items()
+        }
+        cpu: dict[MessageKind, Latency | None] = {
+            kind: Latency.of(samples) for kind, samples in self._cpu_latencies.items()
+        }
         return EngineSummary(
             self.status(), self._bars, self._instance_bars, self._messages, self.booker.orders, self.booker.fills,
             self.booker.rejected, _quantile(ordered, 0.5), _quantile(ordered, 0.99), seconds, dict(self.feed_health),
+            by_kind, cpu,
         )  # fmt: skip
+
+    def _load_steppers(self) -> None:
+        """Compile (or load from Numba's cache) the rule steps this fill model runs, on no instances, so that
+        the first bar or quote does not wait for it."""
+        none, signals = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int8)
+        if self._bar_fills:
+            step_bar(self._state, none, signals, self._params, 0, 0.0, 0.0, 0.0, 0.0, self._events)
+        else:
+            step_close(self._state, none, signals, self._params, 0, 0.0, self._events)
+            step_quote(self._state, none, self._params, 0, 0.0, self._events)
 
     # The reader: bounded work per message.
 
     def _read(self, event: MarketEvent) -> None:
         self._messages += 1
         if isinstance(event, BarClosed):
-            if event.granularity == self._granularity_seconds and event.product_id in self._products:
+            product = self._products.get(event.product_id)
+            if event.granularity == self._granularity_seconds and product is not None:
                 self.market_time = max(self.market_time, float(event.end))
-                self._work.append((event, wall_clock.perf_counter()))
+                # Appended now, read by each group as the buffer stood after it (`view(end=...)`).
+                product.buffer.append(event)
+                self._enqueue(product, _Work(event, "bar", 0.0, len(product.buffer) - 1, 0))
             return
         if isinstance(event, FeedHealth):
             self.feed_health[event.connection] = event
@@ -338,73 +483,156 @@ class Engine:
             product = self._products.get(event.product_id)
             if product is not None:
                 product.quote = event
-                if not self._bar_fills:
-                    self._work.append((event, wall_clock.perf_counter()))
+                if not self._bar_fills and product.groups:
+                    mid = float((event.bid + event.ask) / 2)
+                    self._enqueue(product, _Work(event, "quote", 0.0, len(product.buffer), 0, mid))
+
+    def _enqueue(self, product: _Product, work: _Work) -> None:
+        """`work` joins the product's log and each of its groups takes a turn for it."""
+        work.read_at = wall_clock.perf_counter()
+        work.read_cpu = wall_clock.process_time()
+        groups = product.groups
+        work.waiting = len(groups)
+        product.log.append(work)
+        product.next_seq += 1
+        if not groups:
+            self._complete(product)
+            return
+        if work.kind == "bar":
+            self._bars += 1
+        if not self._wake.is_set():
+            self._wake.set()
+        for group in groups:
+            self._queue(group)
+
+    def _queue(self, group: _Group) -> None:
+        """Give the group a turn if it has work it may do now."""
+        if group.queued or group.parked or group.retired:
+            return
+        product = group.product
+        if group.fills:
+            self._heavy.append(group)
+        elif group.cursor < product.next_seq:
+            quote = product.log[group.cursor - product.first_seq].kind == "quote"
+            (self._quick if quote else self._heavy).append(group)
+        else:
+            return
+        group.queued = True
 
     # The worker: decisions.
 
     async def _worker(self) -> None:
-        work = self._work
+        quick, heavy = self._quick, self._heavy
         while True:
-            if not work:
+            if not (quick or heavy):
+                if self._ended:
+                    return
                 self._wake.clear()
                 await self._wake.wait()
                 continue
             slice_start = wall_clock.perf_counter()
-            while work:
-                item, read_at = work.popleft()
-                if item is _END:
-                    return
-                if isinstance(item, BarClosed):
-                    self._on_bar(item)
-                else:
-                    self._on_quote(item)
-                done = wall_clock.perf_counter()
-                self._latencies.append(done - read_at)
-                if done - slice_start > self.slice_seconds:
+            while quick or heavy:
+                # Every quote that can be decided goes before the next strategy evaluation or run of bookings.
+                group = (quick or heavy).popleft()
+                group.queued = False
+                if group.retired:
+                    continue
+                self._step(group)
+                self._queue(group)
+                if wall_clock.perf_counter() - slice_start > self.slice_seconds:
                     break
             await asyncio.sleep(0)
 
-    def _on_bar(self, bar: BarClosed) -> None:
-        product = self._products[bar.product_id]
-        product.buffer.append(bar)
+    def _step(self, group: _Group) -> None:
+        """One bounded piece of the group's work: decide on its next bar or quote, or book a run of fills."""
+        product = group.product
+        if not group.fills:
+            work = product.log[group.cursor - product.first_seq]
+            if work.kind == "bar":
+                if group.cursor != product.first_seq:
+                    group.parked = True  # until the product's earlier messages are decided by every group
+                    return
+                if not self._on_bar(group, work):
+                    return
+            else:
+                self._on_quote(group, work)
+        if group.fills:
+            run, group.fills = group.fills[:_BOOKINGS_PER_STEP], group.fills[_BOOKINGS_PER_STEP:]
+            self._book(group, run, *group.fill_times)
+            if not self._bar_fills:
+                self.booker.flush()
+            if group.fills:
+                return
+        work = product.log[group.cursor - product.first_seq]
+        group.cursor += 1
+        work.waiting -= 1
+        if work.waiting <= 0:
+            self._complete(product)
+
+    def _on_bar(self, group: _Group, work: _Work) -> bool:
+        """The rule step of the group's instances on a closed bar; False if they all failed on it."""
+        signals = self._signals(group, work)
+        if signals is None:
+            return False
+        bar = work.message
+        assert isinstance(bar, BarClosed)
+        self._instance_bars += len(group.rows)
+        group.through = work.index + 1
+        if self._bar_fills:
+            count = step_bar(self._state, group.rows, signals, self._params, work.index, bar.open, bar.high,
+                             bar.low, bar.close, self._events)  # fmt: skip
+        else:
+            count = step_close(self._state, group.rows, signals, self._params, work.index, bar.close, self._events)
+        if count:
+            group.fills = self._events[:count].tolist()
+            group.fill_times = (bar.start, float(bar.end))
+        return True
+
+    def _on_quote(self, group: _Group, work: _Work) -> None:
+        count = step_quote(self._state, group.rows, self._params, work.index, work.mid, self._events)
+        if count:
+            quote = work.message
+            assert isinstance(quote, Quote)
+            group.fills = self._events[:count].tolist()
+            group.fill_times = (quote.time, quote.time)
+
+    def _complete(self, product: _Product) -> None:
+        """Finish the product's oldest messages that every group has decided on."""
+        log = product.log
+        while log and log[0].waiting <= 0:
+            work = log.popleft()
+            product.first_seq += 1
+            self.decided[product.buffer.product_id] += 1
+            if work.kind == "bar":
+                self._bar_decided(product, work)
+            self._latencies[work.kind].append(wall_clock.perf_counter() - work.read_at)
+            self._cpu_latencies[work.kind].append(wall_clock.process_time() - work.read_cpu)
+        if log and log[0].kind == "bar":
+            for group in product.groups:
+                if group.parked and group.cursor == product.first_seq:
+                    group.parked = False
+                    self._queue(group)
+
+    def _bar_decided(self, product: _Product, work: _Work) -> None:
+        bar = work.message
+        assert isinstance(bar, BarClosed)
         if bar.close == bar.close:
             product.mark = bar.close
-        rows = product.rows
-        index = len(product.buffer) - 1
-        count = 0
-        if len(rows):
-            self._bars += 1
-            self._instance_bars += len(rows)
-            signals = self._signals(product, bar)
-            if self._bar_fills:
-                count = step_bar(self._state, product.rows, signals, self._params, index, bar.open, bar.high,
-                                 bar.low, bar.close, self._events)  # fmt: skip
-            else:
-                count = step_close(self._state, product.rows, signals, self._params, index, bar.close, self._events)
-            if count:
-                self._book(product, count, bar.start, float(bar.end))
         product.since_snapshot += 1
         if product.since_snapshot >= self.snapshot_every:
             product.since_snapshot = 0
             self._snapshot(product)
-        if self.booker.queued >= _FLUSH_ROWS or (count and not self._bar_fills):
+        if self.booker.queued >= _FLUSH_ROWS or (self.booker.queued and not self._bar_fills):
             self.booker.flush()
         if self._observer is not None:
-            self._observer(bar.product_id, index)
+            self._observer(bar.product_id, work.index)
 
-    def _on_quote(self, quote: Quote) -> None:
-        product = self._products[quote.product_id]
-        if not len(product.rows):
-            return
-        mid = float((quote.bid + quote.ask) / 2)
-        index = len(product.buffer)
-        count = step_quote(self._state, product.rows, self._params, index, mid, self._events)
-        if count:
-            self._book(product, count, quote.time, quote.time)
-            self.booker.flush()
-
-    def _signals(self, product: _Product, bar: BarClosed) -> np.ndarray:
+    def _signals(self, group: _Group, work: _Work) -> np.ndarray | None:
+        """The signals of the group's members on the bar of `work`: the tape's, or each distinct strategy and
+        parameters once, on its trailing window as the buffer stood then. A strategy that raises stops the
+        instances running it; None when that was all of the group."""
+        product, bar = group.product, work.message
+        assert isinstance(bar, BarClosed)
         tape, times = product.tape, product.tape_times
         if tape is not None and times is not None:
             cursor = product.cursor
@@ -415,30 +643,42 @@ class Engine:
                 product.taped = cursor
                 return tape[cursor]
         product.taped = -1
-        values: list[int] = []
-        failed = False
-        for instance in product.running:
-            try:
-                signal = trailing_signal(instance.strategy, product.buffer.view(instance.lookback), instance.params)
-            except Exception as error:  # a user's strategy may raise anything: it stops, the others go on
-                self._fail(instance, describe_failure(instance.strategy, error))
-                failed = True
-                continue
-            instance.last_signal = signal
-            values.append(signal)
-        if failed:
-            self._regroup(product)
-        return np.array(values, dtype=np.int8)
+        return self._evaluate(group, work.index + 1)
 
-    def _book(self, product: _Product, count: int, bar_start: float, bar_end: float) -> None:
-        """Execute the rule fills of one step and record what changed."""
+    def _evaluate(self, group: _Group, end: int) -> np.ndarray | None:
+        """The signals of the group's members at the bar `end - 1` of their product's buffer; see `_signals`."""
+        product, members = group.product, group.members
+        signals = np.zeros(len(members), dtype=np.int8)
+        failed: list[Instance] = []
+        for first, positions in group.evaluations:
+            window = product.buffer.view(first.lookback, end=end)
+            try:
+                signal = trailing_signal(first.strategy, window, first.params)
+            except Exception as error:  # a user's strategy may raise anything: it stops, the others go on
+                failure = describe_failure(first.strategy, error)
+                for position in positions.tolist():
+                    failed.append(members[position])
+                    self._fail(members[position], failure)
+                continue
+            signals[positions] = signal
+            for position in positions.tolist():
+                members[position].last_signal = signal
+        if not failed:
+            return signals
+        kept = [position for position, instance in enumerate(members) if instance.running]
+        self._regroup(product)
+        return None if group.retired else signals[kept]
+
+    def _book(self, group: _Group, fills: list[list[float]], bar_start: float, bar_end: float) -> None:
+        """Execute rule fills of the group and record what changed."""
+        product = group.product
         quote = product.quote
         if quote is not None and not (quote.bid.is_finite() and quote.ask.is_finite()):
             quote = None
         changed: dict[int, Instance] = {}
         cash_before: dict[int, Decimal] = {}  # ledger cash before a row's last entry order, to re-base on its fills
         unfinished: set[int] = set()  # rows whose exit the broker did not complete: a reversal's entry waits too
-        for event in self._events[:count].tolist():
+        for event in fills:
             instance = self.instances[int(event[E_ROW])]
             row = instance.row
             changed[row] = instance
@@ -513,8 +753,11 @@ class Engine:
                 self._save(instance, product, self.market_time)
 
     def _save(self, instance: Instance, product: _Product, now: float) -> None:
-        last = product.buffer.last_start
-        self.booker.position_state(instance, self.position(instance), None if last is None else float(last), now)
+        """The position state of `instance`, with the last bar its rule state has taken in."""
+        group = self._group_of.get(instance.row)
+        taken = product.buffer.view(1, end=group.through if group is not None else None).time
+        last = float(taken[-1]) if len(taken) else None
+        self.booker.position_state(instance, self.position(instance), last, now)
 
     # Bookkeeping.
 
@@ -535,7 +778,11 @@ class Engine:
         product.running = running
         product.tape = product.tape_times = None
         product.taped = -1
-        tape = self._tape
+        self._tape_of(product)
+        self._group(product)
+
+    def _tape_of(self, product: _Product) -> None:
+        tape, running = self._tape, product.running
         if tape is None or not running:
             return
         found = [tape.signals_of(instance.spec.account) for instance in running]
@@ -545,6 +792,38 @@ class Engine:
             return
         product.tape = np.ascontiguousarray(np.stack(columns, axis=1))
         product.tape_times = times
+
+    def _group(self, product: _Product) -> None:
+        """Split the product's running instances into groups (see the module doc). A group that stays keeps
+        its place in the product's work; a new one starts where its instances were (or at the next message)."""
+        keyed: dict[object, list[Instance]] = {}
+        for instance in product.running:
+            keyed.setdefault(_TAPED if product.tape is not None else _signal_key(instance), []).append(instance)
+        was = {instance.row: group for group in product.groups for instance in group.members}
+        old = {group.key: group for group in product.groups}
+        groups: list[_Group] = []
+        for key, members in keyed.items():
+            group = old.pop(key, None)
+            if group is None:
+                before = [was[instance.row] for instance in members if instance.row in was]
+                start = min(before, key=lambda other: other.cursor) if before else None
+                group = _Group(key, product, product.next_seq if start is None else start.cursor,
+                               len(product.buffer) if start is None else start.through)  # fmt: skip
+            group.assign(members)
+            groups.append(group)
+        for gone in old.values():
+            gone.retired = True
+            gone.fills = []
+        for instance in product.members:
+            self._group_of.pop(instance.row, None)
+        for group in groups:
+            self._group_of.update((instance.row, group) for instance in group.members)
+        product.groups = groups
+        for offset, work in enumerate(product.log):
+            work.waiting = sum(1 for group in groups if group.cursor <= product.first_seq + offset)
+        for group in groups:
+            self._queue(group)
+        self._complete(product)
 
     def _fail(self, instance: Instance, error: str) -> None:
         instance.error = error
@@ -578,10 +857,6 @@ class Engine:
             wins / len(trips) if trips else None, float(self._state[instance.row, S_DRAWDOWN]),
             instance.last_signal, instance.error,
         )  # fmt: skip
-
-
-_END = BarClosed("", 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0)
-"""Queued after the feed's last event: the worker stops there."""
 
 
 def _quantile(ordered: list[float], q: float) -> float | None:

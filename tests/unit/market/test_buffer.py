@@ -78,6 +78,20 @@ def test_views_equal_bars_built_from_the_whole_list(
         assert equal(view, bars_of(bars[:length])), "a view keeps its bars after later appends and growth"
 
 
+@settings(max_examples=80, deadline=None)
+@given(rows=bar_rows, capacity=st.integers(1, 8), window=st.integers(1, 12))
+def test_a_view_up_to_an_earlier_end_is_the_view_taken_then(
+    rows: list[tuple[int, float, float, bool]], capacity: int, window: int
+) -> None:
+    buffer = BarBuffer("BTC-USD", "1m", capacity)
+    then = []
+    for bar in closed_bars(rows):
+        buffer.append(bar)
+        then.append(buffer.view(window))
+    for end, view in enumerate(then, start=1):
+        assert equal(buffer.view(window, end=end), view)
+
+
 def test_an_old_duplicate_or_foreign_bar_is_refused_with_its_reason() -> None:
     buffer = BarBuffer("BTC-USD", MINUTE)
     buffer.append(BarClosed("BTC-USD", 60, T0, 1.0, 1.0, 1.0, 1.0, 1.0))

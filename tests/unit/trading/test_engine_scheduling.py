@@ -1,0 +1,157 @@
+"""How the engine schedules its work: a closed bar with many decisions, or a slow strategy, does not hold up
+the quotes of other instances, and every message read is decided. Orderings and counts, never wall-clock."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+from pathlib import Path
+from types import ModuleType
+
+from gpt_trader.backtest.settings import SimulationSettings
+from gpt_trader.market.events import BarClosed, MarketEvent, Quote
+from gpt_trader.trading.broker import PaperBroker
+from gpt_trader.trading.engine import Engine, EngineSummary
+from gpt_trader.trading.fills import TOUCH
+from gpt_trader.trading.grids import product_grids
+from gpt_trader.trading.instance import InstanceSpec
+
+START = 1_700_000_040
+STRATEGIES = """\
+import time
+
+import numpy as np
+
+from gpt_trader.strategies import Strategy
+
+PROBE = None
+SEEN = []
+'''What PROBE returned as each evaluation of the slow strategy began.'''
+
+
+class AlwaysLong(Strategy):
+    name = "always_long"
+
+    def lookback(self, params):
+        return 2
+
+    def signals(self, bars, params, cache=None):
+        return np.ones(len(bars), dtype=np.int8)
+
+
+class Slow(Strategy):
+    name = "slow"
+
+    def lookback(self, params):
+        return 2
+
+    def signals(self, bars, params, cache=None):
+        if PROBE is not None:
+            SEEN.append(PROBE())
+        time.sleep(0.02)  # an expensive strategy: the whole engine shares one thread
+        return np.zeros(len(bars), dtype=np.int8)
+"""
+
+
+def quote(product_id: str, time: float) -> Quote:
+    price = Decimal(30_000 if product_id == "BTC-USD" else 2_000)
+    return Quote(product_id, time, price, price + 1, Decimal(50), Decimal(50))
+
+
+def bar(product_id: str, n: int) -> BarClosed:
+    price = 30_000.5 if product_id == "BTC-USD" else 2_000.5
+    return BarClosed(product_id, 60, START + 60 * n, price, price + 2, price - 2, price, 1.0)
+
+
+class Script:
+    """An in-process feed of bursts of events: the engine may work between two bursts (and between two
+    events when it yields to its worker itself). Counts what it handed out per product."""
+
+    def __init__(self, bursts: list[list[MarketEvent]]) -> None:
+        self.bursts = bursts
+        self.events = [event for burst in bursts for event in burst]
+        self.read: dict[str, int] = {"BTC-USD": 0, "ETH-USD": 0}
+
+    async def stream(self) -> AsyncIterator[MarketEvent]:
+        for burst in self.bursts:
+            await asyncio.sleep(0)
+            for event in burst:
+                self.read[event.product_id] += 1  # type: ignore[union-attr]
+                yield event
+
+
+def strategies(tmp_path: Path) -> Path:
+    path = tmp_path / "scheduled.py"
+    path.write_text(STRATEGIES)
+    return path
+
+
+def spec(strategy: str, product_id: str, account: str) -> InstanceSpec:
+    """Half the cash per entry: the rules size at the bar close, the touch model buys at the ask above it."""
+    return InstanceSpec(
+        strategy, {}, product_id, account, Decimal(1000), SimulationSettings(fill="close", fraction=0.5)
+    )
+
+
+def engine_of(specs: list[InstanceSpec], observer: Callable[[str, int], None] | None = None) -> Engine:
+    broker = PaperBroker(product_grids(["BTC-USD", "ETH-USD"]), fill_model=TOUCH, stale_after=None)
+    # A time slice of 0: the worker hands back to the reader after every step, so the test is deterministic.
+    return Engine(specs, granularity="1m", broker=broker, fill_model="touch", observer=observer, slice_seconds=0)
+
+
+def module_of(engine: Engine, account: str) -> ModuleType:
+    instance = next(instance for instance in engine.instances if instance.spec.account == account)
+    return sys.modules[type(instance.strategy).__module__]
+
+
+def assert_all_decided(summary: EngineSummary, script: Script) -> None:
+    bars = sum(isinstance(event, BarClosed) for event in script.events)
+    quotes = sum(isinstance(event, Quote) for event in script.events)
+    assert summary.messages == len(script.events)
+    bar_latency, quote_latency = summary.latency["bar"], summary.latency["quote"]
+    assert bar_latency is not None and bar_latency.count == bars
+    assert quote_latency is not None and quote_latency.count == quotes
+
+
+def test_quotes_read_after_a_bar_with_many_fills_do_not_wait_for_its_bookings(tmp_path: Path) -> None:
+    path = strategies(tmp_path)
+    many = [spec(f"{path}:AlwaysLong", "BTC-USD", f"btc-{n}") for n in range(40)]
+    decided_elsewhere: list[int] = []
+    engine: Engine
+
+    def observe(product_id: str, index: int) -> None:
+        if product_id == "BTC-USD":
+            decided_elsewhere.append(engine.decided["ETH-USD"])
+
+    engine = engine_of([*many, spec(f"{path}:AlwaysLong", "ETH-USD", "eth")], observe)
+    after_bar = [quote("ETH-USD", START + 61 + n) for n in range(3)]
+    script = Script([[event] for event in [quote("BTC-USD", START + 1), quote("ETH-USD", START + 1),
+                                           bar("BTC-USD", 0), *after_bar]])  # fmt: skip
+    summary = asyncio.run(engine.run(script.stream()))
+    assert summary.fills == 40, "every BTC instance entered at the bar's close"
+    assert decided_elsewhere == [4], "the ETH quotes read after the BTC bar were decided before its 40 fills were"
+    assert engine.decided == {"BTC-USD": 2, "ETH-USD": 4}
+    assert_all_decided(summary, script)
+
+
+def test_a_slow_strategy_never_holds_up_a_quote_of_another_instance(tmp_path: Path) -> None:
+    path = strategies(tmp_path)
+    engine = engine_of([spec(f"{path}:Slow", "BTC-USD", "slow"), spec(f"{path}:AlwaysLong", "BTC-USD", "fast"),
+                        spec(f"{path}:AlwaysLong", "ETH-USD", "other")])  # fmt: skip
+    bursts: list[list[MarketEvent]] = [[quote("BTC-USD", START), quote("ETH-USD", START)]]
+    for n in range(5):
+        later = [quote(product_id, START + 60 * n + 61 + k) for k in range(3) for product_id in ("ETH-USD", "BTC-USD")]
+        bursts.append([bar("BTC-USD", n), *later])
+    script = Script(bursts)
+    module = module_of(engine, "slow")
+    module.PROBE = lambda: (engine.decided["ETH-USD"], script.read["ETH-USD"])
+    summary = asyncio.run(engine.run(script.stream()))
+    assert len(module.SEEN) == 5, "the slow strategy was evaluated on every BTC bar"
+    assert module.SEEN[-1][1] > module.SEEN[0][1], "quotes kept coming in while it was busy"
+    for decided, read in module.SEEN:
+        assert decided == read, "every ETH quote read before an evaluation of the slow strategy was decided before it"
+    statuses = {status.account: status for status in summary.statuses}
+    assert statuses["fast"].trades == 1 and statuses["slow"].trades == statuses["other"].trades == 0
+    assert_all_decided(summary, script)
