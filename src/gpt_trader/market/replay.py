@@ -13,8 +13,9 @@ a zero spread would be a locked quote, which no venue shows and the paper broker
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from decimal import Decimal
+from operator import attrgetter
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from gpt_trader.market.events import BarClosed, MarketEvent, Quote
 
 DEFAULT_HALF_SPREAD_BPS = 1.0
 _BPS = 1e-4
+_PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+_CHUNK = 8192
+"""Bars whose columns are converted to Python values at a time: vectorised, in bounded memory."""
 
 
 class CandleReplay:
@@ -42,32 +46,43 @@ class CandleReplay:
     def clock(self) -> float:
         return self.market_time
 
-    def quote(self, bars: Bars, row: int) -> Quote:
-        """The quote the spread rule derives from bar `row` of `bars`."""
-        close = float(bars.close[row])
-        half = self.half_spread_bps * _BPS
-        size = Decimal(repr(float(bars.volume[row])))
-        end = float(bars.time[row] + bars.granularity.seconds)
-        return Quote(
-            bars.product_id, end, Decimal(repr(close * (1.0 - half))), Decimal(repr(close * (1.0 + half))), size, size
-        )
-
     def __iter__(self) -> Iterator[MarketEvent]:
         """Every event in market-time order."""
-        ends = [bars.time + bars.granularity.seconds for bars in self.bars]
-        owner = np.concatenate([np.full(len(bars), index, dtype=np.int64) for index, bars in enumerate(self.bars)])
-        rows = np.concatenate([np.arange(len(bars), dtype=np.int64) for bars in self.bars])
-        order = np.argsort(np.concatenate(ends), kind="stable") if len(rows) else rows
-        for index, row in zip(owner[order].tolist(), rows[order].tolist(), strict=True):
-            bars = self.bars[index]
-            quote = self.quote(bars, row)
-            self.market_time = quote.time
-            yield quote
-            yield BarClosed(
-                bars.product_id, bars.granularity.seconds, int(bars.time[row]), float(bars.open[row]),
-                float(bars.high[row]), float(bars.low[row]), float(bars.close[row]), float(bars.volume[row]),
-                synthetic=bool(bars.synthetic[row]) if bars.synthetic is not None else False,
-            )
+        columns = self._columns()
+        for first in range(0, len(columns[0]), _CHUNK):
+            yield from self._events(*(column[first : first + _CHUNK].tolist() for column in columns))
+
+    def _columns(self) -> list[np.ndarray]:
+        """Every product's bars laid end to end in market-time order, column by column as `_events` takes
+        them, with the quote prices of the spread rule computed for all bars at once."""
+
+        def joined(values: Callable[[Bars], np.ndarray]) -> np.ndarray:
+            return np.concatenate([values(bars) for bars in self.bars])
+
+        product = joined(lambda bars: np.full(len(bars), bars.product_id, dtype=object))
+        seconds = joined(lambda bars: np.full(len(bars), bars.granularity.seconds, dtype=np.int64))
+        start = joined(lambda bars: bars.time)
+        open_, high, low, close, volume = (joined(attrgetter(name)) for name in _PRICE_COLUMNS)
+        synthetic = joined(lambda bars: np.zeros(len(bars), np.bool_) if bars.synthetic is None else bars.synthetic)
+        end = start + seconds
+        half = self.half_spread_bps * _BPS
+        columns = [product, seconds, start, end.astype(np.float64), open_, high, low, close, volume,
+                   close * (1.0 - half), close * (1.0 + half), synthetic]  # fmt: skip
+        order = np.argsort(end, kind="stable")
+        return [column[order] for column in columns]
+
+    def _events(
+        self, product_ids: list[str], seconds: list[int], starts: list[int], ends: list[float], opens: list[float],
+        highs: list[float], lows: list[float], closes: list[float], volumes: list[float], bids: list[float],
+        asks: list[float], synthetic: list[bool],
+    ) -> Iterator[MarketEvent]:  # fmt: skip
+        for product_id, granularity, start, end, open_, high, low, close, volume, bid, ask, invented in zip(
+            product_ids, seconds, starts, ends, opens, highs, lows, closes, volumes, bids, asks, synthetic, strict=True
+        ):
+            self.market_time = end
+            size = Decimal(repr(volume))
+            yield Quote(product_id, end, Decimal(repr(bid)), Decimal(repr(ask)), size, size)
+            yield BarClosed(product_id, granularity, start, open_, high, low, close, volume, synthetic=invented)
 
     async def events(self) -> AsyncIterator[MarketEvent]:
         """The same events as an async iterator, the form every feed of the engine takes."""

@@ -2,9 +2,11 @@
 
 A running engine calls the writer as it would call `Store` (same method names and arguments); each call
 only queues a row and returns at once. A background thread writes whatever has queued in one
-transaction per batch, through the same functions as `Store` (`writes.py`), in the order the calls were
-made. Rows the caller gives no time take the writer's clock: inject the market clock in a replay, so
-the record carries market times rather than the moment of the replay.
+transaction per batch, through the same functions as `Store` (`writes.py`): each kind of row in one
+statement, the kinds in the order their rows depend on each other (orders before their fills), and the
+rows of a kind in the order the calls were made. Rows the caller gives no time take the writer's clock:
+inject the market clock in a replay, so the record carries market times rather than the moment of the
+replay.
 
 Nothing is dropped quietly: if a batch cannot be written, the writer stops, and every later call and
 `flush()` raise a `StoreError` naming the cause.
@@ -37,12 +39,13 @@ _WRITERS: dict[str, Callable[[Session, Sequence[writes.Row]], object]] = {
     "order": writes.insert_orders,
     "order_update": writes.update_orders,
     "fill": writes.insert_fills,
-    "equity": writes.upsert_equity_snapshots,
-    "position": writes.upsert_position_states,
     "round_trip": writes.insert_round_trips,
+    "position": writes.upsert_position_states,
+    "equity": writes.upsert_equity_snapshots,
     "account_status": writes.set_account_statuses,
     "feed_event": writes.insert_feed_events,
 }
+"""Each kind of row and its writer, in the order a batch writes them (a fill or update needs its order)."""
 _FLUSH = "flush"
 _STOP = "stop"
 
@@ -323,15 +326,20 @@ class StoreWriter:
                     return
 
     def _write(self, rows: list[tuple[str, writes.Row]]) -> None:
-        """One transaction: consecutive rows of a kind go to their writer together, in the order queued."""
+        """One transaction for the batch: each kind's rows go to its writer in one call, in the order queued.
+
+        Kinds are written in `_WRITERS`' order, so an order precedes its fills and updates even when they
+        were queued in between other rows; no kind's rows depend on a later kind's.
+        """
         started = wall_clock.perf_counter()
+        by_kind: dict[str, list[writes.Row]] = {kind: [] for kind in _WRITERS}
+        for kind, row in rows:
+            by_kind[kind].append(row)
         try:
             with self.store._writing() as session:
-                start = 0
-                for end in range(1, len(rows) + 1):
-                    if end == len(rows) or rows[end][0] != rows[start][0]:
-                        _WRITERS[rows[start][0]](session, [row for _, row in rows[start:end]])
-                        start = end
+                for kind, kind_rows in by_kind.items():
+                    if kind_rows:
+                        _WRITERS[kind](session, kind_rows)
         except Exception as error:  # kept, and raised to the caller by the next call (see _check)
             self._error = error
             return

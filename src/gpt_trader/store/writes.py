@@ -14,11 +14,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from gpt_trader.store.base import StoreError
+from gpt_trader.store.bulk import insert_many
 from gpt_trader.store.schema import Account as AccountRow
 from gpt_trader.store.schema import (
     AccountStatus,
@@ -209,11 +209,15 @@ def feed_event_row(
     }
 
 
-# Writers: each takes rows of one kind and writes them all in the caller's transaction.
+# Writers: each takes rows of one kind and writes them all in the caller's transaction, in their order.
+
+_ORDERS: Table = Order.__table__  # type: ignore[assignment]
+_FILLS: Table = Fill.__table__  # type: ignore[assignment]
+_ROUND_TRIPS: Table = RoundTrip.__table__  # type: ignore[assignment]
 
 
 def insert_orders(session: Session, rows: Sequence[Row]) -> None:
-    session.execute(insert(Order), list(rows))
+    insert_many(session, _ORDERS, rows)
 
 
 def update_orders(session: Session, rows: Sequence[Row]) -> None:
@@ -226,15 +230,14 @@ def update_orders(session: Session, rows: Sequence[Row]) -> None:
 def insert_fills(session: Session, rows: Sequence[Row]) -> list[bool]:
     """Write the fills that are new; for each row, whether it was (False: that trade id is recorded already)."""
     client_ids = {row["client_order_id"] for row in rows}
-    known = select(Order.client_order_id, Order.id).where(Order.client_order_id.in_(client_ids))
-    order_ids: dict[str, int] = {client_id: order_id for client_id, order_id in session.execute(known)}
+    connection = session.connection()
+    known = select(_ORDERS.c.client_order_id, _ORDERS.c.id).where(_ORDERS.c.client_order_id.in_(client_ids))
+    order_ids: dict[str, int] = {client_id: order_id for client_id, order_id in connection.execute(known)}
     missing = sorted(client_ids - order_ids.keys())
     if missing:
         raise StoreError(f"no order with client id {missing[0]!r} to fill")
-    recorded = select(Fill.order_id, Fill.trade_id).where(
-        Fill.order_id.in_(order_ids.values()), Fill.trade_id.in_({row["trade_id"] for row in rows})
-    )
-    seen: set[tuple[int, str]] = {(order_id, trade_id) for order_id, trade_id in session.execute(recorded)}
+    recorded = select(_FILLS.c.order_id, _FILLS.c.trade_id).where(_FILLS.c.order_id.in_(set(order_ids.values())))
+    seen: set[tuple[int, str]] = {(order_id, trade_id) for order_id, trade_id in connection.execute(recorded)}
     new_rows, written = [], []
     for row in rows:
         key = (order_ids[row["client_order_id"]], row["trade_id"])
@@ -243,26 +246,27 @@ def insert_fills(session: Session, rows: Sequence[Row]) -> list[bool]:
         if is_new:
             seen.add(key)
             new_rows.append({**{k: v for k, v in row.items() if k != "client_order_id"}, "order_id": key[0]})
-    if new_rows:
-        session.execute(insert(Fill), new_rows)
+    insert_many(session, _FILLS, new_rows)
     return written
 
 
 def upsert_equity_snapshots(session: Session, rows: Sequence[Row]) -> None:
-    _upsert(session, EquitySnapshot.__table__, _last_per_key(rows, ("account_id", "time")), ("account_id", "time"))  # type: ignore[arg-type]
+    key = ("account_id", "time")
+    insert_many(session, EquitySnapshot.__table__, _last_per_key(rows, key), replace_on=key)  # type: ignore[arg-type]
 
 
 def upsert_position_states(session: Session, rows: Sequence[Row]) -> None:
-    _upsert(session, PositionState.__table__, _last_per_key(rows, ("account_id",)), ("account_id",))  # type: ignore[arg-type]
+    key = ("account_id",)
+    insert_many(session, PositionState.__table__, _last_per_key(rows, key), replace_on=key)  # type: ignore[arg-type]
 
 
 def insert_round_trips(session: Session, rows: Sequence[Row]) -> list[bool]:
     """Write the round trips that are new; for each row, whether it was."""
     accounts = {row["account_id"] for row in rows}
-    recorded = select(RoundTrip.account_id, RoundTrip.exit_time).where(
-        RoundTrip.account_id.in_(accounts), RoundTrip.exit_time.in_({row["exit_time"] for row in rows})
+    recorded = select(_ROUND_TRIPS.c.account_id, _ROUND_TRIPS.c.exit_time).where(
+        _ROUND_TRIPS.c.account_id.in_(accounts), _ROUND_TRIPS.c.exit_time.in_({row["exit_time"] for row in rows})
     )
-    seen: set[tuple[int, datetime]] = {(account_id, time) for account_id, time in session.execute(recorded)}
+    seen: set[tuple[int, datetime]] = {(account, time) for account, time in session.connection().execute(recorded)}
     new_rows, written = [], []
     for row in rows:
         key = (row["account_id"], row["exit_time"])
@@ -271,8 +275,7 @@ def insert_round_trips(session: Session, rows: Sequence[Row]) -> list[bool]:
         if is_new:
             seen.add(key)
             new_rows.append(row)
-    if new_rows:
-        session.execute(insert(RoundTrip), new_rows)
+    insert_many(session, _ROUND_TRIPS, new_rows)
     return written
 
 
@@ -288,7 +291,7 @@ def set_account_statuses(session: Session, rows: Sequence[Row]) -> None:
 
 
 def insert_feed_events(session: Session, rows: Sequence[Row]) -> None:
-    session.execute(insert(FeedEvent), list(rows))
+    insert_many(session, FeedEvent.__table__, rows)  # type: ignore[arg-type]
 
 
 def optional_decimal(value: Money | None) -> Decimal | None:
@@ -301,13 +304,3 @@ def _last_per_key(rows: Sequence[Row], key: tuple[str, ...]) -> list[Row]:
     for row in rows:
         latest[tuple(row[name] for name in key)] = row
     return list(latest.values())
-
-
-def _upsert(session: Session, table: Table, rows: list[Row], key: tuple[str, ...]) -> None:
-    """Insert `rows`, replacing the rows that have the same `key` (SQLite's and PostgreSQL's ON CONFLICT)."""
-    dialect = session.get_bind().dialect.name
-    if dialect not in ("sqlite", "postgresql"):
-        raise StoreError(f"the trading record needs SQLite or PostgreSQL; this database is {dialect}")
-    statement = (sqlite if dialect == "sqlite" else postgresql).insert(table)
-    replaced = {name: statement.excluded[name] for name in rows[0] if name not in key}
-    session.execute(statement.on_conflict_do_update(index_elements=list(key), set_=replaced), rows)
