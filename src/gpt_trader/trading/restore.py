@@ -66,7 +66,7 @@ class SessionWriter(StoreWriter):
 
 
 def _check_same(recorded: Order, session_id: str, row: Mapping[str, Any]) -> None:
-    side, size = str(row.get("side")), row.get("base_size")
+    side, size = str(getattr(row.get("side"), "value", row.get("side"))), row.get("base_size")
     same_size = size is None or recorded.base_size is None or Decimal(str(size)) == recorded.base_size
     if recorded.client_order_id != session_id or recorded.side.value != side or not same_size:
         raise SessionError(
