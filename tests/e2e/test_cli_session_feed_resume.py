@@ -77,9 +77,8 @@ def market_time(url: str) -> int:
         return 0
     finally:
         engine.dispose()
-    if state is None:
-        return 0
-    return int((json.loads(state) if isinstance(state, str) else state).get("market_time", 0))
+    loaded = json.loads(state) if isinstance(state, str) else state
+    return int(loaded.get("market_time", 0)) if loaded else 0
 
 
 def wait_for(condition: Callable[[], bool], what: str, process: BaseProcess) -> None:
@@ -128,16 +127,21 @@ def crash_loop(url: str, session_file: Path, seed: int) -> list[int]:
     process = start(url, "session", "run", str(session_file))
     killed_at: list[int] = []
     reached = START
-    for _ in range(KILLS):
-        point = reached + 60 * draw.randint(1, 5)
-        wait_for(lambda point=point: market_time(url) >= point, f"market time {point} on {url.split(':')[0]}", process)
-        time.sleep(draw.uniform(0, 0.3))  # anywhere between two heartbeats, not only at one
-        kill_9(process)
-        reached = market_time(url)
-        killed_at.append(reached)
-        process = start(url, "session", "resume", "1")
-    process.join(WAIT_SECONDS)
-    assert process.exitcode == 0, f"the last resume ended with {process.exitcode}"
+    try:
+        for _ in range(KILLS):
+            point = reached + 60 * draw.randint(1, 5)
+            wait_for(lambda point=point: market_time(url) >= point, f"market time {point} on {url.split(':')[0]}",
+                     process)  # fmt: skip
+            time.sleep(draw.uniform(0, 0.3))  # anywhere between two heartbeats, not only at one
+            kill_9(process)
+            reached = market_time(url)
+            killed_at.append(reached)
+            process = start(url, "session", "resume", "1")
+        process.join(WAIT_SECONDS)
+        assert process.exitcode == 0, f"the last resume ended with {process.exitcode}"
+    finally:
+        if process.is_alive():
+            kill_9(process)
     return killed_at
 
 
@@ -173,12 +177,16 @@ def test_kill_9_at_ten_points_of_a_sandbox_feed_session_then_resume_gives_the_un
         if postgres_url is not None:
             crashed["postgresql"] = postgres_url
         reference = start(reference_url, "session", "run", str(session_file))
-        with ThreadPoolExecutor(len(crashed)) as pool:
-            loops = {name: pool.submit(crash_loop, url, session_file, seed)
-                     for seed, (name, url) in enumerate(crashed.items())}  # fmt: skip
-            kills = {name: loop.result() for name, loop in loops.items()}
-        reference.join(WAIT_SECONDS)
-        assert reference.exitcode == 0
+        try:
+            with ThreadPoolExecutor(len(crashed)) as pool:
+                loops = {name: pool.submit(crash_loop, url, session_file, seed)
+                         for seed, (name, url) in enumerate(crashed.items())}  # fmt: skip
+                kills = {name: loop.result() for name, loop in loops.items()}
+            reference.join(WAIT_SECONDS)
+            assert reference.exitcode == 0
+        finally:
+            if reference.is_alive():
+                kill_9(reference)
 
         expected = ledger(reference_url)
         assert expected["fills"] and expected["round_trips"], "the reference session traded nothing"
