@@ -108,7 +108,7 @@ def _short(iso: object) -> str:
 
 
 def _run(store: Store, session_id: int) -> None:
-    from gpt_trader.trading.session import SessionRunner
+    from gpt_trader.trading.session import session_runner
 
     stop_event = threading.Event()
 
@@ -117,7 +117,7 @@ def _run(store: Store, session_id: int) -> None:
 
     previous = signal.signal(signal.SIGTERM, graceful)
     try:
-        status = SessionRunner(store, session_id, stop=stop_event).run()
+        status = session_runner(store, session_id, stop=stop_event).run()
     finally:
         signal.signal(signal.SIGTERM, previous)
     _report(session_id, status)

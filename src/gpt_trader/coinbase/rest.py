@@ -21,7 +21,7 @@ import logging
 import re
 import ssl
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, TypeVar
@@ -87,10 +87,8 @@ AuthHook = Callable[[str, str, str], Mapping[str, str]]
 Params = Mapping[str, str | int | Sequence[str] | None]
 
 
-_LOOKUP_PAGES = 5
+_LOOKUP_PAGES = 10
 _LOOKUP_PAGE_SIZE = 100
-_LOOKUP_CLOCK_MARGIN = timedelta(minutes=5)
-"""How far before sending an order its lookup searches, for clocks that disagree."""
 
 
 def rest_url(configured: str | None = None) -> str:
@@ -339,15 +337,14 @@ class CoinbaseRestClient:
             body["self_trade_prevention_id"] = self_trade_prevention_id
         if retail_portfolio_id is not None:
             body["retail_portfolio_id"] = retail_portfolio_id
-        sent_at = datetime.now(UTC)
         try:
             answer = await self.request("POST", constants.CREATE_ORDER_PATH, body=body, private=True)
         except CoinbaseError as failure:
             if failure.status < 500:
                 raise
-            return await self._recover_created_order(client_order_id, product_id, sent_at, failure)
+            return await self._recover_created_order(client_order_id, product_id, body["side"], failure)
         except CoinbaseUnavailable as failure:
-            return await self._recover_created_order(client_order_id, product_id, sent_at, failure)
+            return await self._recover_created_order(client_order_id, product_id, body["side"], failure)
         return parse_created_order(decode_json(answer, "create order response"), client_order_id)
 
     async def market_order(
@@ -426,16 +423,19 @@ class CoinbaseRestClient:
         return parse_orders(await self._private_get(constants.LIST_ORDERS_PATH, "orders list", params))
 
     async def find_order(
-        self, client_order_id: str, product_id: str, since: datetime, max_pages: int = _LOOKUP_PAGES
+        self, client_order_id: str, product_id: str, side: str | None = None, max_pages: int = _LOOKUP_PAGES
     ) -> Order | None:
-        """The order of `product_id` created after `since` with this `client_order_id`, or None.
+        """The order of `product_id` (and `side`, if given) with this `client_order_id`, or None.
 
+        The list endpoint cannot filter on a client order id, so this reads the product's orders newest
+        first, where an order just sent is, and never by a time window: the exchange stamps orders with its
+        own clock, which may be skewed from ours or (a sandbox replaying the past) years away from it.
         Raises `OrderOutcomeUnknown` when more than `max_pages` pages would have to be read.
         """
         cursor: str | None = None
         for _ in range(max_pages):
             page = await self.list_orders(
-                product_ids=[product_id], start_date=since, limit=_LOOKUP_PAGE_SIZE, cursor=cursor
+                product_ids=[product_id], order_side=side, limit=_LOOKUP_PAGE_SIZE, cursor=cursor
             )
             for order in page.orders:
                 if order.client_order_id == client_order_id:
@@ -483,11 +483,11 @@ class CoinbaseRestClient:
         return decode_json(await self.request("GET", path, params, private=True), what)
 
     async def _recover_created_order(
-        self, client_order_id: str, product_id: str, sent_at: datetime, failure: UserError
+        self, client_order_id: str, product_id: str, side: str, failure: UserError
     ) -> CreatedOrder:
         log.warning("placing order %s failed without a verdict (%s); looking it up", client_order_id, failure)
         try:
-            order = await self.find_order(client_order_id, product_id, sent_at - _LOOKUP_CLOCK_MARGIN)
+            order = await self.find_order(client_order_id, product_id, side)
         except (CoinbaseError, CoinbaseUnavailable, MalformedResponse) as lookup_failure:
             raise OrderOutcomeUnknown(client_order_id, f"{failure}; the lookup failed too: {lookup_failure}") from None
         if order is None:

@@ -413,6 +413,51 @@ class Engine:
         self.booker.flush()
         return orders
 
+    def add_instance(self, spec: InstanceSpec, account_id: int | None = None, history: Bars | None = None) -> Instance:
+        """Trade `spec` from the next bar on (a rotation starting a candidate mid-run), recorded under store
+        account `account_id`; `history` warms its product's buffer when the engine did not trade it yet."""
+        instance = self._open(spec, len(self.instances))
+        self.instances.append(instance)
+        self._state = np.vstack([self._state, new_state(1, np.array([float(spec.capital)]))])
+        self._params = np.vstack([self._params, instance.kernel_params[np.newaxis, :]])
+        self._rules.append(rules_from_params(instance.kernel_params))
+        self._events = event_buffer(len(self.instances))
+        if account_id is not None:
+            self.booker.account_ids[spec.account] = account_id
+        product = self._products.get(spec.product_id)
+        new_product = product is None
+        if product is None:
+            increment = float(self.broker.grids[spec.product_id].price_increment)
+            buffer = BarBuffer(spec.product_id, self.granularity, price_increment=increment)
+            product = self._products[spec.product_id] = _Product(buffer, [])
+            self.decided[spec.product_id] = 0
+        product.members.append(instance)
+        self._regroup(product)
+        if new_product and history is not None:
+            self.warm_up({spec.product_id: history})
+        return instance
+
+    def retire(self, instance: Instance) -> None:
+        """Stop trading `instance` (a rotation retired it), recording its position state, equity and status
+        as the end of a run does; its record stays in `instances` for the status."""
+        product = self._products[instance.spec.product_id]
+        if instance not in product.members:
+            return
+        self._save(instance, product, self.market_time)
+        self.booker.snapshot(instance, self._mark(instance.spec.product_id), self.market_time)
+        if instance.running:
+            self.booker.status(instance, AccountStatus.STOPPED)
+        self._dirty.pop(instance.row, None)
+        product.members.remove(instance)
+        self._regroup(product)
+
+    async def drained(self) -> None:
+        """Return once every event handed to the engine so far has been decided on (await it from the feed's
+        side of `run`, between two events: then instances may be added or retired)."""
+        while self._quick or self._heavy:
+            self._wake.set()
+            await asyncio.sleep(0)
+
     def status(self) -> list[InstanceStatus]:
         """Every instance's numbers now: a few Decimal operations each, cheap enough for a live table."""
         for product in self._products.values():

@@ -81,8 +81,6 @@ _STATUS = {
     NOT_PLACED: OrderStatus.REJECTED,
 }
 _CLIENT_ID = re.compile(r"gpt-(\d+)-(\d+)-(\d+)")
-_LOOKUP_PAGES = 10
-"""Pages of a product's newest orders searched for a client order id."""
 _BATCH = 50
 """Order ids per fills or cancel request."""
 
@@ -219,14 +217,9 @@ class CoinbaseBroker:
             order.reject(RejectReason.INVALID_ORDER, str(refused))
             return None
         except OrderNotPlaced as lost:
-            # The client searched a window of its own clock; an exchange on another clock (a sandbox replaying
-            # the past) files the order elsewhere, so look again by client order id alone before giving up.
-            found = await self._find_by_client_id(client_order_id, request.product_id)
-            if found is None:
-                self.store.update_order(client_order_id, NOT_PLACED, reject_reason=str(lost), time=self.clock())
-                order.reject(RejectReason.NO_MARKET, str(lost))
-                return None
-            return found.order_id
+            self.store.update_order(client_order_id, NOT_PLACED, reject_reason=str(lost), time=self.clock())
+            order.reject(RejectReason.NO_MARKET, str(lost))
+            return None
         except OrderOutcomeUnknown:
             self.store.update_order(client_order_id, UNKNOWN, time=self.clock())
             raise
@@ -398,21 +391,7 @@ class CoinbaseBroker:
     async def _exchange_order(self, row: OrderRow) -> coinbase_orders.Order | None:
         if row.exchange_order_id is not None:
             return await self.client.get_order(row.exchange_order_id)
-        return await self._find_by_client_id(row.client_order_id, row.product_id)
-
-    async def _find_by_client_id(self, client_order_id: str, product_id: str) -> coinbase_orders.Order | None:
-        """The product's order with this client order id, searched newest first (a lost order is among the
-        newest), or None; `OrderOutcomeUnknown` when the search would go on past `_LOOKUP_PAGES` pages."""
-        cursor: str | None = None
-        for _ in range(_LOOKUP_PAGES):
-            page = await self.client.list_orders(product_ids=[product_id], cursor=cursor)
-            for exchange_order in page.orders:
-                if exchange_order.client_order_id == client_order_id:
-                    return exchange_order
-            if not page.has_next or not page.cursor or page.cursor == cursor:
-                return None
-            cursor = page.cursor
-        raise OrderOutcomeUnknown(client_order_id, f"more than {_LOOKUP_PAGES} pages of {product_id} orders to search")
+        return await self.client.find_order(row.client_order_id, row.product_id, row.side.value)
 
     def _adopt(self, exchange_order: coinbase_orders.Order, tag: OrderTag) -> None:
         """Record an open order of this session that the store lost (its record never committed)."""

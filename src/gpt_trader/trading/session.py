@@ -50,16 +50,24 @@ def create_session(store: Store, session_file: SessionFile) -> int:
         raise SessionError(
             "live orders are not available in sessions yet; set live = false to paper-trade the session"
         )
-    if session_file.feed.source != "replay":
-        raise SessionError(
-            f"feed source {session_file.feed.source!r} is not supported by sessions in this version; "
-            'use source = "replay" with candles = "synthetic:SEED" or "file:PATH"'
-        )
     config = {"session": session_config(session_file)}
-    run_id = store.start_run(RunKind.SIMULATION, session_file.name, config, trials=len(session_file.all_candidates()))
+    replay = session_file.feed.source == "replay"
+    kind, mode = (RunKind.SIMULATION, SessionMode.SIMULATION) if replay else (RunKind.PAPER, SessionMode.PAPER)
+    run_id = store.start_run(kind, session_file.name, config, trials=len(session_file.all_candidates()))
     rotation = session_file.rotation.model_dump(mode="json")
     names = [candidate.name for candidate in session_file.all_candidates()]
-    return store.start_session(run_id, SessionMode.SIMULATION, names, rotation)
+    return store.start_session(run_id, mode, names, rotation)
+
+
+def session_runner(
+    store: Store, session_id: int, *, stop: threading.Event | None = None, heartbeat_seconds: float = HEARTBEAT_SECONDS
+) -> SessionRunner:
+    """The runner for a stored session: the kernel's replay trader on a replay, the paper engine on a feed."""
+    if session_file_of(store, session_id).feed.source == "replay":
+        return SessionRunner(store, session_id, stop=stop, heartbeat_seconds=heartbeat_seconds)
+    from gpt_trader.trading.session_feed import FeedSessionRunner
+
+    return FeedSessionRunner(store, session_id, stop=stop, heartbeat_seconds=heartbeat_seconds)
 
 
 def session_file_of(store: Store, session_id: int) -> SessionFile:
