@@ -21,6 +21,7 @@ from gpt_trader.cli.optimize import optimize
 from gpt_trader.cli.paper import paper
 from gpt_trader.cli.report import report
 from gpt_trader.cli.sim import sim
+from gpt_trader.cli.speedtest import speedtest
 from gpt_trader.cli.status import status
 from gpt_trader.cli.strategies import strategies
 from gpt_trader.errors import UserError
@@ -47,6 +48,7 @@ app.command("sim", help="Simulate many accounts trading replayed candles through
 app.add_typer(session.app, name="session", help="Run, resume, stop and list paper-trading sessions.")
 app.command("status", help="Running sessions: accounts, equity, positions, heartbeat, feed, rotation.")(status)
 app.command("paper", help="Paper-trade strategies on the live market (Coinbase or a sandbox), one feed for all.")(paper)
+app.command("speedtest", help="Time five strategies paper-traded, simulated and backtested, side by side.")(speedtest)
 app.command("demo", help="Run the offline tour: a backtest, then paper trading on a local sandbox (no keys).")(demo)
 
 
