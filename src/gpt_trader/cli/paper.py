@@ -54,6 +54,9 @@ class PaperPlan:
     take_profit: float | None
     trailing_stop: float | None
     fraction: float
+    bars: int | None = None
+    """Stop once every product has closed this many bars (a fixed amount of work, as `speedtest` needs);
+    None trades until the duration ends or a signal comes."""
 
 
 def paper(
@@ -320,8 +323,11 @@ async def _run(engine: Engine, live: LiveFeed, plan: PaperPlan) -> EngineSummary
     timer = loop.call_later(plan.duration, stop.set) if plan.duration is not None else None
     started = time.monotonic()
     display = asyncio.create_task(_show(engine, live, stop, started, plan.duration))
+    events = _until(live.events(), stop)
+    if plan.bars is not None:
+        events = _bar_quota(events, plan.products, plan.bars, stop)
     try:
-        summary = await engine.run(_until(live.events(), stop), stop)
+        summary = await engine.run(events, stop)
     finally:
         for number in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(number)
@@ -352,6 +358,21 @@ async def _until(events: AsyncIterator[MarketEvent], stop: asyncio.Event) -> Asy
             yield event
     finally:
         stopping.cancel()
+
+
+async def _bar_quota(
+    events: AsyncIterator[MarketEvent], products: tuple[str, ...], bars: int, stop: asyncio.Event
+) -> AsyncIterator[MarketEvent]:
+    """`events`, setting `stop` (as the end of the duration does) once every product has closed `bars` bars."""
+    from gpt_trader.market.events import BarClosed
+
+    closed = dict.fromkeys(products, 0)
+    async for event in events:
+        yield event
+        if isinstance(event, BarClosed) and event.product_id in closed:
+            closed[event.product_id] += 1
+            if min(closed.values()) >= bars:
+                stop.set()
 
 
 async def _show(engine: Engine, live: LiveFeed, stop: asyncio.Event, started: float, duration: float | None) -> None:
