@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from gpt_trader.market.events import Side
 from gpt_trader.trading.broker import PaperBroker
-from gpt_trader.trading.orders import OrderRequest
+from gpt_trader.trading.orders import OrderRequest, RejectReason
 from tests.unit.trading.conftest import GRIDS, PRODUCT, snapshot
 
 D = Decimal
@@ -28,3 +28,16 @@ def test_open_orders_are_all_accounts_or_one_accounts() -> None:
     assert paper.open_orders() == [resting_a, resting_b]
     assert paper.open_orders("a") == [resting_a]
     assert paper.open_orders("b") == [resting_b]
+
+
+def test_fill_at_refuses_anything_but_a_market_order_at_a_positive_price() -> None:
+    paper = broker()
+    for request, price in (
+        (OrderRequest.limit("a", PRODUCT, Side.BUY, D(1), D(100)), D(100)),
+        (OrderRequest.market("a", PRODUCT, Side.BUY, base_size=D(1)), D(0)),
+        (OrderRequest.market("a", PRODUCT, Side.BUY, base_size=D(1)), D(-1)),
+    ):
+        order = paper.fill_at(request, price, 0.0)
+        assert order.rejection is not None and order.rejection.reason is RejectReason.INVALID_ORDER
+        assert "market orders at a positive price" in order.rejection.message and not order.fills
+    assert paper.accounts["a"].cash == D(10_000)
