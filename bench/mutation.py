@@ -32,9 +32,10 @@ import sys
 import tempfile
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 from cosmic_ray.commands import init
@@ -180,15 +181,17 @@ def run_module(
     previous: dict[Key, Mutant],
     again: set[str] | None,
     equivalents: dict[Key, str],
+    save: Callable[[list[Mutant]], None],
 ) -> list[Mutant]:
-    """Run the module's mutants; with `again`, only those whose previous outcome is in it (or that are new)."""
+    """Run the module's mutants; with `again`, only those whose previous outcome is in it (or that are new).
+    Every outcome is saved as soon as it is known, so a run that is stopped keeps what it found."""
     tests = settings.modules[module]
     started = time.monotonic()
     if not run_tests(repo, tests, timeout_s=30 * 60):
         sys.exit(f"{module}: its tests fail before any mutation (pytest {' '.join(tests)}); fix them first.")
     timeout = max(settings.min_timeout_s, 3 * (time.monotonic() - started))
     deadline = time.monotonic() + budget_s
-    mutants = []
+    mutants, pending = [], []
     for spec, mutant in plan(repo, module, settings):
         earlier = previous.get(mutant.key)
         if again is not None and earlier is not None and earlier.outcome not in again:
@@ -197,10 +200,16 @@ def run_module(
         mutants.append(mutant)
         if mutant.key in equivalents:
             mutant.outcome, mutant.reason = EQUIVALENT, equivalents[mutant.key]
-        elif time.monotonic() < deadline:
-            with use_mutation(Path(spec.module_path), get_operator(spec.operator_name)(), spec.occurrence):
-                mutant.outcome = SURVIVED if run_tests(repo, tests, timeout) else KILLED
-            print(f"  {mutant.outcome:8} {module}:{mutant.line_number} `{mutant.mutant}`", flush=True)
+        else:
+            pending.append((spec, mutant))
+    save(mutants)
+    for spec, mutant in pending:
+        if time.monotonic() >= deadline:
+            break
+        with use_mutation(Path(spec.module_path), get_operator(spec.operator_name)(), spec.occurrence):
+            mutant.outcome = SURVIVED if run_tests(repo, tests, timeout) else KILLED
+        print(f"  {mutant.outcome:8} {module}:{mutant.line_number} `{mutant.mutant}`", flush=True)
+        save(mutants)
     return mutants
 
 
@@ -235,6 +244,15 @@ def results_file(module: str) -> Path:
     return RESULTS / f"{module.removeprefix('src/').replace('/', '.').removesuffix('.py')}.json"
 
 
+def save(module: str, mutants: list[Mutant]) -> None:
+    """Write the module's results whole (a stopped run never leaves half a file)."""
+    path = results_file(module)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps([asdict(m) for m in mutants], indent=1))
+    partial.replace(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--module", action="append", default=[], help="only modules whose path contains this")
@@ -251,8 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the scratch copy is removed on `timeout`
     results: dict[str, list[Mutant]] = {}
     if args.report:
-        stored = {m: results_file(m) for m in modules if results_file(m).exists()}
-        print(report({m: [Mutant(**entry) for entry in json.loads(path.read_text())] for m, path in stored.items()}))
+        stored = {m: [Mutant(**entry) for entry in json.loads(results_file(m).read_text())] for m in modules
+                  if results_file(m).exists()}  # fmt: skip
+        for mutant in (m for mutants in stored.values() for m in mutants):
+            if mutant.key in equivalents:  # accepted since it ran: reported as accepted, as the next run would
+                mutant.outcome, mutant.reason = EQUIVALENT, equivalents[mutant.key]
+        print(report(stored))
         return 0
     warm_up()
     with scratch_copy() as repo:
@@ -263,9 +285,9 @@ def main(argv: list[str] | None = None) -> int:
             stored = json.loads(results_file(module).read_text()) if known else []
             previous = {mutant.key: mutant for mutant in (Mutant(**m) for m in stored)}
             print(f"{module}:", flush=True)
-            results[module] = run_module(repo, module, settings, args.budget, previous, again, equivalents)
-            results_file(module).parent.mkdir(parents=True, exist_ok=True)
-            results_file(module).write_text(json.dumps([asdict(m) for m in results[module]], indent=1))
+            results[module] = run_module(
+                repo, module, settings, args.budget, previous, again, equivalents, partial(save, module)
+            )
     print(report(results))
     return 1 if any(m.outcome == SURVIVED for mutants in results.values() for m in mutants) else 0
 

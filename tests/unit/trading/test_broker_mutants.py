@@ -1,0 +1,59 @@
+"""Exact cases for `trading/broker.py` that mutation testing asked for (`python -m bench.mutation --module broker`)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from gpt_trader.market.events import Side
+from gpt_trader.trading.broker import PaperBroker
+from gpt_trader.trading.orders import OrderRequest, OrderStatus, RejectReason
+from tests.unit.trading.conftest import COARSE, GRIDS, PRODUCT, snapshot, update
+
+D = Decimal
+
+
+def broker() -> PaperBroker:
+    paper = PaperBroker(GRIDS)
+    for name in ("a", "b"):
+        paper.open_account(name, D(10_000))
+    paper.on_event(snapshot((("99", "2"),), (("100", "2"),)))
+    return paper
+
+
+def test_open_orders_are_all_accounts_or_one_accounts() -> None:
+    paper = broker()
+    resting_a = paper.submit(OrderRequest.limit("a", PRODUCT, Side.BUY, D(1), D(90)), 0.0)
+    resting_b = paper.submit(OrderRequest.limit("b", PRODUCT, Side.BUY, D(1), D(91)), 0.0)
+    paper.submit(OrderRequest.market("a", PRODUCT, Side.BUY, base_size=D(1)), 0.0)  # filled: not open
+    assert paper.open_orders() == [resting_a, resting_b]
+    assert paper.open_orders("a") == [resting_a]
+    assert paper.open_orders("b") == [resting_b]
+
+
+def test_fill_at_refuses_anything_but_a_market_order_at_a_positive_price() -> None:
+    paper = broker()
+    for request, price in (
+        (OrderRequest.limit("a", PRODUCT, Side.BUY, D(1), D(100)), D(100)),
+        (OrderRequest.market("a", PRODUCT, Side.BUY, base_size=D(1)), D(0)),
+        (OrderRequest.market("a", PRODUCT, Side.BUY, base_size=D(1)), D(-1)),
+    ):
+        order = paper.fill_at(request, price, 0.0)
+        assert order.rejection is not None and order.rejection.reason is RejectReason.INVALID_ORDER
+        assert "market orders at a positive price" in order.rejection.message and not order.fills
+    assert paper.accounts["a"].cash == D(10_000)
+
+
+def test_a_cancelled_stop_never_fires() -> None:
+    paper = broker()
+    stop = paper.submit(OrderRequest.stop("a", PRODUCT, Side.BUY, D(1), D("100.20")), 0.0)
+    assert paper.cancel(stop.order_id).status is OrderStatus.CANCELLED
+    assert paper.on_event(update(asks=(("100", "0"), ("100.50", "1")), time=1.0)) == []
+    assert stop.status is OrderStatus.CANCELLED and not stop.fills and paper.open_orders() == []
+
+
+def test_fill_at_a_budget_that_buys_less_than_one_increment_cancels_without_a_fill() -> None:
+    paper = broker()
+    order = paper.fill_at(OrderRequest.market("a", COARSE.product_id, Side.BUY, quote_size=D(1)), D(1000), 0.0)
+    assert order.status is OrderStatus.CANCELLED and not order.fills
+    assert "1 buys less than one 0.01 at 1000" in order.cancel_message
+    assert paper.accounts["a"].cash == D(10_000)
