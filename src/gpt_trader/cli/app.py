@@ -54,7 +54,9 @@ COMMANDS = {
         "paper:paper", "Paper-trade strategies on the live market (Coinbase or a sandbox), "
         "one feed for all."
     ),
-    "speedtest": Lazy("speedtest:speedtest", "Time five strategies paper-traded, simulated and backtested, side by side."),
+    "speedtest": Lazy(
+        "speedtest:speedtest", "Time five strategies paper-traded, simulated and backtested, side by side."
+    ),
     "demo": Lazy("demo:demo", "Run the offline tour: a backtest, then paper trading on a local sandbox (no keys)."),
 }
 
@@ -120,24 +122,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-<<<<<<< HEAD
-=======
-app.command("backtest", help="Backtest strategies × products × parameters and rank them.", epilog=EPILOG)(backtest)
-app.command("optimize", help="Search a strategy's parameters; say whether the winner is luck.")(optimize)
-app.command("strategies", help="List the strategies: parameters, defaults and ranges.")(strategies)
-app.add_typer(data.app, name="data", help="Fetch, import, inspect and verify cached candles.")
-app.add_typer(sandbox.app, name="sandbox", help="Run the local Coinbase-compatible sandbox exchange; make keys for it.")
-app.add_typer(runs.app, name="runs", help="Ask the performance database: list, show and compare runs.")
-app.command("dashboard", help="Serve the read-only web dashboard (127.0.0.1:8888 by default).")(dashboard)
-app.command("monitor", help="Watch trading sessions in the terminal (Textual; works at 80×24 over SSH).")(monitor)
-app.command("report", help="Write a run's self-contained HTML report and PNG charts.")(report)
-app.command("sim", help="Simulate many accounts trading replayed candles through the paper engine.")(sim)
-app.add_typer(session.app, name="session", help="Run, resume, stop and list paper-trading sessions.")
-app.command("status", help="Running sessions: accounts, equity, positions, heartbeat, feed, rotation.")(status)
-app.command("paper", help="Paper-trade strategies on the live market (Coinbase or a sandbox), one feed for all.")(paper)
-app.command("speedtest", help="Time five strategies paper-traded, simulated and backtested, side by side.")(speedtest)
-app.command("demo", help="Run the offline tour: a backtest, then paper trading on a local sandbox (no keys).")(demo)
->>>>>>> speedtest
 
 
 def _version(value: bool) -> None:
