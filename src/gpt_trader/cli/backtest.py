@@ -157,10 +157,7 @@ def backtest(
         if store is not None and not result.table.empty:
             result = _record(result, run.data, products, store)
             if report is not None and result.run_id is not None:
-                from gpt_trader.monitor.report import write_report
-                from gpt_trader.store.views import StoreViews
-
-                write_report(StoreViews.of(store), result.run_id, report)
+                _write_report(result.run_id, report)
     _report(result, run.data.source, top, sort, json_path, csv_path)
     if report is not None and result.run_id is not None:
         typer.echo(f"Wrote the report of run {result.run_id} to {report}.")
@@ -268,6 +265,17 @@ def _open_store() -> Store:
     from gpt_trader.store import open_store
 
     return open_store(load_settings().database)
+
+
+def _write_report(run_id: int, path: Path) -> None:
+    # The report reads the run back through the whole store (the recorder may be the plain sqlite3 one).
+    from gpt_trader.config import load_settings
+    from gpt_trader.monitor.report import write_report
+    from gpt_trader.store.db import open_store
+    from gpt_trader.store.views import StoreViews
+
+    with open_store(load_settings().database) as store:
+        write_report(StoreViews.of(store), run_id, path)
 
 
 def _open_recorder() -> RunRecorder:

@@ -29,7 +29,7 @@ from gpt_trader.trading.broker import PaperBroker
 from gpt_trader.trading.engine import Engine
 from gpt_trader.trading.fills import TOUCH
 from gpt_trader.trading.instance import InstanceSpec, resolve_strategy
-from gpt_trader.trading.live import LiveFeed, feed_endpoints, product_grids
+from gpt_trader.trading.live import LiveFeed, feed_endpoints, fetch_venue_grids
 from gpt_trader.trading.restore import SessionWriter
 from gpt_trader.trading.session import Schedule, SessionRunner
 from gpt_trader.trading.session_file import Candidate
@@ -55,7 +55,7 @@ class FeedSessionRunner(SessionRunner):
         endpoints = feed_endpoints(feed.url if feed.source == "sandbox" and feed.url else feed.source, settings)
         self.granularity = Granularity.parse(feed.granularity)
         self.products = sorted({candidate.product_id for candidate in self.candidates.values()})
-        self.grids = await product_grids(endpoints, self.products)
+        self.grids = await fetch_venue_grids(endpoints, self.products)
         self.live = LiveFeed(endpoints, self.products, self.granularity, settings=settings)
         await self.live.open()
         try:

@@ -15,7 +15,7 @@ from gpt_trader.market.events import BarClosed, MarketEvent, Quote
 from gpt_trader.trading.broker import PaperBroker
 from gpt_trader.trading.engine import Engine, EngineSummary
 from gpt_trader.trading.fills import TOUCH
-from gpt_trader.trading.grids import product_grids
+from gpt_trader.trading.grids import catalog_grids
 from gpt_trader.trading.instance import InstanceSpec
 
 START = 1_700_000_040
@@ -96,7 +96,7 @@ def spec(strategy: str, product_id: str, account: str) -> InstanceSpec:
 
 
 def engine_of(specs: list[InstanceSpec], observer: Callable[[str, int], None] | None = None) -> Engine:
-    broker = PaperBroker(product_grids(["BTC-USD", "ETH-USD"]), fill_model=TOUCH, stale_after=None)
+    broker = PaperBroker(catalog_grids(["BTC-USD", "ETH-USD"]), fill_model=TOUCH, stale_after=None)
     # A time slice of 0: the worker hands back to the reader after every step, so the test is deterministic.
     return Engine(specs, granularity="1m", broker=broker, fill_model="touch", observer=observer, slice_seconds=0)
 
