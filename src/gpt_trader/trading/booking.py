@@ -11,7 +11,8 @@ kinds would cost a statement, and for fills a lookup, per row.
 
 Sizes follow the rules. An entry asks for the rules' units, floored to the product's base increment and,
 for a buy, cut to what the ledger's cash affords (at the rules' price with the bar fill model, at the
-book's asks otherwise); an exit closes whatever the ledger holds. With the bar
+book's asks otherwise); an entry smaller than the product's minimum order is not placed (the engine's
+rules then go flat with the ledger); an exit closes whatever the ledger holds. With the bar
 fill model the order fills in full at the rules' price (`PaperBroker.fill_at`), so the ledger meets the
 backtest within the rounding of each fill to the product's increments; with the touch or book model it is
 a market order against the live book, and fills at what the book gives.
@@ -95,8 +96,8 @@ class Booker:
                 size = min(size, affordable) if affordable > 0 else size
         else:
             size = abs(held)
-        if size <= 0:
-            return None
+        if size <= 0 or (entry and (size < grid.base_min_size or size * exact_price < grid.quote_min_size)):
+            return None  # an account down to less than the smallest order does not spam refused orders every bar
         request = OrderRequest.market(account.account_id, product_id, side, base_size=size, reason=reason)
         rounds = len(account.round_trips)
         order = self.broker.fill_at(request, exact_price, now) if self.bar_fills else self.broker.submit(request, now)

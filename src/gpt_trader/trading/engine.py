@@ -762,7 +762,8 @@ class Engine:
         held = instance.account.units(instance.spec.product_id)
         if not held:
             if units != 0.0 or not self._bar_fills:
-                self._set_rule_state(instance, flat(int(row[S_PENDING])), float(instance.account.cash))
+                # Numba's own Python source: a compiled call from Python converts its NamedTuple result slowly.
+                self._set_rule_state(instance, flat.py_func(int(row[S_PENDING])), float(instance.account.cash))
             return
         same_side = units != 0.0 and (units > 0.0) == (held > 0)
         if same_side and not exit_unfinished and (self._bar_fills or cash_before is None):

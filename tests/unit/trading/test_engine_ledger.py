@@ -138,10 +138,11 @@ def test_orders_refused_on_a_gapped_book_leave_the_rules_with_what_the_ledger_ho
 def test_entries_below_the_minimum_size_leave_the_rules_flat(fill_model: FillModelName) -> None:
     checks: list[str] = []
     settings = SimulationSettings(fill="close", fee_rate=0.001, stop_loss=0.004)
-    # Half a dollar buys less than the product's minimum order of one dollar: every entry is refused.
+    # Half a dollar buys less than the product's minimum order of one dollar: no entry can be placed.
     engine = engine_for(specs(settings, capital=Decimal("0.5")), fill_model, checks)
     summary = asyncio.run(engine.run(CandleReplay([walk(200)], half_spread_bps=2.0).events()))
-    assert summary.rejected_orders > 0 and summary.fills == 0
+    assert summary.orders == 0 and summary.fills == 0
+    assert any(status.last_signal for status in summary.statuses), "the rules asked for entries"
     assert checks == []
     for instance in engine.instances:
         assert engine.position(instance).units == 0.0
