@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 from gpt_trader.backtest.settings import SimulationSettings
+from gpt_trader.market.buffer import BarBuffer
 from gpt_trader.market.events import BarClosed, MarketEvent, Quote
 from gpt_trader.trading.broker import PaperBroker
 from gpt_trader.trading.engine import Engine, EngineSummary
@@ -39,6 +40,16 @@ class AlwaysLong(Strategy):
 
     def signals(self, bars, params, cache=None):
         return np.ones(len(bars), dtype=np.int8)
+
+
+class Broken(Strategy):
+    name = "broken"
+
+    def lookback(self, params):
+        return 2
+
+    def signals(self, bars, params, cache=None):
+        raise RuntimeError("no signal today")
 
 
 class Slow(Strategy):
@@ -155,3 +166,17 @@ def test_a_slow_strategy_never_holds_up_a_quote_of_another_instance(tmp_path: Pa
     statuses = {status.account: status for status in summary.statuses}
     assert statuses["fast"].trades == 1 and statuses["slow"].trades == statuses["other"].trades == 0
     assert_all_decided(summary, script)
+
+
+def test_warm_up_gives_each_instance_its_signal_at_the_end_of_the_history(tmp_path: Path) -> None:
+    path = strategies(tmp_path)
+    engine = engine_of([spec(f"{path}:AlwaysLong", "BTC-USD", "long"), spec(f"{path}:Broken", "BTC-USD", "broken")])
+    history = BarBuffer("BTC-USD", "1m")
+    for n in range(3):
+        history.append(bar("BTC-USD", n))
+    engine.warm_up({"BTC-USD": history.view()})
+    long, broken = engine.instances
+    assert long.last_signal == 1 and long.running
+    assert broken.error is not None and "RuntimeError: no signal today" in broken.error
+    summary = asyncio.run(engine.run(Script([[quote("BTC-USD", START + 181)], [bar("BTC-USD", 3)]]).stream()))
+    assert summary.instance_bars == 1, "only the instance that computed its signal trades the feed's bars"
