@@ -1,7 +1,7 @@
 """Crash resume of a paper session on the sandbox's live feed: `session run` against `sandbox serve`, kill -9
-at ten random points, `session resume` after each, and the final record equals an uninterrupted session's
-on the same market (both sessions trade the same sandbox at once). On SQLite, and on PostgreSQL too when
-GPT_TRADER_TEST_POSTGRES_URL names a server to create a database on."""
+at ten random points, `session resume` after each (and once after `session stop`), and the final record
+equals an uninterrupted session's on the same market (both sessions trade the same sandbox at once). On
+SQLite, and on PostgreSQL too when GPT_TRADER_TEST_POSTGRES_URL names a server to create a database on."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from gpt_trader.trading.session_records import SessionRecords
 from tests.support.sandbox_serve import serve
 from tests.support.session_forks import kill_9, start
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 START = 1_717_200_000  # 2024-06-01T00:00:00Z, where the sandbox's replay starts
 HOURS = 8
@@ -122,7 +122,8 @@ def ledger(url: str) -> dict[str, list[tuple[Any, ...]]]:
 
 def crash_loop(url: str, session_file: Path, seed: int) -> list[int]:
     """Run the session, kill -9 it KILLS times at random points (each after a random stretch of progress),
-    resume it after each, and let the last resume finish; returns the market times of the kills."""
+    resume it after each, stop it gracefully once, and let the last resume finish; returns the market times
+    of the kills."""
     draw = random.Random(seed)
     process = start(url, "session", "run", str(session_file))
     killed_at: list[int] = []
@@ -137,6 +138,13 @@ def crash_loop(url: str, session_file: Path, seed: int) -> list[int]:
             reached = market_time(url)
             killed_at.append(reached)
             process = start(url, "session", "resume", "1")
+        # Then a graceful stop, from another process, and a last resume that runs to the end.
+        wait_for(lambda: market_time(url) > reached, "progress after the last kill", process)
+        stop = start(url, "session", "stop", "1")
+        stop.join(WAIT_SECONDS)
+        process.join(WAIT_SECONDS)
+        assert (stop.exitcode, process.exitcode) == (0, 0), "session stop, or the stopped session, failed"
+        process = start(url, "session", "resume", "1")
         process.join(WAIT_SECONDS)
         assert process.exitcode == 0, f"the last resume ended with {process.exitcode}"
     finally:
