@@ -1,7 +1,7 @@
 """A real `gpt-trader sim` process replaying synthetic candles at a pace, for the monitors to watch live.
 
 It trades often (a 2/5 moving-average cross) and replays 240 one-minute bars per second, so an equity
-snapshot reaches the store about every second for half a minute. It fills on touch: each trade hands the
+snapshot reaches the store about every second for 18 seconds. It fills on touch: each trade hands the
 queued rows to the store as it happens, whereas under the bar fill model the engine holds them until 4,096
 are queued or the run ends, and a monitor would see nothing until then.
 """
@@ -27,7 +27,7 @@ SIM_ARGS = (
     "-g",
     "1m",
     "--days",
-    "5",
+    "3",
     "--speed",
     "14400",
     "--fill-model",

@@ -386,7 +386,9 @@ class StoreViews(StoreBase):
         if account_id is not None:
             statement = statement.where(Order.account_id == account_id)
         if session_id is not None:
-            statement = statement.where(Account.session_id == session_id)
+            # `+ 0` keeps SQLite from starting at the session's accounts and sorting all their fills: it walks
+            # the fills newest first (ix_fills_time) and stops at `limit`, which is what a live screen asks.
+            statement = statement.where(Account.session_id + 0 == session_id)
         with self._reading() as session:
             rows = [dict(row) for row in session.execute(statement).mappings()]
         for row in rows:
