@@ -273,7 +273,7 @@ def _print_table(report: dict[str, Any]) -> None:
         f"{workload['warm_up_bars']} history bars, on the sandbox at the replay speed shown (effective speed in "
         f"brackets); sim and backtest evaluate the {workload['warm_up_bars'] + workload['bars']} bars of the same "
         "span as fast as the CPU allows.",
-        "Time is each method's work (not its process's start and imports); speed-up is over sequential paper "
+        "Time is each method's work (not its process's start); speed-up is over sequential paper "
         f"trading; CPU is CPU time over wall time (100 % = one core; this machine has {machine['cpus']}); "
         "memory is the method's peak resident set.",
         "Load average before and after: " + ", ".join(
