@@ -4,10 +4,10 @@
     python -m bench.w3 dask [--data PATH]                     # W2 on 2 local Dask workers vs 2 local processes
     python -m bench.w3 optimize [--data PATH] [--folds 5]     # optimize, grid + walk-forward, on W2's data
 
-scale: the W2 grid (8,610 SMA-cross backtests) over `--days` of synthetic 1-minute bars (a geometric random
-walk, 1,440 bars a day) for `--products` products, on every core. It prints wall seconds, bar evaluations per
-second, and peak RSS (the largest of this process and its workers); compare bar_evals_per_s with W2's
-(`python -m bench.workloads w2`): the target is within 20 %, with peak RSS under 1.5 GB.
+scale: the W2 grid (8,610 SMA-cross backtests) over `--days` of the synthetic market's 1-minute bars (1,440 a
+day, on each product's price grid like W2's candles) for `--products` products, on every core. It prints wall
+seconds, bar evaluations per second, and peak RSS (the largest of this process and its workers); compare
+bar_evals_per_s with W2's (`python -m bench.workloads w2`): the target is within 20 %, with peak RSS under 1.5 GB.
 
 dask: W2 on a Dask LocalCluster of two single-thread worker processes on 127.0.0.1, against the local
 runner's two processes: throughput of each (median of 3 runs after a warm-up), their ratio (target >= 0.8),
@@ -36,24 +36,22 @@ from gpt_trader.backtest.runner import ProcessExecutor
 from gpt_trader.backtest.settings import SimulationSettings
 from gpt_trader.market.bars import Bars
 from gpt_trader.market.granularity import Granularity
+from gpt_trader.market.sources.synthetic import SyntheticSource
 
 PRODUCTS = ("BTC-USD", "ETH-USD", "SOL-USD", "LINK-USD", "POL-USD")
+START = 1_704_067_200
+"""2024-01-01 00:00 UTC."""
 
 
 def synthetic_year(products: int, days: float, seed: int = 0) -> dict[str, Bars]:
-    """Random-walk 1-minute bars, `days` of them per product."""
-    count = int(days * 1440)
-    rng = np.random.default_rng(seed)
-    bars = {}
-    for product in PRODUCTS[:products]:
-        close = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, count)))
-        opens = np.concatenate(([100.0], close[:-1]))
-        spread = np.abs(rng.normal(0, 0.0005, count)) * close
-        bars[product] = Bars(
-            product, Granularity.ONE_MINUTE, 1_704_067_200 + 60 * np.arange(count), opens,
-            np.maximum(opens, close) + spread, np.minimum(opens, close) - spread, close, rng.uniform(1, 10, count),
-        )
-    return bars
+    """`days` of the synthetic market's 1-minute bars for the first `products` of PRODUCTS.
+
+    They carry their products' price increments, as W2's real candles do, so the SMA crossover compares its
+    averages exactly in ticks there and here: the same code path, at twelve times the bars.
+    """
+    source = SyntheticSource(seed)
+    end = START + int(days * 86_400)
+    return {product: source.fetch(product, Granularity.ONE_MINUTE, START, end) for product in PRODUCTS[:products]}
 
 
 def peak_rss_mb() -> float:

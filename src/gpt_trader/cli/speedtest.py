@@ -35,6 +35,8 @@ START = 1_735_689_600
 QUICK_BARS, QUICK_SYMBOLS = 10, "BTC-USD,ETH-USD"
 DEFAULT_BARS, DEFAULT_SYMBOLS = 120, ",".join(QUICK_PRODUCTS)
 SANDBOX_START_SECONDS = 120.0
+WARM_UP_ALLOWANCE = 300.0
+"""Wall seconds of market the sandbox holds for its start and the kernels' warm-up, before the paper runs."""
 DAY = 86_400
 
 
@@ -146,10 +148,12 @@ class _Sandbox:
 def _sandbox(workload: Workload, scratch: Path) -> Iterator[_Sandbox]:
     """`gpt-trader sandbox serve` starting in a subprocess on a free loopback port, stopped at the end.
 
-    It holds enough market for every paper run to reach its time limit, and the warm-up history before it.
+    It holds enough market for the kernels' warm-up and every paper run to reach its time limit (should the
+    market end sooner, the runs stop short of their bars, and the table says so), and the history before it.
     """
     runs = len(workload.strategies) + 1
-    market_seconds = runs * (workload.paper_timeout + 30) * workload.speed
+    wall_seconds = WARM_UP_ALLOWANCE + runs * (workload.paper_timeout + 30)
+    market_seconds = wall_seconds * workload.speed
     history_days = 2 * workload.warm_up * workload.bar_seconds / DAY
     log = scratch / "sandbox.log"
     command = [
@@ -269,7 +273,7 @@ def _print_table(report: dict[str, Any]) -> None:
         f"{workload['warm_up_bars']} history bars, on the sandbox at the replay speed shown (effective speed in "
         f"brackets); sim and backtest evaluate the {workload['warm_up_bars'] + workload['bars']} bars of the same "
         "span as fast as the CPU allows.",
-        "Time is each method's work (not its process's start and imports); speed-up is over sequential paper "
+        "Time is each method's work (not its process's start); speed-up is over sequential paper "
         f"trading; CPU is CPU time over wall time (100 % = one core; this machine has {machine['cpus']}); "
         "memory is the method's peak resident set.",
         "Load average before and after: " + ", ".join(
@@ -277,3 +281,10 @@ def _print_table(report: dict[str, Any]) -> None:
         ) + ".",
     ):  # fmt: skip
         shown.print(line, markup=False, soft_wrap=True)
+    for row in report["methods"]:
+        if row["method"] in PAPER_METHODS and row["bars_per_product"] < workload["bars"]:
+            shown.print(
+                f"{row['label']} stopped short of {workload['bars']} bars (at its time limit): the sandbox "
+                "replayed slower than asked; compare its bar count, not only its time.",
+                style="yellow", markup=False, soft_wrap=True,
+            )  # fmt: skip

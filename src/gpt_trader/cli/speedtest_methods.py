@@ -8,8 +8,10 @@ strategy, one after another; parallel: one `--mode parallel` run of every strate
 sandbox at `workload.feed`, `sim` and `backtest` on the same synthetic market read as candles.
 
 What is timed: the method's work, from its first call into the command's code to its last; not the
-interpreter's start or the imports, nor creating the empty database. CPU seconds are this process's and its
-finished children's (a backtest's worker processes); peak memory is the largest resident set of either.
+interpreter's start, the import of the command modules, nor creating the empty database (the heavy libraries
+a command imports when it runs are loaded inside the timed work, as they are in the command). CPU seconds
+are this process's and its finished children's (a backtest's worker processes); peak memory is the largest
+resident set of either.
 """
 
 from __future__ import annotations
