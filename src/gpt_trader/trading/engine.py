@@ -93,6 +93,8 @@ DEFAULT_SNAPSHOT_EVERY = 240
 _LATENCY_SAMPLES = 100_000
 _FLUSH_ROWS = 4096
 """A replay hands its rows to the writer in runs of about this many (live trading, after every decision)."""
+_FLUSH_SECONDS = 1.0
+"""...or after this much wall time, whichever comes first, so a paced replay shows on the monitors as it runs."""
 _BOOKINGS_PER_STEP = 8
 """Rule fills a group books in one step of the worker; the rest wait for its next turn."""
 MessageKind: TypeAlias = Literal["bar", "quote"]
@@ -181,6 +183,9 @@ class _Work:
     """Groups that have not decided on it yet."""
     mid: float = float("nan")
     read_cpu: float = 0.0
+    quote: Quote | None = None
+    """The product's quote when the message was read (a quote's own), which its fills record: the reader runs
+    ahead of the decisions, so the product's latest quote may be a later one."""
 
 
 @dataclass(eq=False)
@@ -227,6 +232,7 @@ class _Group:
     fills: list[list[float]] = field(default_factory=list)
     """Rule fills of the current bar or quote still to book, and their times (open, close)."""
     fill_times: tuple[float, float] = (0.0, 0.0)
+    fill_quote: Quote | None = None
     queued: bool = False
     parked: bool = False
     """Waiting at a closed bar for the other groups to decide on the product's earlier messages."""
@@ -254,7 +260,6 @@ class Engine:
     """Strategy instances trading one feed through `broker`; see the module doc.
 
     `writer` and `account_ids` (account name -> store account id, from `start_trading_run`) record the run;
-    `clock` is the market time the writer stamps rows with, kept by the engine from the events it reads.
     `tape` gives replayed instances their signals (see `SignalTape`); `price_increments` is the grid the
     strategies compute on per product (default: the broker's price increment; pass the backtest bars'
     `price_increment` to replay exactly what a backtest of them computed). `observer(product_id, bar)` is
@@ -278,7 +283,6 @@ class Engine:
         writer: StoreWriter | None = None,
         session_id: int | None = None,
         account_ids: Mapping[str, int] | None = None,
-        clock: Callable[[], float] | None = None,
         tape: SignalTape | None = None,
         price_increments: Mapping[str, float | None] | None = None,
         observer: Callable[[str, int], None] | None = None,
@@ -299,7 +303,6 @@ class Engine:
         self.yield_every = max(1, yield_every)
         self.slice_seconds = slice_seconds
         self.market_time = 0.0
-        self._clock = clock or (lambda: self.market_time)
         self.feed_health: dict[int, FeedHealth] = {}
         self.instances = [self._open(spec, row) for row, spec in enumerate(instances)]
         compile_stepper(compile_progress)  # here, not on the first bar of the feed
@@ -323,6 +326,7 @@ class Engine:
         self._tape = tape
         self._observer = observer
         self._dirty: dict[int, Instance] = {}
+        self._flushed_at = wall_clock.perf_counter()
         self._granularity_seconds = self.granularity.seconds
         self._bar_fills = fill_model == "bar"
         self._group_of: dict[int, _Group] = {}
@@ -507,7 +511,7 @@ class Engine:
                 self.market_time = max(self.market_time, float(event.end))
                 # Appended now, read by each group as the buffer stood after it (`view(end=...)`).
                 product.buffer.append(event)
-                self._enqueue(product, _Work(event, "bar", 0.0, len(product.buffer) - 1, 0))
+                self._enqueue(product, _Work(event, "bar", 0.0, len(product.buffer) - 1, 0, quote=product.quote))
             return
         if isinstance(event, FeedHealth):
             self.feed_health[event.connection] = event
@@ -530,7 +534,7 @@ class Engine:
                 product.quote = event
                 if not self._bar_fills and product.groups:
                     mid = float((event.bid + event.ask) / 2)
-                    self._enqueue(product, _Work(event, "quote", 0.0, len(product.buffer), 0, mid))
+                    self._enqueue(product, _Work(event, "quote", 0.0, len(product.buffer), 0, mid, quote=event))
 
     def _enqueue(self, product: _Product, work: _Work) -> None:
         """`work` joins the product's log and each of its groups takes a turn for it."""
@@ -631,6 +635,7 @@ class Engine:
         if count:
             group.fills = self._events[:count].tolist()
             group.fill_times = (bar.start, float(bar.end))
+            group.fill_quote = work.quote
         return True
 
     def _on_quote(self, group: _Group, work: _Work) -> None:
@@ -640,6 +645,7 @@ class Engine:
             assert isinstance(quote, Quote)
             group.fills = self._events[:count].tolist()
             group.fill_times = (quote.time, quote.time)
+            group.fill_quote = quote
 
     def _complete(self, product: _Product) -> None:
         """Finish the product's oldest messages that every group has decided on."""
@@ -666,9 +672,11 @@ class Engine:
         product.since_snapshot += 1
         if product.since_snapshot >= self.snapshot_every:
             product.since_snapshot = 0
-            self._snapshot(product)
-        if self.booker.queued >= _FLUSH_ROWS or (self.booker.queued and not self._bar_fills):
+            self._snapshot(product, float(bar.end))
+        queued = self.booker.queued
+        if queued and (queued >= _FLUSH_ROWS or not self._bar_fills or self._flush_due()):
             self.booker.flush()
+            self._flushed_at = wall_clock.perf_counter()
         if self._observer is not None:
             self._observer(bar.product_id, work.index)
 
@@ -717,7 +725,8 @@ class Engine:
     def _book(self, group: _Group, fills: list[list[float]], bar_start: float, bar_end: float) -> None:
         """Execute rule fills of the group and record what changed."""
         product = group.product
-        quote = product.quote
+        # Bar fills record the quote of their bar; the book fill models trade the broker's book as it is now.
+        quote = group.fill_quote if self._bar_fills else product.quote
         if quote is not None and not (quote.bid.is_finite() and quote.ask.is_finite()):
             quote = None
         changed: dict[int, Instance] = {}
@@ -790,13 +799,18 @@ class Engine:
         row[: len(position)] = position
         row[S_CASH] = cash
 
-    def _snapshot(self, product: _Product) -> None:
-        """Equity of each running member now, and the position state of those that traded since the last."""
+    def _flush_due(self) -> bool:
+        """A paced replay's rows reach the store at least every `_FLUSH_SECONDS` of wall time, for the monitors."""
+        return wall_clock.perf_counter() - self._flushed_at >= _FLUSH_SECONDS
+
+    def _snapshot(self, product: _Product, time: float) -> None:
+        """Equity of each running member at `time` (the end of the bar just decided: the reader's market time
+        may be ahead), and the position state of those that traded since the last."""
         mark = self._mark(product.buffer.product_id)
         for instance in product.running:
-            self.booker.snapshot(instance, mark, self.market_time)
+            self.booker.snapshot(instance, mark, time)
             if self._dirty.pop(instance.row, None) is not None:
-                self._save(instance, product, self.market_time)
+                self._save(instance, product, time)
 
     def _save(self, instance: Instance, product: _Product, now: float) -> None:
         """The position state of `instance`, with the last bar its rule state has taken in."""

@@ -11,7 +11,7 @@ import pytest
 
 from gpt_trader.backtest.settings import SimulationSettings
 from gpt_trader.market.bars import Bars
-from gpt_trader.market.events import MarketEvent, Side
+from gpt_trader.market.events import BarClosed, MarketEvent, Side
 from gpt_trader.market.feed import FeedHealth, HealthKind
 from gpt_trader.market.replay import CandleReplay
 from gpt_trader.store import Store, open_store
@@ -189,3 +189,61 @@ def test_building_an_engine_compiles_the_stepper_for_the_types_the_feed_brings(f
     summary = asyncio.run(engine.run(CandleReplay([history("BTC-USD")], half_spread_bps=2.0).events()))
     assert summary.fills > 0
     assert {step: list(step.signatures) for step in compiled} == compiled, "nothing compiled on the feed's path"
+
+
+def recorded(store: Store, chosen: list[InstanceSpec], yield_every: int) -> dict[str, tuple[list, list]]:
+    bars = [history("BTC-USD"), history("ETH-USD")]
+    run_id, session_id, account_ids = start_trading_run(store, "simulation", chosen, {"test": True})
+    with StoreWriter(store) as writer:
+        engine = Engine(chosen, granularity="1m", broker=PaperBroker(catalog_grids(["BTC-USD", "ETH-USD"])),
+                        writer=writer, session_id=session_id, account_ids=account_ids, snapshot_every=7,
+                        yield_every=yield_every)  # fmt: skip
+        summary = asyncio.run(engine.run(CandleReplay(bars).events()))
+    finish_trading_run(store, run_id, session_id, summary)
+    return {
+        account.name: (
+            [(fill.time, fill.price, fill.bid, fill.ask) for fill in store.fills(account.id)],
+            [(snapshot.time, snapshot.equity) for snapshot in store.equity_curve(account.id)],
+        )
+        for account in store.accounts(session_id)
+    }
+
+
+def test_a_replay_records_the_same_whatever_lead_the_reader_takes(tmp_path: Path) -> None:
+    # The reader runs ahead of the decisions by up to `yield_every` messages: the quote a fill records and
+    # the time of a snapshot must be those of the bar decided, not of the latest message read.
+    chosen = specs()
+    in_step = recorded(open_store(f"sqlite:///{tmp_path / 'in-step.db'}"), chosen, yield_every=1)
+    far_ahead = recorded(open_store(f"sqlite:///{tmp_path / 'ahead.db'}"), chosen, yield_every=500)
+    assert in_step.keys() == {"cross", "break"}
+    assert all(fills and len(curve) > BARS // 7 for fills, curve in in_step.values())
+    assert far_ahead == in_step
+
+
+def test_a_paced_replay_reaches_the_store_as_it_runs(tmp_path: Path) -> None:
+    # Bar fills hand rows to the writer in large runs; a replay paced in wall time must still show on the
+    # monitors while it runs, not only at its end.
+    url = f"sqlite:///{tmp_path / 'paced.db'}"
+    store = open_store(url)
+    chosen = specs()
+    run_id, session_id, account_ids = start_trading_run(store, "simulation", chosen, {"test": True})
+    seen_while_running: list[int] = []
+
+    async def paced(events: AsyncIterator[MarketEvent]) -> AsyncIterator[MarketEvent]:
+        bars = 0
+        async for event in events:
+            yield event
+            bars += isinstance(event, BarClosed)
+            if bars in (100, 103) and isinstance(event, BarClosed):
+                await asyncio.sleep(1.2)  # a slow market: the decisions catch up, then wall time passes
+            if bars == 106 and isinstance(event, BarClosed) and not seen_while_running:
+                reader = open_store(url)
+                rows = [len(reader.equity_curve(a)) + len(reader.fills(a)) for a in account_ids.values()]
+                seen_while_running.append(sum(rows))
+
+    with StoreWriter(store) as writer:
+        engine = Engine(chosen, granularity="1m", broker=PaperBroker(catalog_grids(["BTC-USD", "ETH-USD"])),
+                        writer=writer, session_id=session_id, account_ids=account_ids, snapshot_every=7)  # fmt: skip
+        summary = asyncio.run(engine.run(paced(CandleReplay([history("BTC-USD"), history("ETH-USD")]).events())))
+    finish_trading_run(store, run_id, session_id, summary)
+    assert seen_while_running and seen_while_running[0] > 0
