@@ -606,7 +606,11 @@ class Engine:
             else:
                 self._on_quote(group, work)
         if group.fills:
-            run, group.fills = group.fills[:_BOOKINGS_PER_STEP], group.fills[_BOOKINGS_PER_STEP:]
+            fills = group.fills
+            cut = min(_BOOKINGS_PER_STEP, len(fills))
+            while cut < len(fills) and fills[cut][E_ROW] == fills[cut - 1][E_ROW]:
+                cut += 1  # an instance's fills of one step are booked together: the ledger is followed after them
+            run, group.fills = fills[:cut], fills[cut:]
             self._book(group, run, *group.fill_times)
             if not self._bar_fills:
                 self.booker.flush()
