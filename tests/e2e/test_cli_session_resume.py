@@ -24,7 +24,9 @@ HOUR = 3600
 @pytest.fixture
 def session_file(tmp_path: Path) -> Path:
     path = tmp_path / "session.toml"
-    path.write_text(session_toml(planted_candles(tmp_path / "planted.csv")))
+    # Paced (48 market hours in about 9 s): unpaced, a fast machine can end the session between a check of
+    # its market time and the kill meant to land inside it.
+    path.write_text(session_toml(planted_candles(tmp_path / "planted.csv"), speed=20_000))
     return path
 
 
