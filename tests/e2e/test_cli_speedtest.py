@@ -46,7 +46,7 @@ def test_quick_speedtest_measures_every_method_on_the_same_work(
     _print_table(report)
     table = capsys.readouterr().out
     for row in methods.values():
-        line = next(line for line in table.splitlines() if row["label"] in line)
+        line = next(line for line in table.splitlines() if row["label"] in line and " MB" in line)  # its row
         assert f"{row['wall_s']:.2f} s" in line and f"{row['speedup']:.1f}x" in line
         assert f"{row['peak_rss_mb']:.0f} MB" in line
     assert f"warm-up of {workload['warm_up_bars']} history bars" in table
