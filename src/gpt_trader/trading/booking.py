@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from gpt_trader.market.events import Quote, Side
@@ -38,7 +39,9 @@ _KINDS = ("record_order", "update_order", "add_fill", "add_round_trip", "save_po
 """The writer's methods, in the order their rows may depend on each other (a fill names its order)."""
 
 
+@lru_cache(maxsize=1024)
 def market_time(seconds: float) -> datetime:
+    """`seconds` as a UTC datetime; an order, its fill and the round trip it closes share theirs."""
     return datetime.fromtimestamp(seconds, UTC)
 
 
