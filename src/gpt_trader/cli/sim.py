@@ -9,10 +9,11 @@ allows; the run, with every order, fill, round trip and sampled equity, is recor
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time as wall_clock
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import ExitStack
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
     from gpt_trader.trading.engine import EngineSummary, InstanceStatus
     from gpt_trader.trading.instance import InstanceSpec
 
+_YOUNG_COLLECTION_EVERY = 100_000
+"""Allocations between two collections of the youngest objects (Python's default: 700)."""
+_FULL_COLLECTION_AFTER = 1_000
+"""Collections of the middle generation before a full one (Python's default: 10)."""
 SPEED_HELP = "Replay speed: N times the market's pace (60 = an hour a minute), or max (as fast as the CPU allows)."
 SUMMARY_COLUMNS = (
     "strategy",
@@ -135,6 +140,7 @@ def sim(
     grids = catalog_grids(products)
     data = DataSpec(source, granularity, days if start is None else None, start, end)
     with ExitStack() as stack:
+        stack.enter_context(_full_collections_deferred())
         store = stack.enter_context(_open_store())  # a bad database fails before the work
         bars = _load(data, products)
         summary, run_id, session_id = _simulate(store, specs, bars, grids, data, fill_model, pace, settings)
@@ -149,6 +155,23 @@ def sim(
     failed = [status for status in summary.statuses if status.error]
     if failed:
         raise UserError("\n".join(f"account {status.account}: {status.error}" for status in failed))
+
+
+@contextmanager
+def _full_collections_deferred() -> Iterator[None]:
+    """Python's cyclic garbage collector, kept from re-scanning what a simulation accumulates.
+
+    The broker and the ledger keep every order, fill and round trip until the run ends: hundreds of
+    thousands of objects, which each full collection walks again, and full collections come more often as
+    they grow (a tenth of a month-long simulation went to them). None of them is cyclic garbage, so the
+    full collections wait for the end of the command; young objects are still collected, in larger rounds.
+    """
+    thresholds = gc.get_threshold()
+    gc.set_threshold(_YOUNG_COLLECTION_EVERY, thresholds[1], _FULL_COLLECTION_AFTER)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 def _speed(text: str) -> float | None:

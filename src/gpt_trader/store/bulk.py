@@ -96,4 +96,5 @@ def sqlite_datetime(value: datetime | None) -> str | None:
     """An aware datetime as the naive UTC text SQLAlchemy's SQLite DATETIME stores."""
     if value is None:
         return None
-    return aware(value, "datetime").astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    utc = value if value.tzinfo is UTC else aware(value, "datetime").astimezone(UTC)
+    return utc.replace(tzinfo=None).isoformat(" ", "microseconds")

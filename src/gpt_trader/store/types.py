@@ -59,13 +59,16 @@ def to_decimal(value: Any) -> Decimal:
     ValueError for floats, NaN and infinity, more than 18 decimal places, or 20 digits or more before
     the point: NUMERIC(38, 18) would round or refuse those, so no database is given them.
     """
-    if isinstance(value, bool | float):
+    if type(value) is Decimal:  # the common case first: a store write converts hundreds of thousands
+        exact = value
+    elif isinstance(value, (bool, float)):
         kind = type(value).__name__
         raise ValueError(f"money must be a Decimal, int or decimal string, not the {kind} {value}")
-    try:
-        exact = value if isinstance(value, Decimal) else Decimal(str(value))
-    except InvalidOperation:
-        raise ValueError(f"money must be a decimal number, not {value!r}") from None
+    else:
+        try:
+            exact = value if isinstance(value, Decimal) else Decimal(str(value))
+        except InvalidOperation:
+            raise ValueError(f"money must be a decimal number, not {value!r}") from None
     if not exact.is_finite():
         raise ValueError(f"money must be a finite number, not {value!r}")
     if exact.quantize(_SMALLEST_UNIT, context=_EXACT) != exact:

@@ -4,7 +4,7 @@
 running engine and writes them in batches through the same functions, so both paths store the same
 thing. Writes that a resumed run repeats are idempotent: a fill or round trip already recorded is
 skipped (and reported as such), an equity snapshot or position state at a time already recorded is
-replaced.
+replaced. The rows go in through `bulk.insert_many`: one prepared statement for all rows of a kind.
 """
 
 from __future__ import annotations
@@ -214,6 +214,9 @@ def feed_event_row(
 _ORDERS: Table = Order.__table__  # type: ignore[assignment]
 _FILLS: Table = Fill.__table__  # type: ignore[assignment]
 _ROUND_TRIPS: Table = RoundTrip.__table__  # type: ignore[assignment]
+_EQUITY_SNAPSHOTS: Table = EquitySnapshot.__table__  # type: ignore[assignment]
+_POSITION_STATES: Table = PositionState.__table__  # type: ignore[assignment]
+_FEED_EVENTS: Table = FeedEvent.__table__  # type: ignore[assignment]
 
 
 def insert_orders(session: Session, rows: Sequence[Row]) -> None:
@@ -252,12 +255,12 @@ def insert_fills(session: Session, rows: Sequence[Row]) -> list[bool]:
 
 def upsert_equity_snapshots(session: Session, rows: Sequence[Row]) -> None:
     key = ("account_id", "time")
-    insert_many(session, EquitySnapshot.__table__, _last_per_key(rows, key), replace_on=key)  # type: ignore[arg-type]
+    insert_many(session, _EQUITY_SNAPSHOTS, _last_per_key(rows, key), replace_on=key)
 
 
 def upsert_position_states(session: Session, rows: Sequence[Row]) -> None:
     key = ("account_id",)
-    insert_many(session, PositionState.__table__, _last_per_key(rows, key), replace_on=key)  # type: ignore[arg-type]
+    insert_many(session, _POSITION_STATES, _last_per_key(rows, key), replace_on=key)
 
 
 def insert_round_trips(session: Session, rows: Sequence[Row]) -> list[bool]:
@@ -291,7 +294,7 @@ def set_account_statuses(session: Session, rows: Sequence[Row]) -> None:
 
 
 def insert_feed_events(session: Session, rows: Sequence[Row]) -> None:
-    insert_many(session, FeedEvent.__table__, rows)  # type: ignore[arg-type]
+    insert_many(session, _FEED_EVENTS, rows)
 
 
 def optional_decimal(value: Money | None) -> Decimal | None:

@@ -5,9 +5,8 @@ their fills into an exact order on the instance's ledger account and writes what
 `StoreWriter`: the order, its fills with the quote they met, the round trip a fill closed, the position
 state after it and an equity snapshot.
 
-Rows wait in the booker until `flush()`, which hands them to the writer kind by kind (orders, then fills,
-then round trips...): the writer commits a run of rows of one kind in one statement, while interleaved
-kinds would cost a statement, and for fills a lookup, per row.
+Rows wait in the booker until `flush()`, which hands them to the writer in the order they were made; the
+writer commits each kind's rows of a batch in one statement.
 
 Sizes follow the rules. An entry asks for the rules' units, floored to the product's base increment and,
 for a buy, cut to what the ledger's cash affords (at the rules' price with the bar fill model, at the
@@ -23,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from gpt_trader.market.events import Quote, Side
@@ -35,12 +35,10 @@ from gpt_trader.trading.money import ZERO
 from gpt_trader.trading.orders import Order, OrderRequest, OrderStatus
 from gpt_trader.trading.rules import Position
 
-_KINDS = ("record_order", "update_order", "add_fill", "add_round_trip", "save_position_state", "add_equity_snapshot",
-          "set_account_status")  # fmt: skip
-"""The writer's methods, in the order their rows may depend on each other (a fill names its order)."""
 
-
+@lru_cache(maxsize=1024)
 def market_time(seconds: float) -> datetime:
+    """`seconds` as a UTC datetime; an order, its fill and the round trip it closes share theirs."""
     return datetime.fromtimestamp(seconds, UTC)
 
 
@@ -69,9 +67,8 @@ class Booker:
         self.orders = 0
         self.fills = 0
         self.rejected = 0
-        self._pending: dict[str, list[dict[str, Any]]] = {kind: [] for kind in _KINDS}
-        self.queued = 0
-        """Rows waiting for `flush()`."""
+        self._pending: list[tuple[str, dict[str, Any]]] = []
+        """(writer method, its arguments) of every row waiting for `flush()`."""
         missing = [] if writer is None else [name for name in self.account_ids if name not in broker.accounts]
         if missing:
             raise ValueError(f"store account ids name accounts the broker does not hold: {', '.join(missing)}")
@@ -148,22 +145,22 @@ class Booker:
         if account_id is not None and self.writer is not None:
             self._queue("set_account_status", account_id=account_id, status=status, error=error)
 
+    @property
+    def queued(self) -> int:
+        """Rows waiting for `flush()`."""
+        return len(self._pending)
+
     def flush(self) -> None:
-        """Hand every waiting row to the writer, grouped by kind in the order the record needs them."""
+        """Hand every waiting row to the writer, in the order they were made."""
         writer = self.writer
-        if writer is None or not self.queued:
+        if writer is None:
             return
-        for kind in _KINDS:
-            rows = self._pending[kind]
-            write = getattr(writer, kind)
-            for row in rows:
-                write(**row)
-            rows.clear()
-        self.queued = 0
+        for kind, row in self._pending:
+            getattr(writer, kind)(**row)
+        self._pending.clear()
 
     def _queue(self, kind: str, **row: Any) -> None:
-        self._pending[kind].append(row)
-        self.queued += 1
+        self._pending.append((kind, row))
 
     def _store_id(self, instance: Instance) -> int | None:
         return self.account_ids.get(instance.spec.account)
