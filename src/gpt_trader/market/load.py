@@ -11,9 +11,10 @@ policy applies, so bad data raises a `DataError` naming the product and the rows
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 from gpt_trader.errors import DataError, UserError
 from gpt_trader.market.bars import Bars
@@ -21,12 +22,13 @@ from gpt_trader.market.cache import CandleCache
 from gpt_trader.market.gaps import GapPolicy, apply_gap_policy
 from gpt_trader.market.granularity import Granularity
 from gpt_trader.market.resample import resample
-from gpt_trader.market.sources import FileSource, Progress, Source, open_source
+from gpt_trader.market.sources import Progress, Source, open_source
 from gpt_trader.market.sources.local import LocalSource
 from gpt_trader.market.validation import check, iso_time
 
 if TYPE_CHECKING:
     from gpt_trader.config import Settings
+    from gpt_trader.market.sources.file import FileSource
 
 __all__ = ["Instant", "LoadProgress", "load_bars", "parse_granularity", "to_unix_seconds"]
 
@@ -67,7 +69,7 @@ def load_bars(
 
     if isinstance(source, str):
         source = open_source(source, settings)
-    if isinstance(source, FileSource):
+    if _is_file_source(source):
         held = source.load_all()
         raw = {product: _from_file(source, held, product, wanted) for product in product_ids}
     elif isinstance(source, LocalSource):
@@ -95,6 +97,13 @@ def _finish(bars: Bars, wanted: Granularity, start: int | None, end: int | None,
     if bars.granularity is not wanted:
         bars = resample(bars, wanted)
     return apply_gap_policy(bars.slice(start, end), policy)
+
+
+def _is_file_source(source: Source) -> TypeGuard[FileSource]:
+    # A file source needs pandas, which a replay of other candles never imports: one that is a FileSource
+    # has imported its module already.
+    module = sys.modules.get("gpt_trader.market.sources.file")
+    return module is not None and isinstance(source, module.FileSource)
 
 
 def _from_file(source: FileSource, held: dict[str, Bars], product: str, wanted: Granularity) -> Bars:
