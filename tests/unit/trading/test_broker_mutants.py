@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from gpt_trader.market.events import Side
+from gpt_trader.market.events import Side, Trade
 from gpt_trader.trading.broker import PaperBroker
 from gpt_trader.trading.orders import OrderRequest, OrderStatus, RejectReason
-from tests.unit.trading.conftest import COARSE, GRIDS, PRODUCT, snapshot, update
+from tests.unit.trading.conftest import COARSE, GRIDS, PRODUCT, quote, snapshot, update
 
 D = Decimal
 
@@ -57,3 +57,23 @@ def test_fill_at_a_budget_that_buys_less_than_one_increment_cancels_without_a_fi
     assert order.status is OrderStatus.CANCELLED and not order.fills
     assert "1 buys less than one 0.01 at 1000" in order.cancel_message
     assert paper.accounts["a"].cash == D(10_000)
+
+
+def test_a_snapshot_without_a_resting_orders_level_leaves_nothing_queued_ahead_of_it() -> None:
+    paper = broker()  # bids: 2 at 99
+    resting = paper.submit(OrderRequest.limit("a", PRODUCT, Side.BUY, D(1), D(99)), 0.0)  # behind those 2
+    paper.on_event(snapshot((("98", "5"),), (("100", "2"),), time=1.0))
+    fills = paper.on_event(Trade(PRODUCT, 2.0, D(99), D(1), Side.SELL))
+    assert [(each.price, each.size) for each in fills] == [(D(99), D(1))]
+    assert resting.status is OrderStatus.FILLED
+
+
+def test_a_quote_showing_less_at_a_resting_orders_price_shortens_its_queue() -> None:
+    paper = PaperBroker(GRIDS)
+    paper.open_account("a", D(10_000))
+    paper.on_event(quote("99", "100", "5", "5"))
+    resting = paper.submit(OrderRequest.limit("a", PRODUCT, Side.BUY, D(1), D(99)), 0.0)  # behind 5
+    paper.on_event(quote("99", "100", "1", "5", time=1.0))  # only 1 ahead now
+    fills = paper.on_event(Trade(PRODUCT, 2.0, D(99), D("1.5"), Side.SELL))
+    assert [(each.price, each.size) for each in fills] == [(D(99), D("0.5"))]
+    assert resting.is_open and resting.remaining_size == D("0.5")
