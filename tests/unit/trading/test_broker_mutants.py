@@ -77,3 +77,15 @@ def test_a_quote_showing_less_at_a_resting_orders_price_shortens_its_queue() -> 
     fills = paper.on_event(Trade(PRODUCT, 2.0, D(99), D("1.5"), Side.SELL))
     assert [(each.price, each.size) for each in fills] == [(D(99), D("0.5"))]
     assert resting.is_open and resting.remaining_size == D("0.5")
+
+
+def test_a_crossing_post_only_order_is_told_which_side_it_would_take_and_where_to_price() -> None:
+    paper = broker()  # 99 bid, 100 ask
+    paper.fill_at(OrderRequest.market("a", PRODUCT, Side.BUY, base_size=D(1)), D(100), 0.0)
+    for side, price, told in (
+        (Side.BUY, "100", "post-only BUY at 100 would take the ask at 100; price it below 100 to rest"),
+        (Side.SELL, "99", "post-only SELL at 99 would take the bid at 99; price it above 99 to rest"),
+    ):
+        order = paper.submit(OrderRequest.limit("a", PRODUCT, side, D(1), D(price), post_only=True), 0.0)
+        assert order.rejection is not None and order.rejection.reason is RejectReason.POST_ONLY_WOULD_CROSS
+        assert order.rejection.message == told
