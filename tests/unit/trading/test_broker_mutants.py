@@ -89,3 +89,18 @@ def test_a_crossing_post_only_order_is_told_which_side_it_would_take_and_where_t
         order = paper.submit(OrderRequest.limit("a", PRODUCT, side, D(1), D(price), post_only=True), 0.0)
         assert order.rejection is not None and order.rejection.reason is RejectReason.POST_ONLY_WOULD_CROSS
         assert order.rejection.message == told
+
+
+def test_a_buy_may_spend_exactly_the_cash_available() -> None:
+    paper = broker()  # 100 ask; the taker rate is 0.6 %
+    paper.open_account("exact", D("100.60"))
+    order = paper.submit(OrderRequest.market("exact", PRODUCT, Side.BUY, base_size=D(1)), 0.0)
+    assert order.status is OrderStatus.FILLED and paper.accounts["exact"].cash == 0
+
+
+def test_a_resting_buy_needs_the_cash_it_holds() -> None:
+    paper = broker()
+    paper.open_account("poor", D(50))
+    order = paper.submit(OrderRequest.limit("poor", PRODUCT, Side.BUY, D(1), D(90)), 0.0)  # would rest whole
+    assert order.rejection is not None and order.rejection.reason is RejectReason.INSUFFICIENT_FUNDS
+    assert "needs 90.54" in order.rejection.message and paper.open_orders("poor") == []
