@@ -104,3 +104,14 @@ def test_a_resting_buy_needs_the_cash_it_holds() -> None:
     order = paper.submit(OrderRequest.limit("poor", PRODUCT, Side.BUY, D(1), D(90)), 0.0)  # would rest whole
     assert order.rejection is not None and order.rejection.reason is RejectReason.INSUFFICIENT_FUNDS
     assert "needs 90.54" in order.rejection.message and paper.open_orders("poor") == []
+
+
+def test_a_sale_may_sell_exactly_the_units_available_and_a_resting_sale_needs_the_units_it_holds() -> None:
+    paper = broker()  # 99 bid
+    paper.fill_at(OrderRequest.market("a", PRODUCT, Side.BUY, base_size=D(2)), D(100), 0.0)
+    resting = paper.submit(OrderRequest.limit("a", PRODUCT, Side.SELL, D(1), D(110)), 0.0)
+    assert resting.is_open
+    too_many = paper.submit(OrderRequest.limit("a", PRODUCT, Side.SELL, D("1.5"), D(120)), 0.0)
+    assert too_many.rejection is not None and too_many.rejection.reason is RejectReason.INSUFFICIENT_UNITS
+    sale = paper.submit(OrderRequest.market("a", PRODUCT, Side.SELL, base_size=D(1)), 0.0)
+    assert sale.status is OrderStatus.FILLED and paper.accounts["a"].units(PRODUCT) == 1
