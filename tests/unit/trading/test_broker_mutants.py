@@ -115,3 +115,27 @@ def test_a_sale_may_sell_exactly_the_units_available_and_a_resting_sale_needs_th
     assert too_many.rejection is not None and too_many.rejection.reason is RejectReason.INSUFFICIENT_UNITS
     sale = paper.submit(OrderRequest.market("a", PRODUCT, Side.SELL, base_size=D(1)), 0.0)
     assert sale.status is OrderStatus.FILLED and paper.accounts["a"].units(PRODUCT) == 1
+
+
+def test_a_trade_at_a_resting_sales_price_fills_it_only_beyond_its_queue() -> None:
+    paper = broker()  # asks: 2 at 100
+    paper.fill_at(OrderRequest.market("a", PRODUCT, Side.BUY, base_size=D(1)), D(100), 0.0)
+    resting = paper.submit(OrderRequest.limit("a", PRODUCT, Side.SELL, D(1), D(100)), 0.0)  # behind 2
+    assert resting.is_open
+    assert paper.on_event(Trade(PRODUCT, 1.0, D(100), D(1), Side.BUY)) == []
+    fills = paper.on_event(Trade(PRODUCT, 2.0, D(100), D("1.5"), Side.BUY))  # 1 left ahead of it
+    assert [(each.price, each.size) for each in fills] == [(D(100), D("0.5"))]
+
+
+def test_a_trade_that_fills_no_resting_buy_still_fills_the_resting_sales_it_reaches() -> None:
+    paper = PaperBroker(GRIDS)
+    paper.open_account("a", D(10_000))
+    paper.on_event(snapshot((("99", "1"),), (("101", "1"),)))
+    paper.fill_at(OrderRequest.market("a", PRODUCT, Side.BUY, base_size=D(1)), D(100), 0.0)
+    buy = paper.submit(OrderRequest.limit("a", PRODUCT, Side.BUY, D(1), D(100)), 0.0)
+    sale = paper.submit(OrderRequest.limit("a", PRODUCT, Side.SELL, D(1), D(100)), 0.0)
+    assert buy.is_open and sale.is_open
+    # A buyer lifting at 100 fills no resting buy there, but meets the resting sale (nothing queued ahead of it).
+    fills = paper.on_event(Trade(PRODUCT, 1.0, D(100), D(1), Side.BUY))
+    assert [(each.order_id, each.price, each.size) for each in fills] == [(sale.order_id, D(100), D(1))]
+    assert buy.is_open and sale.status is OrderStatus.FILLED
