@@ -139,3 +139,13 @@ def test_a_trade_that_fills_no_resting_buy_still_fills_the_resting_sales_it_reac
     fills = paper.on_event(Trade(PRODUCT, 1.0, D(100), D(1), Side.BUY))
     assert [(each.order_id, each.price, each.size) for each in fills] == [(sale.order_id, D(100), D(1))]
     assert buy.is_open and sale.status is OrderStatus.FILLED
+
+
+def test_a_resting_buy_takes_the_asks_below_its_price_and_none_at_it() -> None:
+    paper = PaperBroker(GRIDS)
+    paper.open_account("a", D(10_000))
+    paper.on_event(snapshot((("98", "1"),), (("101", "1"),)))
+    resting = paper.submit(OrderRequest.limit("a", PRODUCT, Side.BUY, D(2), D(100)), 0.0)
+    fills = paper.on_event(update(asks=(("99", "1"), ("100", "5")), time=1.0))
+    assert [(each.price, each.size) for each in fills] == [(D(100), D(1))]  # a maker, at its own price
+    assert resting.is_open and resting.remaining_size == 1
