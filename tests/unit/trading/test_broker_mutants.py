@@ -149,3 +149,16 @@ def test_a_resting_buy_takes_the_asks_below_its_price_and_none_at_it() -> None:
     fills = paper.on_event(update(asks=(("99", "1"), ("100", "5")), time=1.0))
     assert [(each.price, each.size) for each in fills] == [(D(100), D(1))]  # a maker, at its own price
     assert resting.is_open and resting.remaining_size == 1
+
+
+def test_a_partly_filled_resting_order_holds_only_what_its_remainder_needs() -> None:
+    paper = broker()  # 99 bid, 100 ask: nothing displayed at 98 or 101, so nothing queues ahead there
+    paper.fill_at(OrderRequest.market("b", PRODUCT, Side.BUY, base_size=D(3)), D(100), 0.0)
+    buy = paper.submit(OrderRequest.limit("a", PRODUCT, Side.BUY, D(3), D(98)), 0.0)
+    sale = paper.submit(OrderRequest.limit("b", PRODUCT, Side.SELL, D(3), D(101)), 0.0)
+    assert paper.accounts["a"].held_cash == D("295.76")  # 294 + 1.764 -> 1.76 fee
+    paper.on_event(Trade(PRODUCT, 1.0, D(98), D(1), Side.SELL))
+    paper.on_event(Trade(PRODUCT, 1.0, D(101), D(1), Side.BUY))
+    assert buy.remaining_size == sale.remaining_size == 2
+    assert paper.accounts["a"].held_cash == D("197.18")  # 196 + 1.176 -> 1.18 fee
+    assert paper.accounts["b"].held_units[PRODUCT] == 2
