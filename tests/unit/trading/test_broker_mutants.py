@@ -162,3 +162,13 @@ def test_a_partly_filled_resting_order_holds_only_what_its_remainder_needs() -> 
     assert buy.remaining_size == sale.remaining_size == 2
     assert paper.accounts["a"].held_cash == D("197.18")  # 196 + 1.176 -> 1.18 fee
     assert paper.accounts["b"].held_units[PRODUCT] == 2
+
+
+def test_a_resting_buy_walks_the_asks_below_its_price_up_to_its_size_and_no_further() -> None:
+    paper = PaperBroker(GRIDS)
+    paper.open_account("a", D(10_000))
+    paper.on_event(snapshot((("97", "1"),), (("101", "1"),)))
+    resting = paper.submit(OrderRequest.limit("a", PRODUCT, Side.BUY, D(2), D(100)), 0.0)
+    fills = paper.on_event(update(asks=(("98", "1"), ("99", "5")), time=1.0))
+    assert [(each.price, each.size) for each in fills] == [(D(100), D(2))]
+    assert resting.status is OrderStatus.FILLED and paper.accounts["a"].units(PRODUCT) == 2
