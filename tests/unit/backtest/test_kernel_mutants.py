@@ -27,3 +27,10 @@ def test_a_close_of_zero_is_no_price_the_position_stays_marked_at_the_last_usabl
     equity, units = run([100.0, 0.0, 110.0], [L, S, H], fill="close", fee_rate=0.0)
     assert list(units) == [100.0, 100.0, 100.0]
     assert list(equity) == [10_000.0, 10_000.0, 11_000.0]
+
+
+def test_a_close_of_zero_among_skipped_held_bars_keeps_the_mark_at_the_last_usable_close() -> None:
+    # Bars 1-3 hold quietly (the kernel skips them and only marks them); bar 1's close of 0 is no price.
+    equity, units = run([100.0, 0.0, 110.0, 120.0], [L, H, H, H], fill="close", fee_rate=0.0)
+    assert list(units) == [100.0] * 4
+    assert list(equity) == [10_000.0, 10_000.0, 11_000.0, 12_000.0]
