@@ -13,10 +13,12 @@ that no test could ever catch (an equivalent mutant) is listed with the reason i
 `bench/mutation_equivalents.toml` and reported as accepted, not run.
 
 The score is killed / (killed + survived) per module and over all. Results are kept in
-`out/mutation/<module>.json`: `--survivors` runs again only what survived last time (after adding a test),
-`--resume` what a run left, and `--report` prints the report of them all without running anything.
-The exit status is 1 while an unaccepted survivor remains. A full run takes long: `--budget` bounds the seconds
-spent per module, and what it leaves is reported as not run.
+`out/mutation/<module>.json`, rewritten after every mutant, so a stopped run loses only the mutant it was
+running: `--survivors` runs again only what survived last time (after adding a test), `--resume` what a run
+left, and `--report` prints the report of them all without running anything (counting as accepted what
+`bench/mutation_equivalents.toml` has accepted since). The exit status is 1 while an unaccepted survivor
+remains. A full run takes long: `--budget` bounds the seconds spent per module, and what it leaves is
+reported as not run yet.
 """
 
 from __future__ import annotations
@@ -220,7 +222,7 @@ def score(mutants: list[Mutant]) -> str:
     counts += f", {sum(m.outcome == EQUIVALENT for m in mutants)} equivalent (accepted)"
     not_run = sum(m.outcome == NOT_RUN for m in mutants)
     if not_run:
-        counts += f", {not_run} not run (over the budget)"
+        counts += f", {not_run} not run yet (over the budget, or the run was stopped)"
     percent = f"{100 * killed / (killed + survived):.1f} %" if killed + survived else "n/a"
     return f"score {percent}: {counts}"
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from gpt_trader.market.events import Side
 from gpt_trader.trading.fills import DepthBook, plan_take
-from tests.unit.trading.conftest import COARSE, GRID, PRODUCT, quote, snapshot
+from tests.unit.trading.conftest import COARSE, GRID, PRODUCT, quote, snapshot, update
 
 D = Decimal
 RATE = D("0.006")
@@ -28,7 +28,7 @@ def test_a_book_is_stale_only_after_more_than_the_limit() -> None:
     book.apply_update(snapshot((("99", "1"),), (("100", "1"),), time=10.0))
     assert book.problem(40.0, stale_after=30.0) is None
     problem = book.problem(40.5, stale_after=30.0)
-    assert problem is not None and "stale" in problem
+    assert problem is not None and "stale: nothing for 30.5 s (limit 30 s)" in problem
     assert book.problem(1e9, stale_after=None) is None
 
 
@@ -52,3 +52,12 @@ def test_a_level_showing_less_than_one_base_increment_is_passed_over() -> None:
     asks = prices_and_sizes([("100", "0.004"), ("101", "1")])
     assert plan_take(asks, Side.BUY, COARSE, RATE, base_size=D(1)) == [(D(101), D(1))]
     assert plan_take(asks, Side.BUY, COARSE, RATE, budget=D(1000)) == [(D(101), D(1))]
+
+
+def test_a_book_an_update_left_crossed_awaits_a_snapshot_though_the_next_update_uncrosses_it() -> None:
+    book = DepthBook(PRODUCT)
+    book.apply_update(snapshot((("99", "1"),), (("100", "1"),)))
+    book.apply_update(update(bids=(("100", "1"),), time=1.0))
+    book.apply_update(update(bids=(("100", "0"),), time=2.0))
+    problem = book.problem(2.0, stale_after=30.0)
+    assert problem is not None and "awaits a fresh snapshot" in problem

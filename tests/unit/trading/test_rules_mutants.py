@@ -41,6 +41,12 @@ def test_nothing_closed_names_no_bar_at_all() -> None:
     assert (closed.entry_bar, closed.exit_bar, closed.side) == (-1, -1, 0)
 
 
+def test_stops_on_a_flat_position_enter_nothing_and_leave_the_cash() -> None:
+    rules = rules_for(SimulationSettings(fill="close", stop_loss=0.05))
+    step = check_stops(flat(), 1_000.0, 100.0, 101.0, 90.0, 3, rules)
+    assert not step.entered and step.cash == 1_000.0 and step.position.units == 0.0
+
+
 def test_a_long_bar_opening_exactly_at_the_take_profit_takes_profit_at_the_open_though_its_low_hits_the_stop() -> None:
     long = entered(L, stop_loss=0.25, take_profit=0.5)
     assert (long.stop, long.take) == (75.0, 150.0)
