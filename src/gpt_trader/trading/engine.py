@@ -188,7 +188,7 @@ class _Work:
     ahead of the decisions, so the product's latest quote may be a later one."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Product:
     """One product's buffer, the instances that trade it, and its bars and quotes still being decided."""
 
@@ -214,7 +214,7 @@ class _Product:
     next_seq: int = 0
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Group:
     """Running instances of one product that share their signals (see the module doc), and where they
     are in the product's work."""
@@ -539,7 +539,8 @@ class Engine:
     def _enqueue(self, product: _Product, work: _Work) -> None:
         """`work` joins the product's log and each of its groups takes a turn for it."""
         work.read_at = wall_clock.perf_counter()
-        work.read_cpu = wall_clock.process_time()
+        if not self._bar_fills:  # a replay's CPU per message is its whole run's: only live feeds are sampled
+            work.read_cpu = wall_clock.process_time()
         groups = product.groups
         work.waiting = len(groups)
         product.log.append(work)
@@ -661,7 +662,8 @@ class Engine:
             if work.kind == "bar":
                 self._bar_decided(product, work)
             self._latencies[work.kind].append(wall_clock.perf_counter() - work.read_at)
-            self._cpu_latencies[work.kind].append(wall_clock.process_time() - work.read_cpu)
+            if not self._bar_fills:
+                self._cpu_latencies[work.kind].append(wall_clock.process_time() - work.read_cpu)
         if log and log[0].kind == "bar":
             for group in product.groups:
                 if group.parked and group.cursor == product.first_seq:
