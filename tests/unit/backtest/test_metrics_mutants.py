@@ -30,11 +30,13 @@ def _held(close: list[float], acc: tuple[float, ...], last_price: float) -> tupl
     return curve_mark_held(prices, times, 0, len(prices), 0.0, 1.0, last_price, acc, 60.0)
 
 
-@pytest.mark.parametrize("missing", [0, 2])
-def test_a_zero_close_in_a_held_block_is_no_price(missing: int) -> None:
+@pytest.mark.parametrize("missing", [None, 0, 2])
+def test_a_zero_close_in_a_held_block_is_no_price(missing: int | None) -> None:
     # A held position is marked at its last usable close: a zero close (a bar without trades) repeats it.
+    # Without one the block is summed in one pass; with one, bar by bar. Either way the trough falls to 90.
     close = [90.0, 91.0, 92.0, 93.0]
-    close[missing] = 0.0
+    if missing is not None:
+        close[missing] = 0.0
     marks = [close[k] if close[k] > 0.0 else (close[k - 1] if k else 95.0) for k in range(len(close))]
     acc = (95.0, 0.0, 0.0, 0.0, 100.0, -1.0, 0.0, 95.0, 0.0, 0.0, 0.0)
     folded, last_price = _held(close, acc, 95.0)
