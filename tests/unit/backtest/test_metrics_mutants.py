@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpt_trader.backtest.metrics import _held_block_sums, compute_metrics, curve_mark_held
+from gpt_trader.backtest.metrics import _held_block_sums, buy_and_hold_return, compute_metrics, curve_mark_held
 
 
 def test_of_two_equally_deep_drawdowns_the_first_names_the_length() -> None:
@@ -66,3 +66,17 @@ def test_held_block_sums_count_usable_closes_and_equities_at_the_peak_and_below_
     sums = _held_block_sums(close, 0, 4, 0.0, 1.0, 95.0, 100.0, 90.0)
     assert sums[:3] == pytest.approx(_returns_sums([90.0, 100.0, 90.0, 81.0], 95.0), rel=1e-12)
     assert sums[3:] == (4, 1, 1)
+
+
+@pytest.mark.parametrize("next_open", [False, True])
+def test_buy_and_hold_skips_zero_prices_at_the_entry_and_at_the_mark(next_open: bool) -> None:
+    # Bar 0's open and close and bar 1's open are zero (no trades), as is the last close: buy at 100, sell at 110.
+    open_ = np.array([0.0, 0.0, 100.0, 105.0])
+    close = np.array([0.0, 100.0, 110.0, 0.0])
+    held = buy_and_hold_return(open_, close, next_open, 1.0, 1.0, 0.0, 1000.0)
+    assert held == pytest.approx(110.0 / 100.0 - 1.0, rel=1e-12)
+
+
+def test_a_wiped_out_account_compounds_at_minus_one() -> None:
+    metrics = compute_metrics(np.array([100.0, 50.0, 0.0]), np.arange(3) * 60, 60.0, 100.0)
+    assert (metrics.total_return, metrics.cagr) == (-1.0, -1.0)
