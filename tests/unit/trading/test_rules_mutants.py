@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from gpt_trader.backtest.settings import SimulationSettings
-from gpt_trader.trading.rules import EXIT_REASONS, Position, at_close, check_stops, flat, rules_for
+from gpt_trader.trading.rules import EXIT_REASONS, Position, at_close, check_stops, flat, refilled, rules_for
 from tests.support.rule_replay import L, S
 
 
@@ -82,3 +82,17 @@ def test_no_entry_without_positive_cash() -> None:
     for signal in (L, S):
         step = at_close(flat(), 0.0, 100.0, signal, 0, rules)
         assert not step.entered and step.position.units == 0.0
+
+
+def test_an_entry_refilled_at_the_book_takes_its_side_s_levels_from_the_fill() -> None:
+    # A book fill re-bases the rules: a long filled at 101 stops at 101 × 0.9 and takes at 101 × 1.2; a short
+    # filled at 99 stops at 99 × 1.1 and takes at 99 × 0.8. Committed is the fill's value plus its fee.
+    rules = rules_for(SimulationSettings(fill="close", fee_rate=0.0, allow_short=True, stop_loss=0.1,
+                                         take_profit=0.2))  # fmt: skip
+    long = refilled(entered(1, stop_loss=0.1, take_profit=0.2), 2.0, 101.0, 0.5, 9_000.0, rules)
+    assert (long.units, long.entry_price, long.best) == (2.0, 101.0, 101.0)
+    assert (long.stop, long.take) == (101.0 * 0.9, 101.0 * 1.2)
+    assert (long.entry_fee, long.cash_before, long.committed) == (0.5, 9_000.0, 202.5)
+    short = refilled(entered(-1, stop_loss=0.1, take_profit=0.2), -3.0, 99.0, 0.25, 8_000.0, rules)
+    assert (short.units, short.stop, short.take, short.best) == (-3.0, 99.0 * 1.1, 99.0 * 0.8, 99.0)
+    assert short.committed == 3.0 * 99.0 + 0.25
