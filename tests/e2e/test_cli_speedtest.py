@@ -46,10 +46,11 @@ def test_quick_speedtest_measures_every_method_on_the_same_work(
     _print_table(report)
     table = capsys.readouterr().out
     for row in methods.values():
-        # A narrow terminal wraps the method's label over lines: its row is the line with its time.
-        line = next(line for line in table.splitlines() if f"{row['wall_s']:.2f} s" in line)
-        assert f"{row['speedup']:.1f}x" in line and f"{row['peak_rss_mb']:.0f} MB" in line
-        assert row["label"].split()[0] in table
+        # The figures of a row stay on one line at 80 columns; the method's name may wrap below them.
+        line = next(line for line in table.splitlines() if line.split()[:1] == row["label"].split()[:1])
+        assert f"{row['wall_s']:.2f} s" in line and f"{row['speedup']:.1f}x" in line, (line, table)
+        assert f"{row['peak_rss_mb']:.0f} MB" in line and f"{row['instance_bars']:,}" in line
+        assert max(map(len, table.splitlines()[:12])) <= 80, table
     assert f"warm-up of {workload['warm_up_bars']} history bars" in table
 
 

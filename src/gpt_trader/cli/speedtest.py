@@ -242,6 +242,7 @@ def _report(
 def _print_table(report: dict[str, Any]) -> None:
     from datetime import UTC, datetime
 
+    from rich import box
     from rich.table import Table
 
     from gpt_trader.cli.output import console
@@ -249,9 +250,14 @@ def _print_table(report: dict[str, Any]) -> None:
     workload = report["workload"]
     table = Table(title=f"{len(workload['strategies'])} strategies × {len(workload['products'])} products, "
                   f"{workload['bars']} bars of {workload['granularity']} each, evaluated four ways")  # fmt: skip
-    for column in ("method", "time", "speed-up", "CPU", "peak memory", "runs", "instances", "bars each",
-                   "instance-bars", "replay"):  # fmt: skip
-        table.add_column(column, justify="left" if column == "method" else "right")
+    # Fits 80 columns: the figures never wrap, the method's name may (runs, instances and bars are in the
+    # title and the lines below, and in --json).
+    table = Table(title=table.title, box=box.SIMPLE_HEAD, padding=(0, 1))
+    table.add_column("method", min_width=13)
+    for column in ("time", "speed-up", "CPU", "memory"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("instance\nbars", justify="right", min_width=9)
+    table.add_column("replay", justify="right", min_width=6)
     for row in report["methods"]:
         replay = "max" if row["method"] == "sim" else "-"
         if row["replay_speed"] is not None:
@@ -259,8 +265,7 @@ def _print_table(report: dict[str, Any]) -> None:
             replay = f"{row['replay_speed']:g}x" + ("" if effective is None else f" ({effective:.0f}x)")
         table.add_row(
             row["label"], f"{row['wall_s']:.2f} s", f"{row['speedup']:.1f}x", f"{row['cpu_percent']:.0f} %",
-            f"{row['peak_rss_mb']:.0f} MB", str(row["runs"]), str(row["instances"]), f"{row['bars_per_product']:g}",
-            f"{row['instance_bars']:,}", replay,
+            f"{row['peak_rss_mb']:.0f} MB", f"{row['instance_bars']:,}", replay,
         )  # fmt: skip
     start = datetime.fromtimestamp(workload["start"], UTC).strftime("%Y-%m-%d %H:%M UTC")
     machine = report["machine"]
@@ -269,7 +274,8 @@ def _print_table(report: dict[str, Any]) -> None:
     for line in (
         f"Strategies: {', '.join(workload['strategies'])}; products: {', '.join(workload['products'])}; "
         f"market: {workload['source']} from {start}.",
-        f"The paper runs trade {workload['bars']} live bars per product after a warm-up of "
+        f"Sequential paper trading is one run per strategy, parallel one run for all; each trades "
+        f"{workload['bars']} live bars per product after a warm-up of "
         f"{workload['warm_up_bars']} history bars, on the sandbox at the replay speed shown (effective speed in "
         f"brackets); sim and backtest evaluate the {workload['warm_up_bars'] + workload['bars']} bars of the same "
         "span as fast as the CPU allows.",
