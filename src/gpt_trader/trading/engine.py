@@ -61,7 +61,7 @@ from gpt_trader.trading.broker import PaperBroker
 from gpt_trader.trading.instance import Instance, InstanceSpec, resolve_strategy
 from gpt_trader.trading.money import ZERO
 from gpt_trader.trading.orders import Order
-from gpt_trader.trading.rules import EXIT_REASONS, Position, flat, refilled, rules_from_params
+from gpt_trader.trading.rules import EXIT_REASONS, Position, flat, python_source, refilled, rules_from_params
 from gpt_trader.trading.stepper import (
     E_ENTRY,
     E_PHASE,
@@ -778,7 +778,7 @@ class Engine:
         if not held:
             if units != 0.0 or not self._bar_fills:
                 # Numba's own Python source: a compiled call from Python converts its NamedTuple result slowly.
-                self._set_rule_state(instance, flat.py_func(int(row[S_PENDING])), float(instance.account.cash))
+                self._set_rule_state(instance, python_source(flat)(int(row[S_PENDING])), float(instance.account.cash))
             return
         same_side = units != 0.0 and (units > 0.0) == (held > 0)
         if same_side and not exit_unfinished and (self._bar_fills or cash_before is None):

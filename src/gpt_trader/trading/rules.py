@@ -29,7 +29,8 @@ same rules again as a plain loop, apart from this code, and tests hold the two e
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import numpy as np
 from numba import njit
@@ -190,6 +191,15 @@ def levels(side: int, fill: float, rules: Rules) -> tuple[float, float]:
             fill * (1.0 - take_profit) if take_profit == take_profit else -math.inf)  # fmt: skip
 
 
+T = TypeVar("T")
+
+
+def python_source(compiled: Callable[..., T]) -> Callable[..., T]:
+    """A compiled rule as plain Python: the same source and float arithmetic, without a compiled call's
+    argument conversion (and the function itself when NUMBA_DISABLE_JIT leaves it uncompiled)."""
+    return getattr(compiled, "py_func", compiled)
+
+
 def refilled(position: Position, units: float, fill: float, fee: float, cash_before: float,
              rules: Rules) -> Position:  # fmt: skip
     """`position` as its entry actually filled: `units` (signed) at the average price `fill` for `fee`, out of
@@ -197,7 +207,7 @@ def refilled(position: Position, units: float, fill: float, fee: float, cash_bef
     book (not at the rules' price) or fills part of the size calls for this, once per fill, from Python: it
     runs `levels` as plain Python (the same source, the same float arithmetic, without a compiled call's
     argument conversion)."""
-    stop, take = levels.py_func(1 if units > 0.0 else -1, fill, rules)
+    stop, take = python_source(levels)(1 if units > 0.0 else -1, fill, rules)
     committed = abs(units) * fill + fee
     return Position(units, fill, stop, take, fill, position.pending, position.entry_bar, fee, cash_before,
                     committed)  # fmt: skip
