@@ -66,7 +66,9 @@ def test_parallel_mode_trades_three_strategies_stores_fills_and_prints_the_summa
         filled_orders = db.execute("select count(distinct order_id) from fills").fetchone()[0]
         assert filled_orders > 0, "nine active instances over an hour of market minutes trade"
         entries_and_exits = sum(row["trades"] + row["closed_trades"] for row in rows)
-        assert filled_orders == entries_and_exits, "every entry and exit is one order, filled in one or more fills"
+        # Every entry and exit is an order that filled; an exit the book filled in part takes another order for
+        # the rest (the rules hold the units left), so there may be a few more orders than entries and exits.
+        assert entries_and_exits <= filled_orders <= entries_and_exits + sum(row["closed_trades"] for row in rows)
         quoted = db.execute("select count(*) from fills where bid is null or ask is null").fetchone()[0]
         assert quoted == 0, "every fill carries the quote it met"
         open_positions = db.execute("select count(*) from position_states where cast(units as real) != 0").fetchone()[0]
