@@ -135,6 +135,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 @dataclass(frozen=True)
 class SessionProcess:
     exit_code: int
+    timed_out: bool
     wall_seconds: float
     peak_rss_mb: float
     cpu_seconds: float
@@ -149,19 +150,21 @@ def run_session(session_file: Path, directory: Path, timeout: float) -> SessionP
     began = time.monotonic()
     with log.open("wb") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=environment(directory))
+    timed_out = False
     while True:
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
         if pid:
             break
         if time.monotonic() - began > timeout:
+            timed_out = True
             process.kill()
             pid, status, usage = os.wait4(process.pid, 0)
             break
         time.sleep(0.1)
     wall = time.monotonic() - began
     process.returncode = os.waitstatus_to_exitcode(status)
-    return SessionProcess(process.returncode, wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime,
-                          log.read_text(errors="replace"))  # fmt: skip
+    return SessionProcess(process.returncode, timed_out, wall, usage.ru_maxrss / 1024,
+                          usage.ru_utime + usage.ru_stime, log.read_text(errors="replace"))  # fmt: skip
 
 
 def rotation_summary(decisions: list[Any]) -> str:
@@ -222,6 +225,11 @@ def measure(scale: Scale, directory: Path) -> dict[str, Any]:
     finally:
         stop(sandbox)
     database = directory / "session.db"
+    if session.timed_out:
+        raise BenchError(
+            f"the session had not ended after {session.wall_seconds:.0f} s (its replay lasts "
+            f"{scale.replay_seconds():.0f} s) and was killed; it printed:\n{session.output[-3000:]}"
+        )
     if session.exit_code != 0 or not database.exists():
         raise BenchError(f"the session exited with status {session.exit_code}; it printed:\n{session.output[-3000:]}")
     stored = read_store(f"sqlite:///{database}")

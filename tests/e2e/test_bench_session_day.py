@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from bench.session_day import START, BenchError, Scale, check, main
+from bench import session_day
+from bench.session_day import START, BenchError, Scale, check, main, session_toml
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -47,3 +48,16 @@ def test_a_record_missing_a_scheduled_rotation_is_refused_by_name() -> None:
     with pytest.raises(BenchError, match=r"stored 5 of its 6 rotations; missing: 2024-06-01 12:00 UTC"):
         check(scale, {"rotations": stored})
     check(scale, {"rotations": {**stored, _stored_time(12): ""}})
+
+
+def test_a_session_that_fails_makes_the_bench_exit_nonzero_with_what_it_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def misspelled(ws_url: str, scale: Scale) -> str:
+        return session_toml(ws_url, scale).replace('"ma_crossover"', '"ma_cross"')
+
+    monkeypatch.setattr(session_day, "session_toml", misspelled)
+    assert main(["--hours", "1", "--keep", str(tmp_path / "day")]) == 1
+    errors = capsys.readouterr().err
+    assert "error: the session exited with status 2; it printed:" in errors
+    assert "unknown strategy 'ma_cross'" in errors
