@@ -182,7 +182,10 @@ def read_store(database_url: str) -> dict[str, Any]:
         decisions = SessionRecords(store).rotations(row.id)
         accounts = store.accounts(row.id)
         state = row.state or {}
+        # How far the record reaches: the accounts' last equity snapshot (one per market hour and at the end),
+        # or the heartbeat's market time when nobody traded.
         snapshots = [snapshot.time for account in accounts for snapshot in store.equity_curve(account.id)]
+        reached = max([int(state.get("market_time", START))] + [_unix(time) for time in snapshots])
         by_time: dict[datetime, list[Any]] = {}
         for decision in decisions:
             by_time.setdefault(decision.time, []).append(decision)
@@ -190,7 +193,7 @@ def read_store(database_url: str) -> dict[str, Any]:
             "status": run.status.value,
             "error": run.error,
             "start": int(state.get("start", START)),
-            "last_snapshot": max(snapshots, default=None),
+            "reached": reached,
             "rotations": {time: rotation_summary(rows) for time, rows in by_time.items()},
             "decisions": len(decisions),
             "accounts": len(accounts),
@@ -198,6 +201,11 @@ def read_store(database_url: str) -> dict[str, Any]:
             "fills": sum(len(store.fills(account.id)) for account in accounts),
             "round_trips": sum(len(store.round_trips(account.id)) for account in accounts),
         }
+
+
+def _unix(time: datetime) -> int:
+    """A stored time as Unix seconds (SQLite gives back naive UTC)."""
+    return int(time.replace(tzinfo=UTC).timestamp())
 
 
 def sandbox_feed(rest_url: str) -> dict[str, Any]:
@@ -236,10 +244,11 @@ def measure(scale: Scale, directory: Path) -> dict[str, Any]:
     if stored["status"] != "finished":
         raise BenchError(f"the session ended {stored['status']} ({stored['error'] or 'no error stored'}), "
                          f"not finished; it printed:\n{session.output[-3000:]}")  # fmt: skip
-    market_seconds = scale.hours * 3600
+    market_seconds = stored["reached"] - stored["start"]
     return {
         **stored,
-        "market_hours": scale.hours,
+        "market_hours": market_seconds / 3600,
+        "hours_asked": scale.hours,
         "speed_asked": scale.speed,
         "wall_seconds": session.wall_seconds,
         "effective_speed": market_seconds / session.wall_seconds,
@@ -256,7 +265,7 @@ def measure(scale: Scale, directory: Path) -> dict[str, Any]:
 def check(scale: Scale, figures: dict[str, Any]) -> None:
     """Refuse a record with fewer rotations than the schedule: each one named that is missing."""
     expected = [START + int(hours * 3600) for hours in scale.rotation_hours()]
-    stored = {int(time.replace(tzinfo=UTC).timestamp()) for time in figures["rotations"]}
+    stored = {_unix(time) for time in figures["rotations"]}
     missing = [moment for moment in expected if moment not in stored]
     if missing:
         shown = ", ".join(f"{datetime.fromtimestamp(m, UTC):%Y-%m-%d %H:%M}" for m in missing)
@@ -264,11 +273,10 @@ def check(scale: Scale, figures: dict[str, Any]) -> None:
 
 
 def report(figures: dict[str, Any]) -> None:
-    start = datetime.fromtimestamp(figures["start"], UTC)
-    last = figures["last_snapshot"]
+    start, reached = (datetime.fromtimestamp(figures[key], UTC) for key in ("start", "reached"))
     rows: list[tuple[str, str]] = [
-        ("market covered", f"{figures['market_hours']:g} h from {start:%Y-%m-%d %H:%M} UTC"
-                           + (f" (last equity snapshot {last:%Y-%m-%d %H:%M} UTC)" if last else "")),
+        ("market covered", f"{figures['market_hours']:g} h of {figures['hours_asked']:g} asked, "
+                           f"{start:%Y-%m-%d %H:%M} to {reached:%Y-%m-%d %H:%M} UTC"),
         ("wall time", f"{figures['wall_seconds']:.1f} s (the replay alone: {figures['replay_seconds']:.1f} s)"),
         ("effective speed", f"{figures['effective_speed']:.0f}x of {figures['speed_asked']:g}x asked"),
         ("sandbox at the end", f"{figures['sandbox_effective_speed_at_end']}x"

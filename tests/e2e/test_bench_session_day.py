@@ -34,7 +34,7 @@ def test_two_market_hours_rotating_hourly_store_both_rotations_as_reported(
     assert status == "finished"
     assert "rotations stored: 2 (50 decisions)" in printed
     assert f"orders / fills / round trips: {counts[0]} / {counts[1]} / {counts[2]}" in printed
-    assert "market covered: 2 h from 2024-06-01 00:00 UTC" in printed
+    assert "market covered: 2 h of 2 asked, 2024-06-01 00:00 to 2024-06-01 02:00 UTC" in printed
 
 
 def test_the_schedule_counts_the_start_and_every_rotation_before_the_end() -> None:
