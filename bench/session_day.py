@@ -6,11 +6,14 @@ Starts `gpt-trader sandbox serve` in a subprocess on a free loopback port (the q
 the synthetic market from a fixed start, replayed at `--speed`), writes a session file whose candidates are
 the five built-in strategies (their default parameters) on each of those products, and runs `gpt-trader
 session run FILE` as a user would, in a subprocess with a throwaway SQLite database, until it ends. Target
-(issue 11): the session completes with its rotations stored. Figures: market hours covered, wall time,
-effective speed, the rotations read back from the store (each one's market time and decisions), orders,
+(issue 11): the session completes with its rotations stored. Figures: the market hours the record covers, wall
+time, effective speed, the rotations read back from the store (each one's market time and decisions), orders,
 fills and round trips stored, the database's size (with its -wal file), and the session process's peak RSS
-and CPU seconds. Exits nonzero, saying why, when the session fails or stores fewer rotations than its
+and CPU seconds. Exits nonzero, saying why, when the session fails or hangs, or stores fewer rotations than its
 schedule has (one at the start, then one every `--rotate-hours` before the end).
+
+No fee: the synthetic market has no edge to pay one with, and at 0.1 % no one-minute candidate backtests to a
+positive Sharpe ratio, so the rotations would start nobody and the day would trade nothing.
 
 `--keep DIR` keeps the database, the session file, both processes' output and the sandbox's state in DIR
 (which must be empty or new) instead of a temporary folder.
@@ -279,7 +282,8 @@ def report(figures: dict[str, Any]) -> None:
                            f"{start:%Y-%m-%d %H:%M} to {reached:%Y-%m-%d %H:%M} UTC"),
         ("wall time", f"{figures['wall_seconds']:.1f} s (the replay alone: {figures['replay_seconds']:.1f} s)"),
         ("effective speed", f"{figures['effective_speed']:.0f}x of {figures['speed_asked']:g}x asked"),
-        ("sandbox at the end", f"{figures['sandbox_effective_speed_at_end']}x"
+        ("sandbox at the end", "no answer" if figures["sandbox_effective_speed_at_end"] is None else
+                               f"{figures['sandbox_effective_speed_at_end']:.0f}x"
                                + (f" ({figures['sandbox_slowed_why']})" if figures["sandbox_slowed_why"] else "")),
         ("rotations stored", f"{len(figures['rotations'])} ({figures['decisions']} decisions)"),
     ]  # fmt: skip
@@ -306,8 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("speed", "hours", "rotate_hours"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be greater than 0, not {getattr(args, name):g}")
-    if args.keep is not None and args.keep.exists() and any(args.keep.iterdir()):
-        parser.error(f"--keep {args.keep} is not empty; name a new or empty folder")
+    if args.keep is not None and args.keep.exists() and (not args.keep.is_dir() or any(args.keep.iterdir())):
+        parser.error(f"--keep {args.keep} is not an empty folder; name a new or empty one")
     scale = Scale(args.speed, args.hours, args.rotate_hours)
     try:
         if args.keep is not None:
