@@ -232,3 +232,26 @@ def _read(controller: int) -> bytes:
         return os.read(controller, 65536)
     except OSError:  # the terminal's other end closed: the command has exited
         return b""
+
+
+def test_the_quick_screen_never_imports_pandas() -> None:
+    """pandas costs a quick screen a third of a second it has no use for (results are printed and recorded
+    from columns; `SweepResult.table` builds the DataFrame only when asked), so nothing on its path may import
+    it, not even pyarrow's conversions of the cached candles."""
+    probe = (
+        "import runpy, sys\n"
+        "sys.argv = ['gpt-trader', 'backtest', '--quick', '--source', 'synthetic:5']\n"
+        "try:\n"
+        "    runpy.run_module('gpt_trader', run_name='__main__')\n"
+        "except SystemExit as end:\n"
+        "    assert not end.code, end.code\n"
+        "print('pandas imported:', 'pandas' in sys.modules)\n"
+    )
+    environment = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    for attempt in ("fetching and caching the candles", "reading them from the cache"):
+        run = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, env=environment, timeout=300
+        )
+        assert run.returncode == 0, run.stderr
+        assert "Recorded as run" in run.stdout, attempt
+        assert run.stdout.rstrip().endswith("pandas imported: False"), attempt

@@ -16,9 +16,11 @@ DataFrames, and simulate with `backtest.kernel`; `sweep` spreads its jobs over p
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -177,14 +179,16 @@ def run_backtest(
 class SweepResult:
     """Every backtest of a sweep as one table (a row per strategy × product × parameters).
 
-    `seconds` times the backtests alone; `compile_seconds` the kernels' compilation (or loading from
-    Numba's cache) before them. `trials` counts every row a winner of `top()` is chosen from (strategy ×
-    product × combination), the count the deflated Sharpe ratio needs. `failures` maps each strategy that
-    raised to one line saying where and what (its rows are left out; the other strategies' are kept).
-    `run_id` is set once the sweep is recorded (`backtest.record.record_sweep`).
+    `columns` holds the table column by column (`strategy`, `product_id` and `params` as lists, each metric as
+    an array); `table` is the same as a pandas DataFrame, built on first use, so a command that only prints a
+    few rows never imports pandas. `seconds` times the backtests alone; `compile_seconds` the kernels'
+    compilation (or loading from Numba's cache) before them. `trials` counts every row a winner of `top()` is
+    chosen from (strategy × product × combination), the count the deflated Sharpe ratio needs. `failures` maps
+    each strategy that raised to one line saying where and what (its rows are left out; the other strategies'
+    are kept). `run_id` is set once the sweep is recorded (`backtest.record.record_sweep`).
     """
 
-    table: pd.DataFrame
+    columns: dict[str, Any]
     bars: dict[str, Bars]
     settings: SimulationSettings
     strategies: dict[str, Strategy]
@@ -195,34 +199,82 @@ class SweepResult:
     failures: dict[str, str] = field(default_factory=dict)
     run_id: int | None = None
 
-    def summary(self) -> pd.DataFrame:
-        """Per strategy: average return, buy-and-hold, Sharpe, max drawdown, trades and win rate."""
-        grouped = self.table.groupby("strategy", sort=False)
-        return grouped.agg(
-            backtests=("total_return", "size"),
-            avg_return=("total_return", "mean"),
-            avg_buy_and_hold_return=("buy_and_hold_return", "mean"),
-            avg_sharpe=("sharpe", "mean"),
-            avg_max_drawdown=("max_drawdown", "mean"),
-            avg_trades=("trades", "mean"),
-            avg_win_rate=("win_rate", "mean"),
-        )
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(self.columns)
+
+    @property
+    def backtests(self) -> int:
+        """The number of rows."""
+        return len(self.columns["strategy"])
+
+    def row(self, row: int) -> dict[str, Any]:
+        """Row `row` as plain Python values: strategy, product_id, params and every metric."""
+        return {name: _plain(values[row]) for name, values in self.columns.items()}
+
+    def ranked(self, by: str = "sharpe") -> list[int]:
+        """Every row number, best first by a metric (NaN last, ties in table order)."""
+        if by not in METRIC_NAMES:
+            raise UserError(f"cannot rank by {by!r}; choose one of {', '.join(METRIC_NAMES)}")
+        values = np.asarray(self.columns[by], dtype=np.float64)
+        return np.argsort(values if by in LOWER_IS_BETTER else -values, kind="stable").tolist()
 
     def top(self, n: int = 10, by: str = "sharpe") -> pd.DataFrame:
-        """The `n` best rows by a metric (NaN last)."""
-        if by not in self.table.columns:
-            raise UserError(f"cannot rank by {by!r}; choose one of {', '.join(METRIC_NAMES)}")
-        ascending = by in ("max_drawdown_bars", "max_drawdown_seconds", "fees", "volatility")
-        return self.table.sort_values(by, ascending=ascending, na_position="last").head(n)
+        """The `n` best rows by a metric (NaN last), indexed by their row numbers."""
+        return self.table.iloc[self.ranked(by)[:n]]
+
+    def summary_rows(self) -> list[dict[str, Any]]:
+        """Per strategy, in the table's order: its backtests and the average return, buy-and-hold, Sharpe,
+        max drawdown, trades and win rate (NaN left out of each average, as pandas does)."""
+        strategies = self.columns["strategy"]
+        rows = []
+        for name in dict.fromkeys(strategies):
+            mine = np.array([s == name for s in strategies])
+            rows.append(
+                {
+                    "strategy": name,
+                    "backtests": int(mine.sum()),
+                    **{label: _mean(self.columns[metric][mine]) for label, metric in SUMMARISED_METRICS.items()},
+                }
+            )
+        return rows
+
+    def summary(self) -> pd.DataFrame:
+        """`summary_rows` as a DataFrame indexed by strategy."""
+        import pandas as pd
+
+        return pd.DataFrame(self.summary_rows()).set_index("strategy")
 
     def detail(self, row: int) -> BacktestResult:
         """Re-run row `row` of the table in full (equity curve and trades)."""
-        record = self.table.loc[row]
+        record = self.row(row)
         strategy = self.strategies[record["strategy"]]
         return run_backtest(
             strategy, record["product_id"], params=record["params"],
             bars=self.bars[record["product_id"]], settings=self.settings,
         )
+
+
+LOWER_IS_BETTER = frozenset({"max_drawdown_bars", "max_drawdown_seconds", "fees", "volatility"})
+SUMMARISED_METRICS = {
+    "avg_return": "total_return",
+    "avg_buy_and_hold_return": "buy_and_hold_return",
+    "avg_sharpe": "sharpe",
+    "avg_max_drawdown": "max_drawdown",
+    "avg_trades": "trades",
+    "avg_win_rate": "win_rate",
+}
+
+
+def _mean(values: np.ndarray) -> float:
+    kept = values[~np.isnan(values)] if values.dtype.kind == "f" else values
+    return float(kept.mean()) if len(kept) else math.nan
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def sweep(
@@ -275,7 +327,7 @@ def sweep(
             failures.setdefault(jobs[result.index].strategy.name, result.failure)
     succeeded = [space for space in runnable if space.strategy.name not in failures]
     return SweepResult(
-        table=_table(jobs, results, failures),
+        columns=_columns(jobs, results, failures),
         bars=given,
         settings=settings,
         strategies={space.strategy.name: space.strategy for space in succeeded},
@@ -323,9 +375,7 @@ def plan_spaces(
     return spaces
 
 
-def _table(jobs: Sequence[Job], results: Sequence[JobResult], failures: Mapping[str, str]) -> pd.DataFrame:
-    import pandas as pd
-
+def _columns(jobs: Sequence[Job], results: Sequence[JobResult], failures: Mapping[str, str]) -> dict[str, Any]:
     kept = [(job, result) for job, result in zip(jobs, results, strict=True) if job.strategy.name not in failures]
     matrices = [result.metrics for _, result in kept]
     metrics = np.vstack(matrices) if matrices else np.empty((0, len(METRIC_NAMES)))
@@ -337,7 +387,7 @@ def _table(jobs: Sequence[Job], results: Sequence[JobResult], failures: Mapping[
     for index, name in enumerate(METRIC_NAMES):
         values = metrics[:, index]
         columns[name] = values.astype(np.int64) if name in INTEGER_METRICS else values
-    return pd.DataFrame(columns)
+    return columns
 
 
 def _strategy(strategy: str | Strategy) -> Strategy:

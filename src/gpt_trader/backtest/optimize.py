@@ -317,23 +317,27 @@ def judge_sweep(result: SweepResult, top: int = 3, by: str = "sharpe") -> list[t
     A sweep has no walk-forward, so a significant row is only "significant" (in sample); `optimize` tells
     whether it holds out of sample.
     """
-    table = result.table
+    columns = result.columns
+    sharpes_of_all = np.asarray(columns["sharpe"], dtype=np.float64)
+    metrics = np.column_stack([np.asarray(columns[name], dtype=np.float64) for name in METRIC_NAMES])
     rows: list[tuple[int, float, str]] = []
-    for row in result.top(top, by).index:
-        record = table.loc[row]
+    for row in result.ranked(by)[:top]:
+        record = result.row(row)
         product = str(record["product_id"])
         bars = result.bars[product]
-        same = table[(table["strategy"] == record["strategy"]) & (table["product_id"] == product)]
-        sharpes = per_bar_sharpes(table["sharpe"].to_numpy(), bars)
+        same = [
+            i for i, (s, p) in enumerate(zip(columns["strategy"], columns["product_id"], strict=True))
+            if s == record["strategy"] and p == product
+        ]
+        sharpes = per_bar_sharpes(sharpes_of_all, bars)
         strategy = result.strategies[str(record["strategy"])]
         signals = checked_signals(strategy, bars, dict(record["params"]))
         equity = run_simulation(bars, signals, result.settings).equity
         dsr = equity_deflated_sharpe(equity, result.settings.initial_cash, result.trials, sharpes)
-        combos = [dict(p) for p in same["params"]]
-        position = list(same.index).index(row)
-        plateau = plateau_score(combos, objective_scores(same[list(METRIC_NAMES)].to_numpy(), by), position)
+        combos = [dict(columns["params"][i]) for i in same]
+        plateau = plateau_score(combos, objective_scores(metrics[same], by), same.index(row))
         over_holding = float(record["total_return"] - record["buy_and_hold_return"])
-        rows.append((int(row), dsr, verdict(Evidence(dsr, plateau=plateau, over_holding=over_holding))))
+        rows.append((row, dsr, verdict(Evidence(dsr, plateau=plateau, over_holding=over_holding))))
     return rows
 
 

@@ -43,17 +43,15 @@ def record_sweep(
     source = config.get("source")
     config = {**config, "source_url": source_url(source, settings) if isinstance(source, str) else None}
     granularity = next(iter(result.bars.values())).granularity
-    table = result.table
     rows = [
         {
-            "strategy": strategy,
-            "product_id": product,
+            "strategy": record["strategy"],
+            "product_id": record["product_id"],
             "granularity": granularity,
-            "params": params,
-            **{metric: _plain(value) for metric, value in zip(METRIC_NAMES, metrics, strict=True)},
+            "params": record["params"],
+            **{metric: _plain(record[metric]) for metric in METRIC_NAMES},
         }
-        for strategy, product, params, *metrics in table[["strategy", "product_id", "params", *METRIC_NAMES]]
-        .itertuples(index=False, name=None)
+        for record in map(result.row, range(result.backtests))
     ]
     kind = RunKind.SWEEP if result.trials > len(result.strategies) * len(result.bars) else RunKind.BACKTEST
     run_id = store.start_run(

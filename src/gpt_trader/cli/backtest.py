@@ -154,7 +154,7 @@ def backtest(
         store = stack.enter_context(_open_recorder()) if record else None  # a bad database fails before the work
         run.executor = stack.enter_context(open_executor(cluster, workers))
         result = run.execute()
-        if store is not None and not result.table.empty:
+        if store is not None and result.backtests:
             result = _record(result, run.data, products, store)
             if report is not None and result.run_id is not None:
                 _write_report(result.run_id, report)

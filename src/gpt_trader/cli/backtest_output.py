@@ -27,19 +27,20 @@ def print_report(result: SweepResult, source: str, top: int, sort: str) -> None:
     out.print(timing_line(result), markup=False)
     for note in skipped_notes(result):
         out.print(note, markup=False)
-    if result.table.empty:
+    if not result.backtests:
         return
     summary = _table("Per strategy (averages over its backtests)", ("strategy",), ("backtests",), ())
-    for name, row in result.summary().iterrows():
+    for row in result.summary_rows():
         summary.add_row(
-            str(name), str(int(row["backtests"])), _pct(row["avg_return"]), _pct(row["avg_buy_and_hold_return"]),
+            row["strategy"], str(row["backtests"]), _pct(row["avg_return"]), _pct(row["avg_buy_and_hold_return"]),
             _num(row["avg_sharpe"]), _pct(row["avg_max_drawdown"]), _num(row["avg_trades"], 1),
             _pct(row["avg_win_rate"]),
         )
     out.print(summary)
     if top:
-        table = _table(f"Top {min(top, len(result.table))} by {sort}", ("strategy", "product"), (), ("params",))
-        for _, row in result.top(top, sort).iterrows():
+        table = _table(f"Top {min(top, result.backtests)} by {sort}", ("strategy", "product"), (), ("params",))
+        for number in result.ranked(sort)[:top]:
+            row = result.row(number)
             table.add_row(
                 row["strategy"], row["product_id"], _pct(row["total_return"]), _pct(row["buy_and_hold_return"]),
                 _num(row["sharpe"]), _pct(row["max_drawdown"]), str(row["trades"]), _pct(row["win_rate"]),
@@ -109,7 +110,7 @@ def _costs(settings: SimulationSettings) -> str:
 
 
 def timing_line(result: SweepResult) -> str:
-    count = len(result.table)
+    count = result.backtests
     rate = count / max(result.seconds, 1e-9)
     size = next(iter(result.bars.values())).granularity.short
     return (

@@ -174,11 +174,11 @@ def verdict_lines(result: SweepResult, by: str, top: int = 3) -> list[str]:
     """A sweep's best rows judged: the deflated Sharpe from every trial run, and a verdict."""
     from gpt_trader.backtest.optimize import judge_sweep
 
-    if result.table.empty:
+    if not result.backtests:
         return []
     lines = []
     for row, dsr, said in judge_sweep(result, top, by):
-        record = result.table.loc[row]
+        record = result.row(row)
         lines.append(
             f"{record['strategy']} {_params(record['params'])} on {record['product_id']}: deflated sharpe "
             f"{_num(dsr)} from {result.trials:,} trials: {said}"
