@@ -29,7 +29,7 @@ from gpt_trader.store.db import Store
 from gpt_trader.trading.booking import Booker, market_time
 from gpt_trader.trading.instance import Instance
 from gpt_trader.trading.ledger import LedgerError
-from gpt_trader.trading.live_broker import CoinbaseBroker, KillReport, Reconciliation
+from gpt_trader.trading.live_broker import CoinbaseBroker, Reconciliation
 from gpt_trader.trading.live_guard import LiveGuard, LiveLimits
 from gpt_trader.trading.orders import Fill, Order, OrderRequest, RejectReason
 from gpt_trader.trading.session_records import SessionError
@@ -92,9 +92,6 @@ class LiveOrders:
         )  # fmt: skip
         return found
 
-    def kill(self) -> KillReport:
-        return self.call(self.broker.kill())
-
     def is_fresh(self, decided_at: float) -> bool:
         return decided_at >= self.venue_clock() - self.fresh_seconds
 
@@ -120,6 +117,7 @@ class LiveBooker(Booker):
         self._decisions: dict[str, int] = {}
 
     def _order(self, instance: Instance, request: OrderRequest, price: Decimal, now: float) -> Order:
+        """The account's next decision as an order on the exchange (or as the store has it from before)."""
         name = request.account_id
         number = self._decisions.get(name, 0) + 1
         self._decisions[name] = number

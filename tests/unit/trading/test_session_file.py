@@ -188,3 +188,13 @@ def test_a_live_session_needs_a_live_feed() -> None:
 def test_a_bad_live_limit_names_its_key_and_line(line: str, replacement: str, message: str) -> None:
     with pytest.raises(SessionFileError, match=re.escape(message)):
         parse_session_file(LIVE.replace(line, replacement))
+
+
+def test_the_documented_live_limits_parse_once_uncommented() -> None:
+    text = EXAMPLE.read_text()
+    for key in ("[live_limits]", "max_order_notional", "max_daily_notional", "max_daily_loss", "max_open_orders"):
+        text = re.sub(rf"^# ({re.escape(key)})", r"\1", text, flags=re.MULTILINE)
+    text = text.replace("live = false", "live = true").replace('source = "replay"', 'source = "coinbase"')
+    session = parse_session_file(text)
+    assert session.live_limits is not None
+    assert session.live_limits.limits() == LiveLimits(Decimal(100), Decimal(1000), Decimal(50), 5)
