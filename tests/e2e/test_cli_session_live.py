@@ -7,6 +7,7 @@ session's open orders and stops it; and the planted key shows in no output, log 
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import threading
@@ -23,6 +24,7 @@ from gpt_trader.coinbase.rest import CoinbaseRestClient
 from gpt_trader.config import read_key_file
 from gpt_trader.store import open_store
 from gpt_trader.trading.live_broker import SENDING
+from tests.support.order_proxy import OrderProxy
 from tests.support.sandbox_serve import Running, environment, serve
 from tests.support.session_processes import finish, query, start, wait_for
 
@@ -130,7 +132,9 @@ def fills_of(database: Path, client_order_id: str) -> list[tuple[object, ...]]:
 
 
 @pytest.mark.parametrize("sandbox", [PAPER_SPEED], indirect=True)
-def test_without_both_opt_ins_no_order_reaches_the_sandbox(sandbox: Sandbox, tmp_path: Path) -> None:
+def test_without_both_opt_ins_no_order_reaches_the_sandbox(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     database = tmp_path / "store.db"
     live_file, paper_file = tmp_path / "live.toml", tmp_path / "paper.toml"
     live_file.write_text(session_toml(sandbox.running.ws_url, live=True, hours=0.5))
@@ -140,6 +144,10 @@ def test_without_both_opt_ins_no_order_reaches_the_sandbox(sandbox: Sandbox, tmp
     assert code == 2 and "live orders are off: `--live` on the command is missing" in errors
     code, _, errors = finish(start(database, "session", "run", str(paper_file), "--live"))
     assert code == 2 and "live orders are off: `live = true` in the session file is missing" in errors
+    with monkeypatch.context() as patched:
+        patched.setenv("GPT_TRADER_COINBASE_KEY_FILE", str(tmp_path / "missing.json"))
+        code, _, errors = finish(start(database, "session", "run", str(live_file), "--live"))
+    assert code == 2 and "missing.json does not exist" in errors
     assert query(database, "SELECT id FROM sessions") == [], "a refused run records no session"
 
     code, _, errors = finish(start(database, "session", "run", str(paper_file)))
@@ -167,6 +175,28 @@ def test_an_order_over_a_limit_is_refused_with_a_message_and_never_sent(sandbox:
     refusals = [line for line in errors if "max_order_notional" in line]
     assert all("refused: " in line and "above max_order_notional 5; no order was sent" in line for line in refusals)
     assert orders_of(database) == [] and sandbox.orders() == []
+
+
+def test_a_5xx_answer_to_a_session_order_is_resolved_by_its_client_order_id_not_by_sending_it_again(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "store.db"
+    session_file = tmp_path / "live.toml"
+    session_file.write_text(session_toml(sandbox.running.ws_url, live=True, hours=4))
+    with OrderProxy(sandbox.running.rest_url) as proxy:
+        monkeypatch.setenv("GPT_TRADER_COINBASE_REST_URL", proxy.url)
+        proxy.lose_next_order_answer(503)  # the sandbox takes the session's first order; the session sees a 503
+        process = start(database, "session", "run", str(session_file), "--live")
+        wait_for(lambda: any(status == "FILLED" for _, status in orders_of(database)), "a live fill", process)
+        finish(start(database, "session", "stop", "1"))
+        code, _, errors = finish(process)
+        posts = [json.loads(call.body)["client_order_id"] for call in proxy.calls_to("POST", "/orders")]
+    assert code == 0, errors
+    first = posts[0]
+    assert f"placing order {first} failed without a verdict" in errors
+    assert posts.count(first) == 1, "the order whose answer was lost was not sent again"
+    assert dict(orders_of(database))[first] == "FILLED" and len(fills_of(database, first)) == 1
+    assert [order.client_order_id for order in sandbox.orders()].count(first) == 1
 
 
 def test_a_live_session_trades_on_the_sandbox_resumes_reconciled_and_is_killed(
@@ -225,6 +255,7 @@ def test_a_live_session_trades_on_the_sandbox_resumes_reconciled_and_is_killed(
     code, output, errors = finish(process)
     outputs += [output, errors]
     assert code == 0, errors
+    assert "recorded already" not in errors, "the resume read its earlier decisions back rather than resend them"
     statuses = {order.order_id: order.status for order in sandbox.orders()}
     assert statuses[exchange_id] == "CANCELLED"
     assert set(statuses.values()) <= {"FILLED", "CANCELLED"}, "no order of the session is left open"

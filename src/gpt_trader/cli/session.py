@@ -37,7 +37,11 @@ def run(
     from gpt_trader.trading.session_file import load_session_file
 
     session_file = load_session_file(file)
-    live_guard(session_file, live)  # refused before anything is recorded unless both opt-ins are given
+    # Refused before anything is recorded unless both opt-ins are given, and a key is configured for them.
+    if live_guard(session_file, live) is not None:
+        from gpt_trader.coinbase.auth import load_key
+
+        load_key()
     with _open_store() as store:
         session_id = create_session(store, session_file)
         kind = "live session" if live else "session"
