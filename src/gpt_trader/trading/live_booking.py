@@ -124,6 +124,12 @@ class LiveBooker(Booker):
         order = self.live.call(self.live.broker.placed(name, number))
         if order is None:
             order = self._send(instance, request, number, now)
+        elif order.request.side is not request.side:
+            raise SessionError(
+                f"resuming re-derived decision {number} of {name} as a {request.side.value}, but its order "
+                f"{order.order_id} on the exchange is a {order.request.side.value}: the session's record and its "
+                "market disagree, so it cannot resume exactly; `gpt-trader session kill` cancels what is open"
+            )
         for fill in order.fills:
             self._book_fill(instance, order, fill)
         return order
