@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -44,7 +45,8 @@ max_open_orders = 5
 """
 
 
-def session_toml(ws_url: str, *, live: bool, hours: float, limits: str = LIMITS) -> str:
+def session_toml(ws_url: str, *, live: bool, hours: float, limits: str = LIMITS, start: str = "") -> str:
+    """A session on the sandbox's feed; `start` (ISO) replays from there, else it starts at the next bar."""
     return f"""\
 name = "{"live" if live else "paper"} on the sandbox"
 live = {"true" if live else "false"}
@@ -59,6 +61,7 @@ fee_rate = 0.001
 source = "sandbox"
 url = "{ws_url}"
 granularity = "1m"
+{f'start = "{start}"' if start else ""}
 
 [rotation]
 every_hours = 1
@@ -138,7 +141,9 @@ def test_without_both_opt_ins_no_order_reaches_the_sandbox(
     database = tmp_path / "store.db"
     live_file, paper_file = tmp_path / "live.toml", tmp_path / "paper.toml"
     live_file.write_text(session_toml(sandbox.running.ws_url, live=True, hours=0.5))
-    paper_file.write_text(session_toml(sandbox.running.ws_url, live=False, hours=3))
+    # From the sandbox's start, so the session trades the same bars, and rotates the same way, every time.
+    since = datetime.fromtimestamp(START, UTC).isoformat()
+    paper_file.write_text(session_toml(sandbox.running.ws_url, live=False, hours=3, start=since))
 
     code, _, errors = finish(start(database, "session", "run", str(live_file)))
     assert code == 2 and "live orders are off: `--live` on the command is missing" in errors

@@ -77,9 +77,7 @@ def kill(session_id: SessionId) -> None:
         if not session_file.live:
             raise SessionError(f"session {session_id} trades on paper and has no live orders to cancel; stop it "
                                f"with `gpt-trader session stop {session_id}`")  # fmt: skip
-        feed = session_file.feed
-        spec = feed.url if feed.source == "sandbox" and feed.url else feed.source
-        rest_url = feed_endpoints(spec, load_settings()).rest_url
+        rest_url = feed_endpoints(session_file.feed.venue, load_settings()).rest_url
         try:
             SessionRecords(store).request_stop(session_id)
             stopping = "; its process stops within seconds"

@@ -69,7 +69,7 @@ class FeedSessionRunner(SessionRunner):
     async def _trade(self) -> RunStatus:
         feed = self.file.feed
         settings = load_settings()
-        endpoints = feed_endpoints(feed.url if feed.source == "sandbox" and feed.url else feed.source, settings)
+        endpoints = feed_endpoints(feed.venue, settings)
         self.granularity = Granularity.parse(feed.granularity)
         self.products = sorted({candidate.product_id for candidate in self.candidates.values()})
         self.grids = await fetch_venue_grids(endpoints, self.products)

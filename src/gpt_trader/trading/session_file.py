@@ -95,6 +95,11 @@ class FeedSection(_Section):
     def _aware(cls, value: datetime | None) -> datetime | None:
         return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
+    @property
+    def venue(self) -> str:
+        """The feed as `trading.live.feed_endpoints` takes it: the sandbox's URL, or `coinbase`."""
+        return self.url if self.source == "sandbox" and self.url else self.source
+
     @model_validator(mode="after")
     def _sandbox_needs_url(self) -> FeedSection:
         if self.source == "sandbox" and not self.url:
