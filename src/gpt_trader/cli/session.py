@@ -1,4 +1,4 @@
-"""`gpt-trader session ...`: run a session file, resume one after a crash, stop one, list them.
+"""`gpt-trader session ...`: run a session file, resume one after a crash, stop one, kill a live one, list them.
 
 A session writes everything to the database (`database_url`, default the SQLite file in the data
 directory), so `session stop` and `gpt-trader status` work from any other terminal.
@@ -21,30 +21,79 @@ if TYPE_CHECKING:
 app = typer.Typer(no_args_is_help=True)
 
 SessionId = Annotated[int, typer.Argument(metavar="ID", help="The session's id, as `session list` shows it.")]
+Live = Annotated[
+    bool,
+    typer.Option("--live", help="Send real orders to the exchange; the session file must say `live = true` too."),
+]
 
 
 @app.command()
 def run(
     file: Annotated[Path, typer.Argument(metavar="FILE.toml", help="The session file (see docs/sessions.md).")],
+    live: Live = False,
 ) -> None:
     """Start the session FILE describes and run it until its end, `session stop ID`, or Ctrl-C."""
-    from gpt_trader.trading.session import create_session
+    from gpt_trader.trading.session import create_session, live_guard
     from gpt_trader.trading.session_file import load_session_file
 
     session_file = load_session_file(file)
+    # Refused before anything is recorded unless both opt-ins are given, and a key is configured for them.
+    if live_guard(session_file, live) is not None:
+        from gpt_trader.coinbase.auth import load_key
+
+        load_key()
     with _open_store() as store:
         session_id = create_session(store, session_file)
-        typer.echo(f"session {session_id} ({session_file.name}) started; stop it with `gpt-trader session stop "
-                   f"{session_id}`", err=True)
-        _run(store, session_id)
+        kind = "live session" if live else "session"
+        typer.echo(
+            f"{kind} {session_id} ({session_file.name}) started; stop it with `gpt-trader session stop "
+            f"{session_id}`{_kill_hint(session_id) if live else ''}",
+            err=True,
+        )
+        _run(store, session_id, live)
 
 
 @app.command()
-def resume(session_id: SessionId) -> None:
+def resume(session_id: SessionId, live: Live = False) -> None:
     """Carry on a session whose process died, from where its store record stands."""
     with _open_store() as store:
         typer.echo(f"resuming session {session_id}", err=True)
-        _run(store, session_id)
+        _run(store, session_id, live)
+
+
+@app.command()
+def kill(session_id: SessionId) -> None:
+    """The kill switch of a live session: stop its accounts, cancel every open order, and stop its process."""
+    import asyncio
+
+    from gpt_trader.config import load_settings
+    from gpt_trader.trading.live import feed_endpoints
+    from gpt_trader.trading.live_broker import kill as kill_session
+    from gpt_trader.trading.session import session_file_of
+    from gpt_trader.trading.session_records import SessionError, SessionRecords
+
+    with _open_store() as store:
+        session_file = session_file_of(store, session_id)
+        if not session_file.live:
+            raise SessionError(f"session {session_id} trades on paper and has no live orders to cancel; stop it "
+                               f"with `gpt-trader session stop {session_id}`")  # fmt: skip
+        rest_url = feed_endpoints(session_file.feed.venue, load_settings()).rest_url
+        try:
+            SessionRecords(store).request_stop(session_id)
+            stopping = "; its process stops within seconds"
+        except SessionError:  # not running: its orders may still be open on the exchange
+            stopping = ""
+        report = asyncio.run(kill_session(store, session_id, rest_url))
+    typer.echo(f"session {session_id} killed: {len(report.accounts_stopped)} accounts stopped, "
+               f"{len(report.cancelled)} open orders cancelled{stopping}")  # fmt: skip
+    for client_order_id, why in report.not_cancelled:
+        typer.echo(f"order {client_order_id} was not cancelled: {why}; cancel it on the exchange", err=True)
+    if report.not_cancelled:
+        raise typer.Exit(1)
+
+
+def _kill_hint(session_id: int) -> str:
+    return f", or cancel its orders and stop it with `gpt-trader session kill {session_id}`"
 
 
 @app.command()
@@ -96,8 +145,13 @@ def list_sessions(
     table = Table("id", "name", "mode", "state", "started", "ended", "heartbeat", "accounts", box=None)
     for shown in rows:
         table.add_row(
-            str(shown["id"]), str(shown["name"]), str(shown["mode"]), str(shown["state"]),
-            _short(shown["started_at"]), _short(shown["ended_at"]), _short(shown["heartbeat_at"]),
+            str(shown["id"]),
+            str(shown["name"]),
+            str(shown["mode"]),
+            str(shown["state"]),
+            _short(shown["started_at"]),
+            _short(shown["ended_at"]),
+            _short(shown["heartbeat_at"]),
             str(shown["accounts"]),
         )
     console().print(table)
@@ -107,7 +161,7 @@ def _short(iso: object) -> str:
     return "-" if iso is None else str(iso)[:19].replace("T", " ")
 
 
-def _run(store: Store, session_id: int) -> None:
+def _run(store: Store, session_id: int, live: bool = False) -> None:
     from gpt_trader.trading.session import session_runner
 
     stop_event = threading.Event()
@@ -117,15 +171,18 @@ def _run(store: Store, session_id: int) -> None:
 
     previous = signal.signal(signal.SIGTERM, graceful)
     try:
-        status = session_runner(store, session_id, stop=stop_event).run()
+        status = session_runner(store, session_id, stop=stop_event, live=live).run()
     finally:
         signal.signal(signal.SIGTERM, previous)
     _report(session_id, status)
 
 
 def _report(session_id: int, status: RunStatus) -> None:
-    ended = "ran to its end" if status.value == "finished" else f"stopped ({status.value}); resume it with " \
-        f"`gpt-trader session resume {session_id}`"
+    ended = (
+        "ran to its end"
+        if status.value == "finished"
+        else f"stopped ({status.value}); resume it with `gpt-trader session resume {session_id}`"
+    )
     typer.echo(f"session {session_id} {ended}; `gpt-trader status --session {session_id}` shows its accounts")
 
 

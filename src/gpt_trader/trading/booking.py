@@ -97,7 +97,7 @@ class Booker:
             return None  # an account down to less than the smallest order does not spam refused orders every bar
         request = OrderRequest.market(account.account_id, product_id, side, base_size=size, reason=reason)
         rounds = len(account.round_trips)
-        order = self.broker.fill_at(request, exact_price, now) if self.bar_fills else self.broker.submit(request, now)
+        order = self._order(instance, request, exact_price, now)
         self.orders += 1
         self.fills += len(order.fills)
         if order.status is OrderStatus.REJECTED:
@@ -107,6 +107,10 @@ class Booker:
             for trip in account.round_trips[rounds:]:
                 self._record_trip(instance, trip)
         return order
+
+    def _order(self, instance: Instance, request: OrderRequest, price: Decimal, now: float) -> Order:
+        """Execute `request` (the rules' fill at `price`) on the paper broker, which books it in the ledger."""
+        return self.broker.fill_at(request, price, now) if self.bar_fills else self.broker.submit(request, now)
 
     def position_state(self, instance: Instance, rule: Position, last_bar: float | None, now: float) -> None:
         account_id = self._store_id(instance)

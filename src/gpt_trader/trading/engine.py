@@ -263,7 +263,8 @@ class Engine:
     `tape` gives replayed instances their signals (see `SignalTape`); `price_increments` is the grid the
     strategies compute on per product (default: the broker's price increment; pass the backtest bars'
     `price_increment` to replay exactly what a backtest of them computed). `observer(product_id, bar)` is
-    called after the decisions on each closed bar (`bar` counts the product's bars from 0). Building an engine
+    called after the decisions on each closed bar (`bar` counts the product's bars from 0). `booker` makes the
+    `Booker` that executes the rules' fills (a live session's sends them to the exchange). Building an engine
     compiles the rule stepper (`stepper.compile_stepper`; seconds on a cold Numba cache), reported to
     `compile_progress(done, total)`.
 
@@ -290,6 +291,7 @@ class Engine:
         yield_every: int = 64,
         slice_seconds: float = 0.002,
         compile_progress: Callable[[int, int], None] | None = None,
+        booker: Callable[..., Booker] = Booker,
     ) -> None:
         if fill_model not in FILL_MODELS:
             raise ValueError(f"fill model {fill_model!r} is not one of {', '.join(FILL_MODELS)}")
@@ -319,7 +321,7 @@ class Engine:
                 buffer = BarBuffer(product_id, self.granularity, price_increment=increment)
                 self._products[product_id] = _Product(buffer, [])
             self._products[product_id].members.append(instance)
-        self.booker = Booker(
+        self.booker = booker(
             broker, bar_fills=fill_model == "bar", writer=writer, account_ids=account_ids,
             order_prefix=f"s{session_id}-" if session_id is not None else "",
         )  # fmt: skip

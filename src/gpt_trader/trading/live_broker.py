@@ -45,6 +45,7 @@ from gpt_trader.store.base import utc_now
 from gpt_trader.store.db import Store
 from gpt_trader.store.schema import Account as AccountRow
 from gpt_trader.store.schema import AccountStatus, Liquidity
+from gpt_trader.store.schema import Fill as FillRow
 from gpt_trader.store.schema import Order as OrderRow
 from gpt_trader.trading.fees import Liquidity as FillLiquidity
 from gpt_trader.trading.live_guard import LiveGuard, LiveLimits
@@ -80,6 +81,8 @@ _STATUS = {
     REJECTED: OrderStatus.REJECTED,
     NOT_PLACED: OrderStatus.REJECTED,
 }
+KILLED = "stopped by the kill switch"
+"""The error the kill switch leaves on every account of the session."""
 _CLIENT_ID = re.compile(r"gpt-(\d+)-(\d+)-(\d+)")
 _BATCH = 50
 """Order ids per fills or cancel request."""
@@ -171,15 +174,20 @@ class CoinbaseBroker:
 
     # -- orders ---------------------------------------------------------------------------------------
 
-    async def submit(self, request: OrderRequest) -> Order:
+    async def submit(self, request: OrderRequest, sequence: int | None = None) -> Order:
         """Place `request` on the exchange; the order comes back open, filled, cancelled or rejected.
 
+        `sequence` numbers the order within its account (a session's k-th decision of the account, so that
+        a decision taken again after a crash has the id it had; see `placed`); default: the next number.
         Raises `LiveOrdersDisabled`, `AccountStopped` or `LimitExceeded` (nothing sent), and
         `OrderOutcomeUnknown` when the exchange's answer was lost and a lookup could not find out (the order
         stays recorded; `reconcile` settles it).
         """
         self.guard.require()
         account = self._active_account(request.account_id)
+        if sequence is not None and self._recorded(OrderTag(self.session_id, account.id, sequence)) is not None:
+            raise UserError(f"order {sequence} of account {request.account_id} is recorded already; it is not "
+                            "placed twice (read it with `placed`)")  # fmt: skip
         order = Order("", request, self.clock().timestamp())
         rejection = await self._local_rejection(request)
         if rejection is not None:
@@ -189,7 +197,7 @@ class CoinbaseBroker:
         async with self._placing:
             notional = await self._notional(request)
             await self._check_limits(request, notional)
-            tag = OrderTag(self.session_id, account.id, self._next_sequence(account.id))
+            tag = OrderTag(self.session_id, account.id, sequence or self._next_sequence(account.id))
             self.store.record_order(
                 account.id, tag.client_order_id, product_id=request.product_id, side=request.side.value,
                 order_type=request.type.value, status=SENDING, base_size=request.base_size,
@@ -224,6 +232,24 @@ class CoinbaseBroker:
             self.store.update_order(client_order_id, UNKNOWN, time=self.clock())
             raise
         return created.order_id
+
+    async def placed(self, account_name: str, sequence: int) -> Order | None:
+        """Order number `sequence` of the account as the store records it, with its fills (None if there is
+        none): what a resumed session reads instead of placing a decision it took before again. Call
+        `reconcile` first, so the store has what the exchange did meanwhile."""
+        account = next((row for row in self._accounts() if row.name == account_name), None)
+        row = None if account is None else self._recorded(OrderTag(self.session_id, account.id, sequence))
+        if row is None or account is None:
+            return None
+        order = Order(row.client_order_id, _request_of(row, account), row.created_at.timestamp())
+        grid = await self._grid(row.product_id)
+        for fill in self.store.fills(account.id):
+            if fill.order_id == row.id:
+                order.record(_stored_fill(row.client_order_id, order.request, fill, grid))
+        order.status = _STATUS.get(row.status, OrderStatus.OPEN)
+        if order.status is OrderStatus.REJECTED:
+            order.reject(RejectReason.INVALID_ORDER, row.reject_reason or f"order {row.client_order_id} failed")
+        return order
 
     async def cancel(self, client_order_id: str) -> Order:
         """Cancel one of the session's orders; it comes back as the exchange now has it."""
@@ -283,7 +309,11 @@ class CoinbaseBroker:
         return self.store.accounts(self.session_id)
 
     def _active_account(self, name: str) -> AccountRow:
-        for account in self._accounts():
+        accounts = self._accounts()
+        # Even an account a rotation started after the kill switch struck: the whole session is stopped.
+        if stopped_by_kill_switch(accounts):
+            raise AccountStopped(f"session {self.session_id} was stopped by the kill switch; no order was sent")
+        for account in accounts:
             if account.name == name:
                 if account.status is not AccountStatus.ACTIVE:
                     raise AccountStopped(
@@ -295,7 +325,10 @@ class CoinbaseBroker:
         raise UserError(f"session {self.session_id} has no account {name!r}; its accounts are {names}")
 
     def _is_active(self, account_id: int) -> bool:
-        return any(account.id == account_id and account.status is AccountStatus.ACTIVE for account in self._accounts())
+        accounts = self._accounts()
+        return not stopped_by_kill_switch(accounts) and any(
+            account.id == account_id and account.status is AccountStatus.ACTIVE for account in accounts
+        )
 
     def _tracked(self, client_order_id: str) -> tuple[OrderRow, AccountRow]:
         for account in self._accounts():
@@ -303,6 +336,10 @@ class CoinbaseBroker:
                 if row.client_order_id == client_order_id:
                     return row, account
         raise UserError(f"session {self.session_id} has no order {client_order_id!r}")
+
+    def _recorded(self, tag: OrderTag) -> OrderRow | None:
+        wanted = tag.client_order_id
+        return next((row for row in self.store.orders(tag.account_id) if row.client_order_id == wanted), None)
 
     def _next_sequence(self, account_id: int) -> int:
         if account_id not in self._sequences:
@@ -462,7 +499,7 @@ async def kill_session(client: CoinbaseRestClient, store: Store, session_id: int
     ids. Safe to call from another process while the session runs, and to call twice."""
     accounts = store.accounts(session_id)
     for account in accounts:
-        store.set_account_status(account.id, AccountStatus.STOPPED, "stopped by the kill switch")
+        store.set_account_status(account.id, AccountStatus.STOPPED, KILLED)
     rows = {row.client_order_id: row for account in accounts for row in store.orders(account.id)}
     targets = {row.exchange_order_id: cid for cid, row in rows.items()
                if row.status in LIVE_STATUSES and row.exchange_order_id is not None}  # fmt: skip
@@ -500,6 +537,11 @@ async def session_open_orders(client: CoinbaseRestClient, session_id: int) -> li
         cursor = page.cursor
 
 
+def stopped_by_kill_switch(accounts: Iterable[AccountRow]) -> bool:
+    """Whether the kill switch stopped the session of `accounts` (all of one session)."""
+    return any(account.error == KILLED for account in accounts)
+
+
 def _configuration(request: OrderRequest) -> dict[str, dict[str, Any]]:
     if request.type is OrderType.MARKET:
         return coinbase_orders.market_configuration(quote_size=request.quote_size, base_size=request.base_size)
@@ -522,6 +564,14 @@ def _fill(client_order_id: str, request: OrderRequest, fill: coinbase_orders.Fil
         client_order_id, request.account_id, fill.product_id, request.side, fill.price, fill.size,
         grid.value(fill.size, fill.price), fill.commission, liquidity, fill.trade_time.timestamp(), None,
         request.reason,
+    )  # fmt: skip
+
+
+def _stored_fill(client_order_id: str, request: OrderRequest, fill: FillRow, grid: ProductIncrements) -> Fill:
+    liquidity = FillLiquidity.MAKER if fill.liquidity is Liquidity.MAKER else FillLiquidity.TAKER
+    return Fill(
+        client_order_id, request.account_id, request.product_id, request.side, fill.price, fill.size,
+        grid.value(fill.size, fill.price), fill.fee, liquidity, fill.time.timestamp(), None, request.reason,
     )  # fmt: skip
 
 

@@ -4,8 +4,8 @@ Live orders are off unless the session file says `live = true` *and* the command
 `LiveGuard.from_flags` is the one way to get the guard a `CoinbaseBroker` needs, and it refuses, naming
 the opt-in that is missing, unless both are given::
 
-    guard = LiveGuard.from_flags(session_live=session.live, cli_live=options.live)
-    limits = LiveLimits.from_table(session_file["live_limits"], where="session.toml [live_limits]")
+    guard = LiveGuard.from_flags(session_live=session_file.live, cli_live=options.live)
+    limits = session_file.live_limits.limits()     # the file's [live_limits] table
 
 `LiveLimits` are checked before every order leaves the process: the notional of one order, the notional
 of a UTC day, the day's loss, and the number of open orders. A breach raises `LimitExceeded`, whose message
@@ -14,10 +14,8 @@ names the limit, the numbers, and what to do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from decimal import Decimal
 
 from gpt_trader.errors import ConfigError, UserError
 
@@ -116,33 +114,3 @@ class LiveLimits:
                 f"{what}: today's (UTC) fills have lost {lost_today}, at or above max_daily_loss "
                 f"{self.max_daily_loss}; no order was sent: the session trades again on the next UTC day, or "
                 "stop it with the kill switch"))  # fmt: skip
-
-    @classmethod
-    def from_table(cls, table: Mapping[str, Any], where: str = "the live limits") -> LiveLimits:
-        """Limits from a TOML table (amounts as strings or numbers); a ConfigError names the key at fault."""
-        names = [field.name for field in fields(cls)]
-        unknown = sorted(set(table) - set(names))
-        if unknown:
-            raise ConfigError(f"{where}: unknown key {unknown[0]!r}; the live limits are {', '.join(names)}")
-        missing = [name for name in names if name not in table]
-        if missing:
-            raise ConfigError(
-                f"{where}: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing; a live session "
-                f"must set every limit ({', '.join(names)})"
-            )
-        values: dict[str, Any] = {}
-        for name in names:
-            raw = table[name]
-            if name == "max_open_orders":
-                values[name] = raw
-                continue
-            if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-                raise ConfigError(f'{where}: {name} must be an amount such as "100", not {raw!r}')
-            try:
-                values[name] = Decimal(str(raw))
-            except InvalidOperation:
-                raise ConfigError(f'{where}: {name} must be an amount such as "100", not {raw!r}') from None
-        try:
-            return cls(**values)
-        except ConfigError as error:
-            raise ConfigError(f"{where}: {error}") from None

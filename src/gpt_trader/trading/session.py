@@ -28,6 +28,8 @@ from gpt_trader.market.bars import Bars
 from gpt_trader.store.db import Store
 from gpt_trader.store.schema import Account, AccountStatus, RunKind, RunStatus, SessionMode
 from gpt_trader.store.writer import StoreWriter
+from gpt_trader.trading.live_broker import stopped_by_kill_switch
+from gpt_trader.trading.live_guard import LiveGuard
 from gpt_trader.trading.rotation import (
     Evidence,
     PaperAccount,
@@ -44,15 +46,23 @@ HEARTBEAT_SECONDS = 2.0
 """Wall-clock seconds between heartbeats (and stop-request checks) of a paced session."""
 
 
+def live_guard(session_file: SessionFile, cli_live: bool) -> LiveGuard | None:
+    """None for a paper session (neither opt-in); the guard of a live one (both); `LiveOrdersDisabled`,
+    naming the missing opt-in, when only one is given: then nothing runs, and no order leaves the process."""
+    if not session_file.live and not cli_live:
+        return None
+    return LiveGuard.from_flags(session_live=session_file.live, cli_live=cli_live)
+
+
 def create_session(store: Store, session_file: SessionFile) -> int:
     """Record a new session (its run, with the whole file as config) and return its id; it runs nobody yet."""
-    if session_file.live:
-        raise SessionError(
-            "live orders are not available in sessions yet; set live = false to paper-trade the session"
-        )
     config = {"session": session_config(session_file)}
-    replay = session_file.feed.source == "replay"
-    kind, mode = (RunKind.SIMULATION, SessionMode.SIMULATION) if replay else (RunKind.PAPER, SessionMode.PAPER)
+    if session_file.live:
+        kind, mode = RunKind.LIVE, SessionMode.LIVE
+    elif session_file.feed.source == "replay":
+        kind, mode = RunKind.SIMULATION, SessionMode.SIMULATION
+    else:
+        kind, mode = RunKind.PAPER, SessionMode.PAPER
     run_id = store.start_run(kind, session_file.name, config, trials=len(session_file.all_candidates()))
     rotation = session_file.rotation.model_dump(mode="json")
     names = [candidate.name for candidate in session_file.all_candidates()]
@@ -60,14 +70,35 @@ def create_session(store: Store, session_file: SessionFile) -> int:
 
 
 def session_runner(
-    store: Store, session_id: int, *, stop: threading.Event | None = None, heartbeat_seconds: float = HEARTBEAT_SECONDS
+    store: Store,
+    session_id: int,
+    *,
+    stop: threading.Event | None = None,
+    heartbeat_seconds: float = HEARTBEAT_SECONDS,
+    live: bool = False,
 ) -> SessionRunner:
-    """The runner for a stored session: the kernel's replay trader on a replay, the paper engine on a feed."""
-    if session_file_of(store, session_id).feed.source == "replay":
+    """The runner for a stored session: the kernel's replay trader on a replay, the engine on a feed (its
+    orders on paper, or, with `live = true` in the file and `live` here, on the exchange)."""
+    session_file = session_file_of(store, session_id)
+    guard = live_guard(session_file, live)
+    if session_file.feed.source == "replay":
         return SessionRunner(store, session_id, stop=stop, heartbeat_seconds=heartbeat_seconds)
     from gpt_trader.trading.session_feed import FeedSessionRunner
 
-    return FeedSessionRunner(store, session_id, stop=stop, heartbeat_seconds=heartbeat_seconds)
+    if guard is not None:
+        _check_not_killed(store, session_id)
+    return FeedSessionRunner(store, session_id, stop=stop, heartbeat_seconds=heartbeat_seconds, guard=guard)
+
+
+def killed(store: Store, session_id: int) -> bool:
+    """Whether the kill switch stopped the session (see `live_broker.kill_session`)."""
+    return stopped_by_kill_switch(store.accounts(session_id))
+
+
+def _check_not_killed(store: Store, session_id: int) -> None:
+    if killed(store, session_id):
+        raise SessionError(f"session {session_id} was stopped by the kill switch; it trades no more: start a "
+                           "new session")  # fmt: skip
 
 
 def session_file_of(store: Store, session_id: int) -> SessionFile:

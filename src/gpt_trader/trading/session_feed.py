@@ -10,6 +10,9 @@ until every product has traded its bars before T, so it sees the same record wha
 Resume (`session resume ID` after kill -9) re-trades the session from its start: the candles and the
 stored rotation decisions give back every instance's state, and `restore.SessionWriter` keeps the record
 exact (see `restore`). A graceful stop leaves the accounts as they are, so a resume carries on the same way.
+
+A live session (`live = true` and `--live`: a `guard`) trades the same way, but its engine's orders go to
+the exchange through `live_booking.LiveBooker`, after the store has been reconciled with the exchange.
 """
 
 from __future__ import annotations
@@ -19,21 +22,29 @@ import time as wall_clock
 from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
+from typing import Any
 
 from gpt_trader.config import load_settings
 from gpt_trader.market.bars import Bars
 from gpt_trader.market.events import BarClosed, FeedHealth, MarketEvent
 from gpt_trader.market.granularity import Granularity
 from gpt_trader.store.schema import Account, RunStatus
+from gpt_trader.trading.booking import Booker
 from gpt_trader.trading.broker import PaperBroker
 from gpt_trader.trading.engine import Engine
 from gpt_trader.trading.fills import TOUCH
 from gpt_trader.trading.instance import InstanceSpec, resolve_strategy
 from gpt_trader.trading.live import LiveFeed, feed_endpoints, fetch_venue_grids
+from gpt_trader.trading.live_booking import LiveBooker, LiveOrders
+from gpt_trader.trading.live_guard import LiveGuard
 from gpt_trader.trading.restore import SessionWriter
-from gpt_trader.trading.session import Schedule, SessionRunner
+from gpt_trader.trading.session import Schedule, SessionRunner, killed
 from gpt_trader.trading.session_file import Candidate
 from gpt_trader.trading.session_replay import SNAPSHOT_SECONDS, market_time
+
+FRESH_BARS = 3
+"""A live session sends the orders decided on the last few bars only; older decisions are the re-traded past."""
 
 
 class _Stopped(Exception):
@@ -41,10 +52,16 @@ class _Stopped(Exception):
 
 
 class FeedSessionRunner(SessionRunner):
-    """`SessionRunner` for `feed.source = "sandbox"` or `"coinbase"`; see the module."""
+    """`SessionRunner` for `feed.source = "sandbox"` or `"coinbase"`; see the module. With a `guard` (both
+    opt-ins) its orders go to the exchange (`live_booking`), the store reconciled with it first."""
 
     engine: Engine | None = None
     writer: SessionWriter | None = None
+    orders: LiveOrders | None = None
+
+    def __init__(self, *args: Any, guard: LiveGuard | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.guard = guard
 
     def _run(self) -> RunStatus:
         return asyncio.run(self._trade())
@@ -52,16 +69,34 @@ class FeedSessionRunner(SessionRunner):
     async def _trade(self) -> RunStatus:
         feed = self.file.feed
         settings = load_settings()
-        endpoints = feed_endpoints(feed.url if feed.source == "sandbox" and feed.url else feed.source, settings)
+        endpoints = feed_endpoints(feed.venue, settings)
         self.granularity = Granularity.parse(feed.granularity)
         self.products = sorted({candidate.product_id for candidate in self.candidates.values()})
         self.grids = await fetch_venue_grids(endpoints, self.products)
         self.live = LiveFeed(endpoints, self.products, self.granularity, settings=settings)
         await self.live.open()
         try:
+            if self.guard is not None:
+                self.orders = self._open_orders(self.guard, endpoints.rest_url)
             return await self._trade_on_feed()
         finally:
+            if self.orders is not None:
+                self.orders.close()
             await self.live.close()
+
+    def _open_orders(self, guard: LiveGuard, rest_url: str) -> LiveOrders:
+        """The live broker, reconciled: what the exchange did while no process of the session was running
+        (fills, cancels, an order whose answer was lost) is in the store before the first bar is re-traded."""
+        limits = self.file.live_limits
+        assert limits is not None  # a live session file has them (`SessionFile`)
+        orders = LiveOrders.open(guard, self.store, self.session_id, limits.limits(), rest_url,
+                                 self.live.feed.venue_clock, FRESH_BARS * self.granularity.seconds)  # fmt: skip
+        try:
+            orders.reconcile()
+        except BaseException:
+            orders.close()
+            raise
+        return orders
 
     async def _trade_on_feed(self) -> RunStatus:
         schedule = self._feed_schedule()
@@ -156,7 +191,10 @@ class FeedSessionRunner(SessionRunner):
 
     async def _rotate_at(self, schedule: Schedule, rotation: int) -> None:
         """The rotation at market time `rotation`: decided on the candles then, or, taken already before a
-        crash, applied again as stored (without fetching what it was decided on)."""
+        crash, applied again as stored (without fetching what it was decided on). A live session the kill
+        switch stopped starts nobody: it stops here."""
+        if self.guard is not None and killed(self.store, self.session_id):
+            raise _Stopped
         if self.records.rotation_taken(self.session_id, market_time(rotation)):
             self._apply(market_time(rotation), rotation)
         else:
@@ -217,10 +255,11 @@ class FeedSessionRunner(SessionRunner):
     def _new_engine(self, accounts: list[Account], now: int) -> Engine:
         specs = [self._spec(self.candidates[account.name]) for account in accounts]
         broker = PaperBroker(self.grids, fill_model=TOUCH, stale_after=None)  # the bar model fills at the rules' prices
+        booker = Booker if self.orders is None else partial(LiveBooker, live=self.orders)
         engine = Engine(
             specs, granularity=self.granularity, broker=broker, fill_model="bar", writer=self.writer,
             session_id=self.session_id, account_ids={account.name: account.id for account in accounts},
-            snapshot_every=max(1, SNAPSHOT_SECONDS // self.granularity.seconds),
+            snapshot_every=max(1, SNAPSHOT_SECONDS // self.granularity.seconds), booker=booker,
         )  # fmt: skip
         history = {}
         for instance in engine.instances:

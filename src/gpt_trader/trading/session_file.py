@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gpt_trader.errors import UserError
 from gpt_trader.market.granularity import Granularity
 from gpt_trader.strategies.base import ParamValue
+from gpt_trader.trading.live_guard import LiveLimits
 
 
 class SessionFileError(UserError):
@@ -93,10 +95,15 @@ class FeedSection(_Section):
     def _aware(cls, value: datetime | None) -> datetime | None:
         return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
+    @property
+    def venue(self) -> str:
+        """The feed as `trading.live.feed_endpoints` takes it: the sandbox's URL, or `coinbase`."""
+        return self.url if self.source == "sandbox" and self.url else self.source
+
     @model_validator(mode="after")
     def _sandbox_needs_url(self) -> FeedSection:
         if self.source == "sandbox" and not self.url:
-            raise ValueError("a sandbox feed needs url, e.g. url = \"ws://127.0.0.1:8765\"")
+            raise ValueError('a sandbox feed needs url, e.g. url = "ws://127.0.0.1:8765"')
         return self
 
 
@@ -123,12 +130,26 @@ class RotationSection(_Section):
     """... at this many rotations in a row, and the account is retired."""
 
 
+class LiveLimitsSection(_Section):
+    """`[live_limits]`: what a live session may do (see `live_guard.LiveLimits`); every key is required."""
+
+    max_order_notional: Decimal = Field(gt=0, allow_inf_nan=False)
+    max_daily_notional: Decimal = Field(gt=0, allow_inf_nan=False)
+    max_daily_loss: Decimal = Field(gt=0, allow_inf_nan=False)
+    max_open_orders: int = Field(ge=1)
+
+    def limits(self) -> LiveLimits:
+        return LiveLimits(self.max_order_notional, self.max_daily_notional, self.max_daily_loss,
+                          self.max_open_orders)  # fmt: skip
+
+
 class SessionFile(_Section):
     """The whole session file; see docs/session.example.toml."""
 
     name: str = Field(min_length=1, max_length=200)
     live: bool = False
-    """Real orders; also needs `--live` on the command line (guarded live orders)."""
+    """Real orders; also needs `--live` on the command line (guarded live orders) and `[live_limits]`."""
+    live_limits: LiveLimitsSection | None = None
     duration_hours: float | None = Field(default=None, gt=0)
     end: datetime | None = None
     accounts: AccountsSection = Field(default_factory=AccountsSection)
@@ -147,6 +168,17 @@ class SessionFile(_Section):
             raise ValueError("give exactly one of duration_hours (e.g. 24) and end (e.g. 2026-12-04T12:00:00Z)")
         if self.end is not None and self.feed.source == "replay" and self.feed.start is None:
             raise ValueError("a replay that ends at `end` needs feed.start, the market time it starts from")
+        return self
+
+    @model_validator(mode="after")
+    def _live_needs_limits_and_a_feed(self) -> SessionFile:
+        if self.live and self.live_limits is None:
+            raise ValueError(
+                "live = true needs a [live_limits] table with max_order_notional, max_daily_notional, "
+                "max_daily_loss and max_open_orders (see docs/session.example.toml)"
+            )
+        if self.live and self.feed.source == "replay":
+            raise ValueError('live = true trades a live feed: set feed.source = "sandbox" or "coinbase"')
         return self
 
     def all_candidates(self) -> list[Candidate]:

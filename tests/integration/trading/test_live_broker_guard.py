@@ -174,32 +174,6 @@ async def test_once_the_day_has_lost_max_daily_loss_no_order_is_sent(broker: Coi
     assert len(proxy.calls_to("POST", "/orders")) == 1
 
 
-@pytest.mark.parametrize(
-    ("table", "message"),
-    [
-        ({"max_order_notional": "100", "max_daily_notional": "1000", "max_daily_loss": "50"},
-         "max_open_orders is missing"),
-        ({"max_order_notional": "100", "max_daily_notional": "1000", "max_daily_loss": "50", "max_open_orders": 3,
-          "max_orders": 3}, "unknown key 'max_orders'"),
-        ({"max_order_notional": "lots", "max_daily_notional": "1000", "max_daily_loss": "50", "max_open_orders": 3},
-         "max_order_notional must be an amount"),
-        ({"max_order_notional": "100", "max_daily_notional": "-1", "max_daily_loss": "50", "max_open_orders": 3},
-         "max_daily_notional must be a positive amount"),
-        ({"max_order_notional": "100", "max_daily_notional": "1000", "max_daily_loss": "50", "max_open_orders": 0},
-         "max_open_orders must be a whole number of at least 1"),
-    ],
-)  # fmt: skip
-def test_limits_from_a_session_file_name_the_key_at_fault(table: dict[str, Any], message: str) -> None:
-    with pytest.raises(ConfigError) as refused:
-        LiveLimits.from_table(table, where="session.toml [live_limits]")
-    assert str(refused.value).startswith("session.toml [live_limits]: ") and message in str(refused.value)
-
-
-def test_limits_from_a_session_file() -> None:
-    table = {"max_order_notional": "100", "max_daily_notional": 1000, "max_daily_loss": 25.5, "max_open_orders": 3}
-    assert LiveLimits.from_table(table) == LiveLimits(Decimal(100), Decimal(1000), Decimal("25.5"), 3)
-
-
 amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal(10_000), places=2)
 
 

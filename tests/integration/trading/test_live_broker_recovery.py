@@ -21,6 +21,7 @@ import pytest
 
 from gpt_trader.coinbase.auth import auth_hook, load_key
 from gpt_trader.coinbase.rest import CoinbaseRestClient
+from gpt_trader.errors import UserError
 from gpt_trader.market.events import Side
 from gpt_trader.sandbox.exchange import OrderEvent
 from gpt_trader.store import Store, open_store
@@ -285,3 +286,53 @@ async def test_an_order_in_flight_when_the_kill_switch_strikes_is_cancelled_too(
     (key_name,) = sandbox.server.app.state.keys.key_names()
     assert [o.status.value for o in sandbox.exchange.list_orders(key_name)] == ["CANCELLED"]
     assert [row.status for row in store.orders(store.accounts(session_id)[0].id)] == ["CANCELLED"]
+
+
+async def test_an_account_started_after_the_kill_switch_places_nothing(
+    sandbox: LiveSandbox, session: tuple[Store, int], database: Path
+) -> None:
+    """A rotation may start a candidate between the kill switch and the session's next look at its stop
+    request: the new account is active, but the session is killed, so it sends nothing."""
+    store, session_id = session
+    with OrderProxy(sandbox.url) as proxy:
+        running = open_broker(proxy.url, database, session_id)
+        try:
+            await kill(open_store(f"sqlite:///{database}"), session_id, rest_url=sandbox.url)
+            store.add_account(session_id, "gamma", strategy="ma_crossover", product_id=PRODUCT,
+                              starting_cash="10000", quote_currency="USD")  # fmt: skip
+            with pytest.raises(AccountStopped, match=f"session {session_id} was stopped by the kill switch"):
+                await running.submit(OrderRequest.market("gamma", PRODUCT, Side.BUY, quote_size=Decimal(10)))
+        finally:
+            await running.aclose()
+        assert proxy.calls_to("POST", "/orders") == []
+
+
+async def test_a_numbered_order_is_read_back_with_its_fills_and_never_placed_twice(
+    sandbox: LiveSandbox, session: tuple[Store, int], database: Path
+) -> None:
+    """A session's k-th decision is its account's order k: after a restart the decision is read back from the
+    store, fills and all, rather than sent again."""
+    store, session_id = session
+    with OrderProxy(sandbox.url) as proxy:
+        first = open_broker(proxy.url, database, session_id)
+        try:
+            order = await first.submit(OrderRequest.market("alpha", PRODUCT, Side.BUY, quote_size=Decimal(50)), 7)
+        finally:
+            await first.aclose()
+        assert order.status is OrderStatus.FILLED and order.fills
+        again = open_broker(proxy.url, database, session_id)
+        try:
+            await again.reconcile()
+            read = await again.placed("alpha", 7)
+            assert await again.placed("alpha", 8) is None and await again.placed("nobody", 7) is None
+            with pytest.raises(UserError, match="order 7 of account alpha is recorded already"):
+                await again.submit(OrderRequest.market("alpha", PRODUCT, Side.BUY, quote_size=Decimal(50)), 7)
+        finally:
+            await again.aclose()
+        assert len(proxy.calls_to("POST", "/orders")) == 1
+
+    account_id = store.accounts(session_id)[0].id
+    assert read is not None and read.order_id == order.order_id == f"gpt-{session_id}-{account_id}-7"
+    assert read.status is OrderStatus.FILLED
+    assert [(f.price, f.size, f.fee, f.value) for f in read.fills] == [(f.price, f.size, f.fee, f.value)
+                                                                      for f in order.fills]  # fmt: skip

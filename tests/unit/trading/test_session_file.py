@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gpt_trader.trading.live_guard import LiveLimits
 from gpt_trader.trading.session_file import (
     SessionFileError,
     key_line,
@@ -120,11 +123,78 @@ def test_key_line_finds_every_key_of_a_table(keys: list[str], data: st.DataObjec
     assert key_line("\n".join(lines), ("section", chosen)) == 3 + keys.index(chosen)
 
 
-def test_a_live_session_is_refused_until_live_orders_exist(tmp_path: Path) -> None:
-    from gpt_trader.store import open_store
-    from gpt_trader.trading.session import create_session
-    from gpt_trader.trading.session_records import SessionError
+LIVE = """\
+name = "test"
+live = true
+duration_hours = 6
 
-    session = parse_session_file(MINIMAL.replace('name = "test"', 'name = "test"\nlive = true'))
-    with open_store(f"sqlite:///{tmp_path / 's.db'}") as store, pytest.raises(SessionError, match="live = false"):
-        create_session(store, session)
+[feed]
+source = "sandbox"
+url = "ws://127.0.0.1:8765/ws"
+
+[live_limits]
+max_order_notional = 100
+max_daily_notional = "1000.50"
+max_daily_loss = 50
+max_open_orders = 3
+
+[[candidates]]
+strategy = "ma_crossover"
+products = ["btc-usd"]
+"""
+
+
+def test_a_live_session_file_gives_its_limits() -> None:
+    session = parse_session_file(LIVE)
+    assert session.live is True and session.live_limits is not None
+    assert session.live_limits.limits() == LiveLimits(Decimal(100), Decimal("1000.50"), Decimal(50), 3)
+
+
+def test_a_live_session_needs_its_limits() -> None:
+    without = LIVE[: LIVE.index("[live_limits]")] + LIVE[LIVE.index("[[candidates]]") :]
+    with pytest.raises(SessionFileError, match=r"live = true needs a \[live_limits\] table with max_order_notional"):
+        parse_session_file(without)
+
+
+def test_a_live_session_needs_a_live_feed() -> None:
+    replay = LIVE.replace('source = "sandbox"', 'source = "replay"')
+    with pytest.raises(
+        SessionFileError, match=re.escape('live = true trades a live feed: set feed.source = "sandbox"')
+    ):
+        parse_session_file(replay)
+
+
+@pytest.mark.parametrize(
+    ("line", "replacement", "message"),
+    [
+        (
+            "max_order_notional = 100",
+            "max_order_notional = 0",
+            "line 10: live_limits.max_order_notional: Input should be greater than 0",
+        ),
+        (
+            "max_open_orders = 3",
+            "max_open_orders = 0",
+            "line 13: live_limits.max_open_orders: Input should be greater than or equal to 1",
+        ),
+        (
+            "max_open_orders = 3",
+            "max_open_orders = 3\nmax_leverage = 2",
+            "line 14: live_limits.max_leverage: is not a session file key",
+        ),
+        ('max_daily_notional = "1000.50"', 'max_daily_notional = "lots"', "line 11: live_limits.max_daily_notional"),
+    ],
+)
+def test_a_bad_live_limit_names_its_key_and_line(line: str, replacement: str, message: str) -> None:
+    with pytest.raises(SessionFileError, match=re.escape(message)):
+        parse_session_file(LIVE.replace(line, replacement))
+
+
+def test_the_documented_live_limits_parse_once_uncommented() -> None:
+    text = EXAMPLE.read_text()
+    for key in ("[live_limits]", "max_order_notional", "max_daily_notional", "max_daily_loss", "max_open_orders"):
+        text = re.sub(rf"^# ({re.escape(key)})", r"\1", text, flags=re.MULTILINE)
+    text = text.replace("live = false", "live = true").replace('source = "replay"', 'source = "coinbase"')
+    session = parse_session_file(text)
+    assert session.live_limits is not None
+    assert session.live_limits.limits() == LiveLimits(Decimal(100), Decimal(1000), Decimal(50), 5)
