@@ -2,6 +2,7 @@
 
     python -m bench.w3 scale [--days 365] [--products 5]      # W2's grid on a year of 1-minute bars
     python -m bench.w3 scale --rounds 3 [--data PATH]         # ... alternating with W2, medians and ratios
+    python -m bench.w3 cache [--lengths N,N,...] [--rounds 3] # CPU per bar, one process against two, by bar count
     python -m bench.w3 dask [--data PATH]                     # W2 on 2 local Dask workers vs 2 local processes
     python -m bench.w3 optimize [--data PATH] [--folds 5]     # optimize, grid + walk-forward, on W2's data
 
@@ -13,6 +14,13 @@ process and its workers); compare bar_evals_per_s with W2's (`python -m bench.wo
 within 20 %, with peak RSS under 1.5 GB. `--rounds N` does that comparison in one process: N rounds of W2 (the
 median of three runs after one warm-up, as `bench.workloads w2` times it) then W3, each round's figures and
 the medians and ratios of both throughputs, with the load average before and after.
+
+cache: whether bar count costs throughput once arrays outgrow a core's cache: a sample of the W2 grid (every
+13th combination, 133) run through the runner's own job code on the first `--lengths` bars of the synthetic
+year, in one process and in two at once (forked, reading the same bars), alternating, `--rounds` rounds. It
+prints the median CPU nanoseconds per bar evaluation of each, and two processes' cost over one process's at
+each length: a ratio that grows with the bar count means two cores contend for the shared cache or memory.
+Lengths compare different stretches of the market too, so read the ratio at each length, not across them.
 
 dask: W2 on a Dask LocalCluster of two single-thread worker processes on 127.0.0.1, against the local
 runner's two processes: throughput of each (median of 3 runs after a warm-up), their ratio (target >= 0.8),
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import resource
 import statistics
@@ -39,11 +48,13 @@ import numpy as np
 from bench.workloads import DEFAULT_DATA, W2_PARAMS, load
 from gpt_trader.backtest.api import sweep
 from gpt_trader.backtest.metrics import METRIC_NAMES
-from gpt_trader.backtest.runner import ProcessExecutor
+from gpt_trader.backtest.runner import Job, ProcessExecutor, RunContext, evaluate_job
 from gpt_trader.backtest.settings import SimulationSettings
+from gpt_trader.backtest.space import grid
 from gpt_trader.market.bars import Bars
 from gpt_trader.market.granularity import Granularity
 from gpt_trader.market.sources.synthetic import SyntheticSource
+from gpt_trader.strategies.registry import get_strategy
 
 PRODUCTS = ("BTC-USD", "ETH-USD", "SOL-USD", "LINK-USD", "POL-USD")
 START = 1_704_067_200
@@ -110,7 +121,7 @@ def scale_against_w2(products: int, days: float, data: Path, rounds: int) -> dic
     load_before = os.getloadavg()
     w2_bars, w3_bars = load(data, "w2"), synthetic_year(products, days)
     timed_sweep(w2_bars)  # warm-up: the kernels loaded, as bench.workloads w2 does before timing
-    table = []
+    table: list[dict[str, Any]] = []
     for number in range(1, rounds + 1):
         w2_runs = [timed_sweep(w2_bars) for _ in range(3)]
         w2 = sorted(w2_runs, key=lambda run: run["wall_s"])[1]  # the median run
@@ -134,6 +145,59 @@ def scale_against_w2(products: int, days: float, data: Path, rounds: int) -> dic
         "peak_rss_mb": peak_rss_mb(),
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
+    }
+
+
+CACHE_LENGTHS = (43_200, 131_072, 262_144, 525_600)
+"""W2's bars per product (345 KB a float64 column), 1 and 2 MB columns (a core's L2 holds 2 MB), W3's (4.2 MB)."""
+CACHE_BUDGET = 200_000_000
+"""Bar evaluations each process times per measurement."""
+
+
+def _cpu_ns_per_bar_eval(job: Job, context: RunContext, repeats: int, results: Any) -> None:
+    """In a worker process: CPU nanoseconds per bar evaluation of `job` run `repeats` times after a warm run."""
+    evaluate_job(context, job)  # the kernels loaded and the product's price ticks cached
+    started = time.process_time()
+    for _ in range(repeats):
+        evaluate_job(context, job)
+    bars = len(context.bars[job.product_id])
+    results.put((time.process_time() - started) / (repeats * len(job.combinations) * bars) * 1e9)
+
+
+def cache(lengths: list[int], rounds: int) -> dict[str, Any]:
+    year = synthetic_year(1, max(lengths) / 1_440)
+    product = next(iter(year))
+    space = grid(get_strategy("ma_crossover"), W2_PARAMS["ma_crossover"])
+    combinations = tuple(space.combinations[::13])
+    fork = multiprocessing.get_context("fork")
+    samples: dict[tuple[int, int], list[float]] = {(n, p): [] for n in lengths for p in (1, 2)}
+    for _ in range(rounds):
+        for length in lengths:
+            context = RunContext({product: year[product][:length]}, SimulationSettings.seed_compatible())
+            job = Job(0, space.strategy, product, combinations)
+            repeats = max(1, CACHE_BUDGET // (len(combinations) * length))
+            for processes in (1, 2):
+                results = fork.SimpleQueue()
+                workers = [
+                    fork.Process(target=_cpu_ns_per_bar_eval, args=(job, context, repeats, results))
+                    for _ in range(processes)
+                ]
+                for worker in workers:
+                    worker.start()
+                samples[length, processes] += [results.get() for _ in workers]
+                for worker in workers:
+                    worker.join()
+    table = []
+    for length in lengths:
+        one, two = (statistics.median(samples[length, processes]) for processes in (1, 2))
+        table.append({"bars": length, "one_process_ns": one, "two_processes_ns": two, "two_over_one": two / one})
+        print(f"{length:>9,} bars: {one:.2f} ns one process, {two:.2f} ns two, ratio {two / one:.2f}", file=sys.stderr)
+    return {
+        "workload": "w3 cache",
+        "combinations": len(combinations),
+        "rounds": rounds,
+        "lengths": table,
+        "load_average": os.getloadavg(),
     }
 
 
@@ -186,18 +250,21 @@ def optimize_w2(data: Path, folds: int, products: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("target", choices=("scale", "dask", "optimize"))
+    parser.add_argument("target", choices=("scale", "cache", "dask", "optimize"))
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--days", type=float, default=365)
     parser.add_argument("--products", type=int, default=5)
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=0, help="scale: alternate with W2 for this many rounds")
+    parser.add_argument("--rounds", type=int, default=0, help="scale: alternate with W2 this many rounds; cache: 3")
+    parser.add_argument("--lengths", default=",".join(map(str, CACHE_LENGTHS)), help="cache: bar counts")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.target == "scale" and args.rounds > 0:
         report = scale_against_w2(args.products, args.days, args.data, args.rounds)
     elif args.target == "scale":
         report = scale(args.products, args.days)
+    elif args.target == "cache":
+        report = cache([int(length) for length in args.lengths.split(",")], args.rounds or 3)
     elif args.target == "dask":
         report = dask(args.data)
     else:
