@@ -248,6 +248,14 @@ def optimize_w2(data: Path, folds: int, products: int) -> dict[str, Any]:
     }
 
 
+def bar_counts(text: str) -> list[int]:
+    """`--lengths`: comma-separated bar counts."""
+    parts = text.split(",")
+    if not all(part.strip().isdigit() and int(part) > 0 for part in parts):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of bar counts such as 43200,525600")
+    return [int(part) for part in parts]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("target", choices=("scale", "cache", "dask", "optimize"))
@@ -256,7 +264,7 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=5)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=0, help="scale: alternate with W2 this many rounds; cache: 3")
-    parser.add_argument("--lengths", default=",".join(map(str, CACHE_LENGTHS)), help="cache: bar counts")
+    parser.add_argument("--lengths", type=bar_counts, default=list(CACHE_LENGTHS), help="cache: bar counts, N,N,...")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.target == "scale" and args.rounds > 0:
@@ -264,7 +272,7 @@ def main() -> None:
     elif args.target == "scale":
         report = scale(args.products, args.days)
     elif args.target == "cache":
-        report = cache([int(length) for length in args.lengths.split(",")], args.rounds or 3)
+        report = cache(args.lengths, args.rounds or 3)
     elif args.target == "dask":
         report = dask(args.data)
     else:
