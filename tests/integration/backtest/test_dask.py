@@ -7,15 +7,19 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 
 from gpt_trader.backtest.api import sweep
-from gpt_trader.backtest.dask import connect
+from gpt_trader.backtest.dask import KEPT_CONTEXTS, connect
 from gpt_trader.backtest.metrics import METRIC_NAMES
 from gpt_trader.backtest.optimize import Evaluation, optimize
+from gpt_trader.backtest.runner import RunContext
+from gpt_trader.backtest.settings import SimulationSettings
 from gpt_trader.errors import UserError
 from gpt_trader.market.bars import Bars
 from tests.support.loopback_http import free_port
@@ -83,6 +87,70 @@ def test_a_sweep_and_an_optimisation_on_two_workers_equal_the_local_runner(
     for name in (*METRIC_NAMES, "oos_sharpe", "oos_return"):
         np.testing.assert_array_equal(optimised.table[name], locally.table[name], err_msg=name)
     assert [c.verdict for c in optimised.candidates] == [c.verdict for c in locally.candidates]
+
+
+def _hold_context(key: str, dask_worker: Any) -> bool:
+    """Keep the worker's copy of the context `key` aside, to tell later whether it was replaced."""
+    dask_worker.held_context = dask_worker.data[key]
+    return True
+
+
+def _same_context(key: str, dask_worker: Any) -> bool:
+    return key in dask_worker.data and dask_worker.data[key] is dask_worker.held_context
+
+
+def test_bars_are_sent_once_per_worker_and_a_second_sweep_on_equal_bars_sends_only_its_jobs(
+    cluster: tuple[str, list[subprocess.Popen[bytes]]],
+) -> None:
+    address, _ = cluster
+    bars = _bars(2000)
+    with connect(address) as executor:
+        client = executor.client
+        client.wait_for_workers(2, timeout=60)
+        first = sweep(["ma_crossover"], list(bars), params=SPACE, bars=bars, executor=executor)
+        sent = executor.send(RunContext(bars, first.settings))
+        holders = client.who_has(sent)[sent.key]
+        assert sorted(holders) == sorted(client.nthreads())  # on both workers, as one task's input
+        assert all(client.run(_hold_context, sent.key).values())
+        # Equal bars in new objects: the workers' copy serves the sweep, nothing is scattered again.
+        again = {p: dataclasses.replace(b, close=b.close.copy()) for p, b in bars.items()}
+        second = sweep(["ma_crossover"], list(again), params=SPACE, bars=again, executor=executor)
+        assert executor.send(RunContext(again, second.settings)).key == sent.key
+        assert all(client.run(_same_context, sent.key).values())
+        for name in METRIC_NAMES:
+            np.testing.assert_array_equal(second.table[name], first.table[name], err_msg=name)
+        # Other settings are another context: sent anew, while the first one stays for a later run.
+        costly = dataclasses.replace(first.settings, fee_rate=0.01)
+        third = sweep(["ma_crossover"], list(bars), params=SPACE, bars=bars, settings=costly, executor=executor)
+        other = executor.send(RunContext(bars, costly))
+        assert other.key != sent.key and sorted(client.who_has(other)[other.key]) == sorted(holders)
+        assert all(client.run(_same_context, sent.key).values())
+    local = sweep(["ma_crossover"], list(bars), params=SPACE, bars=bars, settings=costly, workers=1)
+    for name in METRIC_NAMES:
+        np.testing.assert_array_equal(third.table[name], local.table[name], err_msg=name)
+
+
+def _holds(key: str, dask_worker: Any) -> bool:
+    return key in dask_worker.data
+
+
+def test_the_workers_keep_only_the_latest_contexts(cluster: tuple[str, list[subprocess.Popen[bytes]]]) -> None:
+    address, _ = cluster
+    bars = _bars(500)
+    with connect(address) as executor:
+        client = executor.client
+        client.wait_for_workers(2, timeout=60)
+        contexts = [RunContext(bars, SimulationSettings(fee_rate=rate)) for rate in (0.001, 0.002, 0.003)]
+        keys = [executor.send(context).key for context in contexts[:KEPT_CONTEXTS]]
+        assert all(all(client.run(_holds, key).values()) for key in keys)
+        newest = executor.send(contexts[KEPT_CONTEXTS]).key
+        assert newest not in keys and all(client.run(_holds, newest).values())
+        # The oldest is released: the scheduler frees it on the workers a moment later.
+        deadline = time.monotonic() + 30
+        while any(client.run(_holds, keys[0]).values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(client.run(_holds, keys[0]).values())
+        assert all(all(client.run(_holds, key).values()) for key in [*keys[1:], newest])
 
 
 def test_a_worker_killed_mid_sweep_neither_loses_nor_duplicates_a_result(
