@@ -61,6 +61,7 @@ class DaskExecutor:
 
     def run(self, context: RunContext, jobs: Sequence[Job]) -> Iterator[JobResult]:
         from distributed import KilledWorker, as_completed
+        from distributed.client import FutureCancelledError
 
         shared = self.send(context)
         futures = [self.client.submit(evaluate_job, shared, job, pure=False) for job in jobs]
@@ -73,6 +74,11 @@ class DaskExecutor:
                         f"--cluster: Dask workers kept dying while running a backtest job ({error}); "
                         "look at the workers' logs and memory (a worker needs every product's bars), "
                         "then run again"
+                    ) from None
+                except FutureCancelledError as error:
+                    raise UserError(
+                        f"--cluster: every Dask worker holding the run's bars left mid-run ({error}); "
+                        "run again once workers are back: the bars are sent anew"
                     ) from None
         finally:
             self.client.cancel(futures)

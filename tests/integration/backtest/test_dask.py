@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -29,8 +30,9 @@ pytest.importorskip("distributed")
 SPACE = {"ma_crossover": {"fast": "2:30:2", "slow": "20:200:10"}}
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+@contextmanager
+def dask_cluster(workers: int, nanny: bool = False) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A scheduler and `workers` single-thread workers on loopback, each its own process (or a nanny's)."""
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -39,24 +41,31 @@ def cluster() -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
         [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port),
          "--no-dashboard", "--no-show"], **common,  # type: ignore[call-overload]
     )
-    workers = [
+    processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-nanny",
-             "--host", "127.0.0.1", "--no-dashboard", "--death-timeout", "60"], **common,  # type: ignore[call-overload]
+            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+             "--nanny" if nanny else "--no-nanny", "--host", "127.0.0.1", "--no-dashboard", "--death-timeout", "60"],
+            **common,  # type: ignore[call-overload]
         )
-        for _ in range(2)
+        for _ in range(workers)
     ]
     try:
-        yield address, workers
+        yield address, processes
     finally:
-        for process in [*workers, scheduler]:
+        for process in [*processes, scheduler]:
             process.terminate()
-        for process in [*workers, scheduler]:
+        for process in [*processes, scheduler]:
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    with dask_cluster(2) as running:
+        yield running
 
 
 def _bars(count: int) -> dict[str, Bars]:
@@ -174,6 +183,28 @@ def test_a_worker_killed_mid_sweep_neither_loses_nor_duplicates_a_result(
     assert len(remote.table) == len(local.table)
     for name in METRIC_NAMES:
         np.testing.assert_array_equal(remote.table[name], local.table[name], err_msg=name)
+
+
+def test_losing_the_only_worker_mid_sweep_is_a_clear_error_and_the_next_sweep_sends_the_bars_anew() -> None:
+    bars = _bars(200_000)  # jobs long enough that the kill lands while some are left
+    local = sweep(["ma_crossover"], list(bars), params=SPACE, bars=bars, workers=1)
+    with dask_cluster(1, nanny=True) as (address, _), connect(address) as executor:
+        client = executor.client
+        client.wait_for_workers(1, timeout=60)
+        sent = executor.send(RunContext(bars, local.settings))
+        (pid,) = client.run(os.getpid).values()
+
+        def kill_the_worker(done: int, total: int) -> None:
+            if done < total and sent.status == "finished":
+                os.kill(pid, signal.SIGKILL)  # its nanny starts a new worker, without the bars
+
+        with pytest.raises(UserError, match="every Dask worker holding the run's bars left mid-run"):
+            sweep(["ma_crossover"], list(bars), params=SPACE, bars=bars, executor=executor, progress=kill_the_worker)
+        client.wait_for_workers(1, timeout=60)
+        again = sweep(["ma_crossover"], list(bars), params=SPACE, bars=bars, executor=executor)
+        assert executor.send(RunContext(bars, local.settings)).key != sent.key
+    for name in METRIC_NAMES:
+        np.testing.assert_array_equal(again.table[name], local.table[name], err_msg=name)
 
 
 def test_no_scheduler_is_a_clear_error() -> None:
