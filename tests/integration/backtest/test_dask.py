@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -23,6 +23,7 @@ from gpt_trader.backtest.runner import RunContext
 from gpt_trader.backtest.settings import SimulationSettings
 from gpt_trader.errors import UserError
 from gpt_trader.market.bars import Bars
+from gpt_trader.strategies.base import IndicatorCache, Param, Params, Strategy
 from tests.support.loopback_http import free_port
 from tests.support.synthetic_bars import off_grid_bars
 
@@ -31,15 +32,21 @@ SPACE = {"ma_crossover": {"fast": "2:30:2", "slow": "20:200:10"}}
 
 
 @contextmanager
-def dask_cluster(workers: int, nanny: bool = False) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
-    """A scheduler and `workers` single-thread workers on loopback, each its own process (or a nanny's)."""
+def dask_cluster(
+    workers: int, nanny: bool = False, allowed_failures: int = 3
+) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A scheduler and `workers` single-thread workers on loopback, each its own process (or a nanny's).
+
+    The scheduler gives up on a task after `allowed_failures` workers died running it."""
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     common = {"env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     scheduler = subprocess.Popen(
         [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port),
-         "--no-dashboard", "--no-show"], **common,  # type: ignore[call-overload]
+         "--no-dashboard", "--no-show"],
+        env={**env, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": str(allowed_failures)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     processes = [
         subprocess.Popen(
@@ -52,20 +59,44 @@ def dask_cluster(workers: int, nanny: bool = False) -> Iterator[tuple[str, list[
     try:
         yield address, processes
     finally:
-        for process in [*processes, scheduler]:
-            process.terminate()
-        for process in [*processes, scheduler]:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        # Workers first: a nanny whose scheduler is gone waits long before it exits.
+        for group in (processes, [scheduler]):
+            for process in group:
+                process.terminate()
+            for process in group:
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
     with dask_cluster(2) as running:
         yield running
+
+
+class KillsItsWorker(Strategy):
+    """Ends the Dask worker process that runs it on its largest `n` (and runs anywhere else)."""
+
+    name = "kills_its_worker"
+    params: ClassVar[dict[str, Param]] = {"n": Param(1, 1, 8)}
+
+    def lookback(self, params: Params) -> int:
+        return 1
+
+    def signals(self, bars: Bars, params: Params, cache: IndicatorCache | None = None) -> np.ndarray:
+        from distributed import get_worker
+
+        try:
+            get_worker()
+        except ValueError:  # not on a worker: the sweep's kernel warm-up in the test's own process
+            pass
+        else:
+            if params["n"] == 8:
+                os._exit(1)
+        return np.zeros(len(bars), dtype=np.int8)
 
 
 def _bars(count: int) -> dict[str, Bars]:
@@ -205,6 +236,15 @@ def test_losing_the_only_worker_mid_sweep_is_a_clear_error_and_the_next_sweep_se
         assert executor.send(RunContext(bars, local.settings)).key != sent.key
     for name in METRIC_NAMES:
         np.testing.assert_array_equal(again.table[name], local.table[name], err_msg=name)
+
+
+def test_a_job_whose_workers_keep_dying_is_a_clear_error() -> None:
+    bars = {"BTC-USD": _bars(500)["BTC-USD"]}
+    with dask_cluster(2, nanny=True, allowed_failures=0) as (address, _), connect(address) as executor:
+        executor.client.wait_for_workers(2, timeout=60)
+        with pytest.raises(UserError, match="Dask workers kept dying while running a backtest job"):
+            sweep([KillsItsWorker()], list(bars), params={"kills_its_worker": {"n": "1:8"}}, bars=bars,
+                  executor=executor)
 
 
 def test_no_scheduler_is_a_clear_error() -> None:
