@@ -111,7 +111,7 @@ def connect(address: str, workers: int | None = None) -> Iterator[DaskExecutor]:
         raise UserError("--cluster needs Dask: pip install 'dask[distributed]'") from None
     if address == "local":
         # A worker's statistical profiler samples its threads' stacks every 10 ms, for the dashboard's
-        # profile (not served here): that costs a backtest job about a tenth more CPU time (bench.w3 dask).
+        # profile (not served here): that costs a backtest job about a tenth more CPU time (bench/README.md, W3).
         with dask.config.set({"distributed.worker.profile.enabled": False}):
             cluster = LocalCluster(
                 n_workers=workers or default_workers(), threads_per_worker=1, processes=True, host="127.0.0.1",
