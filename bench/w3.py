@@ -3,7 +3,7 @@
     python -m bench.w3 scale [--days 365] [--products 5]      # W2's grid on a year of 1-minute bars
     python -m bench.w3 scale --rounds 3 [--data PATH]         # ... alternating with W2, medians and ratios
     python -m bench.w3 cache [--lengths N,N,...] [--rounds 3] # CPU per bar, one process against two, by bar count
-    python -m bench.w3 dask [--data PATH]                     # W2 on 2 local Dask workers vs 2 local processes
+    python -m bench.w3 dask [--data PATH] [--rounds 5]        # W2 on 2 local Dask workers vs 2 local processes
     python -m bench.w3 optimize [--data PATH] [--folds 5]     # optimize, grid + walk-forward, on W2's data
 
 scale: the W2 grid (8,610 SMA-cross backtests) over `--days` of the synthetic market's 1-minute bars (1,440 a
@@ -23,8 +23,11 @@ each length: a ratio that grows with the bar count means two cores contend for t
 Lengths compare different stretches of the market too, so read the ratio at each length, not across them.
 
 dask: W2 on a Dask LocalCluster of two single-thread worker processes on 127.0.0.1, against the local
-runner's two processes: throughput of each (median of 3 runs after a warm-up), their ratio (target >= 0.8),
-and whether every metric of every backtest is identical.
+runner's two processes, alternating sweep by sweep for `--rounds` rounds after each one's first sweep (Dask's
+first includes sending the bars to the workers; later sweeps on the same bars send only their jobs): the first
+sweep's seconds, every round's, the throughput of each (medians), their ratio (target >= 0.8), the median of
+the rounds' ratios, the 1-minute load average before and after, and whether every metric of every backtest is
+identical.
 
 optimize: `optimize` with the W2 grid, five rolling walk-forward folds and CSCV on W2's data (one product per
 `--products`, default all five): the wall time, trials and the verdict of the best candidate.
@@ -201,31 +204,44 @@ def cache(lengths: list[int], rounds: int) -> dict[str, Any]:
     }
 
 
-def dask(data: Path) -> dict[str, Any]:
+def dask(data: Path, rounds: int) -> dict[str, Any]:
     from gpt_trader.backtest.dask import connect
 
     bars = load(data, "w2")
     settings = SimulationSettings.seed_compatible()
 
     def timed(executor: Any) -> tuple[float, Any]:
-        sweep(["ma_crossover"], list(bars), params=W2_PARAMS, bars=bars, settings=settings, executor=executor)
-        walls, result = [], None
-        for _ in range(3):
-            started = time.perf_counter()
-            result = sweep(["ma_crossover"], list(bars), params=W2_PARAMS, bars=bars, settings=settings,
-                           executor=executor)
-            walls.append(time.perf_counter() - started)
-        return statistics.median(walls), result
+        started = time.perf_counter()
+        result = sweep(["ma_crossover"], list(bars), params=W2_PARAMS, bars=bars, settings=settings,
+                       executor=executor)
+        return time.perf_counter() - started, result
 
-    local_wall, local = timed(ProcessExecutor(2))
-    with connect("local", 2) as executor:
-        dask_wall, remote = timed(executor)
+    local_executor = ProcessExecutor(2)
+    load_before = os.getloadavg()
+    with connect("local", 2) as dask_executor:
+        # The first sweep of each: the local one compiles or loads the kernels in this process; Dask's also
+        # sends the bars to both workers, which load their kernels on their first jobs.
+        local_first, local = timed(local_executor)
+        dask_first, remote = timed(dask_executor)
+        local_walls, dask_walls = [], []
+        for _ in range(rounds):  # alternating, so both see the same load
+            local_walls.append(timed(local_executor)[0])
+            wall, remote = timed(dask_executor)
+            dask_walls.append(wall)
     identical = all(np.array_equal(local.table[m], remote.table[m], equal_nan=True) for m in METRIC_NAMES)
     evaluations = sum(len(bars[p]) for p in local.table["product_id"])
+    local_wall, dask_wall = statistics.median(local_walls), statistics.median(dask_walls)
     return {
-        "workload": "w2", "n_backtests": len(local.table), "local_wall_s": local_wall, "dask_wall_s": dask_wall,
+        "workload": "w2", "n_backtests": len(local.table), "rounds": rounds,
+        "load_average_1m": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+        "local_first_s": local_first, "dask_first_s": dask_first, "local_walls_s": local_walls,
+        "dask_walls_s": dask_walls, "local_wall_s": local_wall, "dask_wall_s": dask_wall,
         "local_bar_evals_per_s": evaluations / local_wall, "dask_bar_evals_per_s": evaluations / dask_wall,
-        "dask_over_local": local_wall / dask_wall, "identical": identical,
+        "dask_over_local": local_wall / dask_wall,
+        "dask_over_local_by_round": statistics.median(
+            [lw / dw for lw, dw in zip(local_walls, dask_walls, strict=True)]
+        ),
+        "identical": identical,
     }
 
 
@@ -263,7 +279,9 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=365)
     parser.add_argument("--products", type=int, default=5)
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=0, help="scale: alternate with W2 this many rounds; cache: 3")
+    parser.add_argument(
+        "--rounds", type=int, default=0, help="scale: alternate with W2 this many rounds; cache: 3; dask: 5"
+    )
     parser.add_argument("--lengths", type=bar_counts, default=list(CACHE_LENGTHS), help="cache: bar counts, N,N,...")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -274,7 +292,7 @@ def main() -> None:
     elif args.target == "cache":
         report = cache(args.lengths, args.rounds or 3)
     elif args.target == "dask":
-        report = dask(args.data)
+        report = dask(args.data, args.rounds or 5)
     else:
         report = optimize_w2(args.data, args.folds, args.products)
     text = json.dumps(report, indent=1, default=str)
