@@ -112,3 +112,70 @@ async def test_a_strategy_slower_than_the_stale_deadline_neither_stalls_reading_
     assert summary.messages == stats["events"], "every event the feed delivered was read by the engine"
     assert stats["dropped_behind"] == 0
     assert not _readers(), "closing the feed ended its reader thread"
+
+
+async def _until_health(live: LiveFeed, *wanted: HealthKind) -> list[MarketEvent]:
+    """The events up to the health events `wanted`, in that order."""
+    events: list[MarketEvent] = []
+    left = list(wanted)
+    async with asyncio.timeout(30):
+        async for event in live.events():
+            events.append(event)
+            if isinstance(event, FeedHealth) and event.kind is left[0]:
+                left.pop(0)
+                if not left:
+                    return events
+    raise AssertionError(f"the feed ended before {left}")
+
+
+async def test_a_venue_that_really_goes_quiet_still_reads_as_stale_and_reconnects(sandbox: RunningSandbox) -> None:
+    live = _live(sandbox)
+    await live.open()
+    await inject(sandbox, "stall", 3 * STALE_AFTER)
+    await _until_health(live, HealthKind.STALE, HealthKind.CONNECTED)
+    await live.close()
+    stats = live.statistics()
+    assert stats["health_events"]["stale"] == 1 and stats["connections"] == 2
+    assert not _readers()
+
+
+async def test_the_engines_side_asks_for_fresh_books_through_the_reader(sandbox: RunningSandbox) -> None:
+    live = _live(sandbox)
+    await live.open()
+    await live.resync(["BTC-USD"])
+    events = await _until_health(live, HealthKind.RESYNCED)
+    await live.close()
+    assert any(isinstance(e, BookUpdate) and e.snapshot and e.product_id == "BTC-USD" for e in events)
+    assert live.statistics()["health_events"] == {"connected": 1, "resynced": 1}
+
+
+async def test_the_readers_failure_is_raised_on_the_engines_side(start_sandbox: StartSandbox) -> None:
+    running = start_sandbox()
+    live = _live(running)
+    await live.open()
+    await asyncio.to_thread(running.server.stop)
+    with pytest.raises(CoinbaseUnavailable, match=r"3 connections in a row failed"):
+        async with asyncio.timeout(30):
+            async for _ in live.events():
+                pass
+    await live.close()
+    assert live.statistics()["health_events"]["disconnected"] == 1
+    assert not _readers()
+
+
+async def test_an_engine_far_behind_gets_a_bounded_backlog_and_a_gap_then_fresh_books(sandbox: RunningSandbox) -> None:
+    live = _live(sandbox, backlog=100)
+    await live.open()
+    assert live.statistics()["dropped_behind"] == 0, "the backlog held the first snapshots"
+    await asyncio.sleep(3)  # busy elsewhere, while the reader reads on: some 500 messages at this speed
+    events = await _until_health(live, HealthKind.GAP, HealthKind.RESYNCED)
+    await live.close()
+    [gap] = [e for e in events if isinstance(e, FeedHealth) and e.kind is HealthKind.GAP]
+    after = events[events.index(gap) :]
+    assert {e.product_id for e in after if isinstance(e, BookUpdate) and e.snapshot} == set(PRODUCTS)
+    stats = live.statistics()
+    assert stats["dropped_behind"] > 0
+    assert gap.detail == (f"the engine fell 100 messages behind the feed: {stats['dropped_behind']:,} dropped; "
+                          "re-snapshotting the books")  # fmt: skip
+    assert 100 <= stats["backlog_peak"] <= 100 + sum(stats["health_events"].values())
+    assert stats["connections"] == 1, "falling behind does not cost the connection"
