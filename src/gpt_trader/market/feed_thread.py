@@ -10,7 +10,7 @@ the engine takes over a bar.
         await messages.resync(["BTC-USD"])       # the client's resync, run on the reader's loop
 
 - Each message is stamped as the reader takes it from the client (`stamp`, see `market/arrival.py`), so the
-  engine's latency still counts from the read.
+  engine's latency still counts from the read; `waits` keeps how long the last messages waited to be taken.
 - The hand-over is bounded. Once `backlog` messages wait for the consumer, the reader goes on reading but drops
   what it reads (health events apart: they are rare, and the store records each) until the consumer has taken
   half of them; then a `gap` health event stands where the dropped messages were, which the bars and the
@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from contextlib import suppress
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BACKLOG = 50_000
 """Messages that may wait for the consumer: most of a minute of a busy feed, tens of megabytes at most."""
+WAIT_SAMPLES = 100_000
+"""Messages whose wait between read and hand-over `waits` keeps."""
 _JOIN_TIMEOUT = 10.0
 """Seconds `close()` waits for the thread; closing the client takes about one (its close handshake)."""
 
@@ -93,6 +96,9 @@ class FeedThread(Generic[Message]):
         """The most messages that waited for the consumer at once."""
         self.dropped = 0
         """Messages dropped because `backlog` of them were waiting."""
+        self.waits: deque[float] = deque(maxlen=WAIT_SAMPLES)
+        """Seconds each of the last messages waited between its read and its hand-over: how far behind the
+        consumer was."""
         self._queue: deque[tuple[object, ReadMoment]] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._consumer: asyncio.AbstractEventLoop | None = None
@@ -162,6 +168,7 @@ class FeedThread(Generic[Message]):
             queue.appendleft((_END, moment))
             raise item.error
         self.stamp = moment
+        self.waits.append(time.perf_counter() - moment[0])
         return item  # type: ignore[return-value]  # the client's own messages are all that is queued besides
 
     # The reader's side, in the thread.

@@ -324,9 +324,19 @@ class LiveFeed:
             "duplicates_dropped": client.duplicates,
             "backlog_peak": self.reader.peak,
             "dropped_behind": self.reader.dropped,
+            "waited_ms": _percentiles_ms(self.reader.waits),
             "late_trades": self.bars.late_trades,
             "unreadable_values": self.feed.translator.unreadable,
             "unseen_bars": {
                 product: sum(gap.missing_bars for gap in self.bars.unseen(product)) for product in self.products
             },
         }
+
+
+def _percentiles_ms(seconds: Sequence[float]) -> dict[str, float] | None:
+    """The median, 99th percentile and maximum of `seconds`, in milliseconds; None without samples."""
+    if not seconds:
+        return None
+    ordered = sorted(seconds)
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    return {"p50": ordered[len(ordered) // 2] * 1e3, "p99": p99 * 1e3, "max": ordered[-1] * 1e3}
