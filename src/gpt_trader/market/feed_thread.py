@@ -15,8 +15,8 @@ the engine takes over a bar.
   what it reads (health events apart: they are rare, and the store records each) until the consumer has taken
   half of them; then a `gap` health event stands where the dropped messages were, which the bars and the
   broker treat as any loss (backfill, books invalid), and the client is asked for fresh level-2 snapshots.
-  Holding the reader back instead would stop it reading the socket: the venue drops a consumer that lags
-  (Coinbase does), and stale detection would take the engine's delay for the venue's silence.
+  Holding the reader back instead would stop it reading the socket: a venue drops a consumer that lags (the
+  sandbox does, as exchanges do), and stale detection would take the engine's delay for the venue's silence.
 - An exception in the reader (the client gave up: `CoinbaseUnavailable`) is raised on the consumer's side as
   its next message; the end of the client's messages ends the iteration.
 - `close()` (or leaving the `async with`) cancels the reader, which closes the client on its own loop, and
