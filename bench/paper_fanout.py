@@ -9,10 +9,13 @@ account, the `book` fill model, 1-minute bars from the feed's trades. Targets (i
 messages a second, p99 message-to-decision latency under 10 ms, no message dropped by the engine (every
 event the feed delivered was read by the engine), RSS under 1 GB (this process, the sandbox apart).
 
-Figures: messages per second; latency (the engine's: from reading a closed bar or quote to the end of the
-decisions on it by every instance of its product), p50/p99 over both kinds and p50/p99/max of each; events
-delivered vs read, losses the feed reported, bars, orders, peak RSS, and the CPU seconds this process used
-per wall second (on a loaded machine, latency also counts the time the process waited for a core).
+Figures: messages per second; latency (from the feed's reader thread reading a message to the end of the
+decisions on its closed bar or quote by every instance of its product), p50/p99 over both kinds and
+p50/p99/max of each; how long messages waited between the read and the engine taking them (`waited_*`, part
+of the latency); events delivered vs read, messages the reader dropped because the engine was a full backlog
+behind and the most that waited for it, losses the feed reported, bars, orders, peak RSS, and the
+CPU seconds this process used per wall second (on a loaded machine, latency also counts the time the process
+waited for a core).
 """
 
 from __future__ import annotations
@@ -120,6 +123,9 @@ async def trade(ws_url: str, count: int, seconds: float) -> dict[str, Any]:
         "events_delivered": stats["events"],
         "events_read_by_engine": summary.messages,
         "dropped_by_engine": stats["events"] - summary.messages,
+        "dropped_behind": stats["dropped_behind"],
+        "backlog_peak": stats["backlog_peak"],
+        **{f"waited_{name}_ms": value for name, value in (stats["waited_ms"] or {}).items()},
         "feed_losses": stats["health_events"],
         "bars": summary.bars,
         "instance_bars": summary.instance_bars,

@@ -28,6 +28,9 @@ What downstream code can rely on:
   message is counted in `parser.counts` and dropped (a broken level2 message also re-snapshots).
 
 Health events go to `on_health` when it is given, else they are yielded in the stream.
+
+The client runs on the event loop that iterates it, so a consumer busy on that loop delays its reading;
+`market/feed_thread.py` reads it in a thread of its own (as the live feed of `trading/live.py` does).
 """
 
 from __future__ import annotations
@@ -181,7 +184,11 @@ class CoinbaseWebSocket:
         """Ask for fresh level2 snapshots (all subscribed products by default), e.g. for a crossed book."""
         self._want_snapshots(self._level2_products if product_ids is None else product_ids)
         if self._connection is not None:
-            await self._send_resync(self._connection)
+            try:
+                await self._send_resync(self._connection)
+            except ConnectionClosed as error:
+                # Receiving on it will find it closed and reconnect; a new connection snapshots every book.
+                log.debug("the feed closed while resyncing: %s", error)
 
     async def _open(self) -> None:
         """Connect (backing off if this is a reconnect) and subscribe."""

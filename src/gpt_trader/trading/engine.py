@@ -19,11 +19,13 @@ closed bar once every group has decided the product's earlier messages, so snaps
 all its instances right after the bar. The reader does a bounded amount of work per message and yields
 to the worker after any message while quotes wait (else every `yield_every` messages); the worker yields
 back after each `slice_seconds` of work. One step still runs on the event loop's thread: a strategy that
-takes seconds on one bar holds the reader that long.
+takes seconds on one bar holds the engine's reader that long, though not the live feed's socket, which is
+read in a thread of its own (`market/feed_thread.py`).
 
-Latency is measured per message from the moment the reader takes it to the end of the decisions on it by
-every group of its product (a closed bar's snapshot and observer included), for closed bars and quotes
-apart (`EngineSummary.latency`).
+Latency is measured per message from the moment it was read (by a live feed's reader thread, see
+`market/arrival.py`; else when the engine's reader takes it; at the earliest when `run` began) to the end
+of the decisions on it by every group of its product (a closed bar's snapshot and observer included), for
+closed bars and quotes apart (`EngineSummary.latency`).
 
 Fill models: "bar" fills each rule decision at the price the rules chose (a bar's open or close, or a stop
 level), exactly as the backtest kernel does, through `PaperBroker.fill_at`: replaying bars then gives the
@@ -48,6 +50,7 @@ from typing import Literal, TypeAlias
 
 import numpy as np
 
+from gpt_trader.market import arrival
 from gpt_trader.market.bars import Bars
 from gpt_trader.market.buffer import BarBuffer
 from gpt_trader.market.events import BarClosed, FeedHealth, MarketEvent, Quote, Side
@@ -347,6 +350,8 @@ class Engine:
             kind: deque(maxlen=_LATENCY_SAMPLES) for kind in ("bar", "quote")
         }
         self._messages = self._bars = self._instance_bars = 0
+        self._run_started: arrival.ReadMoment = (0.0, 0.0)
+        """When `run` began: the latency of a message read before it counts from then, not from the warm-up."""
         for product in self._products.values():
             self._regroup(product)
 
@@ -373,6 +378,7 @@ class Engine:
     async def run(self, events: AsyncIterator[MarketEvent], stop: asyncio.Event | None = None) -> EngineSummary:
         """Trade `events` until they end or `stop` is set; the final state is recorded before returning."""
         started = wall_clock.perf_counter()
+        self._run_started = arrival.now()
         self._load_steppers()
         worker = asyncio.create_task(self._worker())
         read = 0
@@ -540,9 +546,10 @@ class Engine:
 
     def _enqueue(self, product: _Product, work: _Work) -> None:
         """`work` joins the product's log and each of its groups takes a turn for it."""
-        work.read_at = wall_clock.perf_counter()
+        read = arrival.read_moment()
+        work.read_at = wall_clock.perf_counter() if read is None else max(read[0], self._run_started[0])
         if not self._bar_fills:  # a replay's CPU per message is its whole run's: only live feeds are sampled
-            work.read_cpu = wall_clock.process_time()
+            work.read_cpu = wall_clock.process_time() if read is None else max(read[1], self._run_started[1])
         groups = product.groups
         work.waiting = len(groups)
         product.log.append(work)

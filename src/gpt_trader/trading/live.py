@@ -19,6 +19,11 @@ another place).
 `fetch_venue_grids` reads each product's order grid from the venue's REST product list (the paper broker rounds
 to it); a product the venue does not list is a user error naming it, before anything connects.
 
+The WebSocket is read in a thread of its own (`market/feed_thread.py`), so a strategy that takes seconds on
+one bar delays neither the reading nor the feed's stale detection; its messages become market events and bars
+on the caller's loop, as the engine takes them. `resync()` asks the venue for fresh level-2 snapshots from the
+caller's side; an engine that falls `backlog` messages behind gets a `gap` in their place (see there).
+
 `open()` proves the feed before anything trades: every product must show its book (a level-2 snapshot
 or a quote) within `ready_timeout` seconds. The events read meanwhile are kept and come first out of
 `events()`, so nothing is lost. It also measures how fast the venue's clock runs against the wall clock
@@ -38,13 +43,16 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from gpt_trader.coinbase import constants
-from gpt_trader.coinbase.feed import CoinbaseFeed
+from gpt_trader.coinbase.feed import CoinbaseFeed, market_events
 from gpt_trader.coinbase.rest import CoinbaseRestClient
 from gpt_trader.config import Settings
 from gpt_trader.errors import UserError
+from gpt_trader.market import arrival
 from gpt_trader.market.aggregate import DEFAULT_GRACE, BarAggregator, source_backfill
+from gpt_trader.market.arrival import ReadMoment
 from gpt_trader.market.bars import Bars
 from gpt_trader.market.events import BarClosed, BookUpdate, FeedHealth, HealthKind, MarketEvent, Quote
+from gpt_trader.market.feed_thread import DEFAULT_BACKLOG, FeedThread
 from gpt_trader.market.gaps import GapPolicy
 from gpt_trader.market.granularity import Granularity
 from gpt_trader.market.sources import open_source
@@ -84,8 +92,11 @@ def feed_endpoints(spec: str, settings: Settings) -> FeedEndpoints:
         return FeedEndpoints("coinbase", constants.WS_MARKET_URL, constants.REST_URL)
     if given == "sandbox":
         ws_url = settings.coinbase_ws_url or DEFAULT_SANDBOX_WS_URL
-        return FeedEndpoints("sandbox", _checked_ws_url(ws_url, "the coinbase_ws_url setting"),
-                             settings.coinbase_rest_url or _rest_beside(ws_url))
+        return FeedEndpoints(
+            "sandbox",
+            _checked_ws_url(ws_url, "the coinbase_ws_url setting"),
+            settings.coinbase_rest_url or _rest_beside(ws_url),
+        )
     if "://" in given:
         return FeedEndpoints(given, _checked_ws_url(given, "--feed"), settings.coinbase_rest_url or _rest_beside(given))
     raise UserError(f"--feed {spec!r} is not a feed: use {FEED_HELP}")
@@ -111,14 +122,22 @@ async def fetch_venue_grids(endpoints: FeedEndpoints, products: Sequence[str]) -
         listed = {product.product_id: product for product in await client.products(product_type=constants.SPOT)}
     unknown = [product_id for product_id in dict.fromkeys(products) if product_id not in listed]
     if unknown:
-        raise FeedProductError(f"{unlisted(unknown, sorted(listed))} at {endpoints.rest_url}; "
-                               "choose products it lists, written as BASE-QUOTE ids")
+        raise FeedProductError(
+            f"{unlisted(unknown, sorted(listed))} at {endpoints.rest_url}; "
+            "choose products it lists, written as BASE-QUOTE ids"
+        )
     grids: dict[str, ProductIncrements] = {}
     for product_id in dict.fromkeys(products):
         spec = listed[product_id]
         grids[product_id] = ProductIncrements(
-            product_id, spec.base_increment, spec.quote_increment, spec.price_increment,
-            spec.base_min_size, spec.base_max_size, spec.quote_min_size, spec.quote_max_size,
+            product_id,
+            spec.base_increment,
+            spec.quote_increment,
+            spec.price_increment,
+            spec.base_min_size,
+            spec.base_max_size,
+            spec.quote_min_size,
+            spec.quote_max_size,
         )
     return grids
 
@@ -135,7 +154,8 @@ def unlisted(unknown: list[str], listed: list[str]) -> str:
 class LiveFeed:
     """Market events and closed bars of `products` from one connection to `endpoints`. See the module.
 
-    `client_options` go to the WebSocket client (`reconnect`, `stale_after`, ...).
+    `client_options` go to the WebSocket client (`reconnect`, `stale_after`, ...); `backlog` bounds the
+    messages its reader thread holds for the caller.
     """
 
     def __init__(
@@ -148,11 +168,13 @@ class LiveFeed:
         grace: float = DEFAULT_GRACE,
         gap_policy: GapPolicy | str = GapPolicy.KEEP,
         ready_timeout: float = DEFAULT_READY_TIMEOUT,
+        backlog: int = DEFAULT_BACKLOG,
         **client_options: Any,
     ) -> None:
         self.endpoints = endpoints
         self.products = tuple(dict.fromkeys(products))
         self.feed = CoinbaseFeed(self.products, url=endpoints.ws_url, **client_options)
+        self.reader = FeedThread(self.feed.client, backlog=backlog)
         self.grace = grace
         """Wall seconds a bar waits for late trades after its end."""
         self.clock_speed = 1.0
@@ -160,8 +182,12 @@ class LiveFeed:
         self.candles = open_source("coinbase", settings.model_copy(update={"coinbase_rest_url": endpoints.rest_url}))
         """The venue's REST candles: the backfill after a gap, and the history before the first bar."""
         self.bars = BarAggregator(
-            granularity, products=self.products, grace=grace * _UNMEASURED_SPEED, gap_policy=gap_policy,
-            clock=self.feed.venue_clock, backfill=source_backfill(self.candles),
+            granularity,
+            products=self.products,
+            grace=grace * _UNMEASURED_SPEED,
+            gap_policy=gap_policy,
+            clock=self.feed.venue_clock,
+            backfill=source_backfill(self.candles),
         )
         self.ready_timeout = ready_timeout
         self.health_counts: dict[str, int] = {}
@@ -171,12 +197,12 @@ class LiveFeed:
         self.first_bar: dict[str, int] = {}
         """Open time of each product's first bar from the feed (history ends before it)."""
         self._stream: AsyncIterator[MarketEvent] | None = None
-        self._early: deque[MarketEvent] = deque()
+        self._early: deque[tuple[MarketEvent, ReadMoment | None]] = deque()
 
     async def open(self) -> None:
         """Connect and wait until every product shows its book; FeedProductError naming the products the
         feed refused or did not show within `ready_timeout` seconds."""
-        stream = self._stream = self._counted(self.feed.events(self.bars))
+        stream = self._stream = self._counted(self._market())
         waiting = set(self.products)
         refusals: list[str] = []
         started = time.monotonic()
@@ -194,7 +220,7 @@ class LiveFeed:
                 event = await asyncio.wait_for(anext(stream), max(deadline - now, 0.001))
             except TimeoutError:
                 break
-            self._early.append(event)
+            self._early.append((event, self.reader.stamp))
             if isinstance(event, Quote | BookUpdate):
                 waiting.discard(event.product_id)
             elif isinstance(event, FeedHealth) and event.kind is HealthKind.ERROR:
@@ -212,20 +238,36 @@ class LiveFeed:
     def _not_carried(self, missing: list[str], refusals: list[str]) -> str:
         named = [product for product in missing if any(product in refusal for refusal in refusals)]
         if named:
-            return (f"the feed at {self.endpoints.ws_url} does not carry {', '.join(named)}: choose products it "
-                    "lists (a sandbox lists them when it starts; --products of `sandbox serve` sets them)")
+            return (
+                f"the feed at {self.endpoints.ws_url} does not carry {', '.join(named)}: choose products it "
+                "lists (a sandbox lists them when it starts; --products of `sandbox serve` sets them)"
+            )
         said = f" (it said: {refusals[-1]})" if refusals else ""
-        return (f"no market data for {', '.join(missing)} from the feed at {self.endpoints.ws_url} within "
-                f"{self.ready_timeout:g} s{said}: check that the feed lists these products and is running")
+        return (
+            f"no market data for {', '.join(missing)} from the feed at {self.endpoints.ws_url} within "
+            f"{self.ready_timeout:g} s{said}: check that the feed lists these products and is running"
+        )
 
     async def events(self) -> AsyncIterator[MarketEvent]:
-        """Every event from `open()` on, until `close()`."""
+        """Every event from `open()` on, until `close()`, each handed over with the moment its message was read
+        (`market/arrival.py`)."""
         if self._stream is None:
             raise RuntimeError("open() the live feed before reading its events")
-        while self._early:
-            yield self._early.popleft()
-        async for event in self._stream:
-            yield event
+        try:
+            while self._early:
+                event, moment = self._early.popleft()
+                arrival.hand_over(moment)
+                yield event
+            async for event in self._stream:
+                arrival.hand_over(self.reader.stamp)
+                yield event
+        finally:
+            arrival.hand_over(None)
+
+    async def _market(self) -> AsyncIterator[MarketEvent]:
+        async with self.reader as messages:
+            async for event in market_events(messages, self.feed.translator, self.bars):
+                yield event
 
     async def _counted(self, stream: AsyncIterator[MarketEvent]) -> AsyncIterator[MarketEvent]:
         async for event in stream:
@@ -256,8 +298,14 @@ class LiveFeed:
             history[product_id] = bars
         return history
 
+    async def resync(self, product_ids: Sequence[str] | None = None) -> None:
+        """Ask the venue for fresh level-2 snapshots of `product_ids` (every product by default): a `resynced`
+        health event follows once they came."""
+        await self.reader.resync(product_ids)
+
     async def close(self) -> None:
-        await self.feed.close()
+        """Stop reading: the connection closes and the reader thread ends."""
+        await self.reader.close()
 
     def statistics(self) -> dict[str, Any]:
         """What the run's record keeps about its feed: where it was, what came and what went wrong."""
@@ -274,8 +322,21 @@ class LiveFeed:
             "bars_backfilled": self.bars_backfilled,
             "health_events": dict(self.health_counts),
             "duplicates_dropped": client.duplicates,
+            "backlog_peak": self.reader.peak,
+            "dropped_behind": self.reader.dropped,
+            "waited_ms": _percentiles_ms(self.reader.waits),
             "late_trades": self.bars.late_trades,
             "unreadable_values": self.feed.translator.unreadable,
-            "unseen_bars": {product: sum(gap.missing_bars for gap in self.bars.unseen(product))
-                            for product in self.products},
+            "unseen_bars": {
+                product: sum(gap.missing_bars for gap in self.bars.unseen(product)) for product in self.products
+            },
         }
+
+
+def _percentiles_ms(seconds: Sequence[float]) -> dict[str, float] | None:
+    """The median, 99th percentile and maximum of `seconds`, in milliseconds; None without samples."""
+    if not seconds:
+        return None
+    ordered = sorted(seconds)
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    return {"p50": ordered[len(ordered) // 2] * 1e3, "p99": p99 * 1e3, "max": ordered[-1] * 1e3}
