@@ -10,7 +10,7 @@ from pathlib import Path
 
 from gpt_trader.market import arrival
 from gpt_trader.market.events import MarketEvent
-from tests.unit.trading.test_engine_scheduling import START, engine_of, quote, spec, strategies
+from tests.support.scheduled_engine import START, engine_of, quote, spec, strategies
 
 WAITED = 0.05
 """Seconds a message waits between its read and the engine taking it."""
