@@ -86,6 +86,8 @@ def kill(session_id: SessionId) -> None:
         report = asyncio.run(kill_session(store, session_id, rest_url))
     typer.echo(f"session {session_id} killed: {len(report.accounts_stopped)} accounts stopped, "
                f"{len(report.cancelled)} open orders cancelled{stopping}")  # fmt: skip
+    for client_order_id, status in report.already_done:
+        typer.echo(f"order {client_order_id} had already ended on the exchange ({status}) before it could be cancelled")
     for client_order_id, why in report.not_cancelled:
         typer.echo(f"order {client_order_id} was not cancelled: {why}; cancel it on the exchange", err=True)
     if report.not_cancelled:

@@ -37,6 +37,7 @@ from typing import Any
 
 from gpt_trader.coinbase import orders as coinbase_orders
 from gpt_trader.coinbase.auth import auth_hook, load_key
+from gpt_trader.coinbase.errors import CoinbaseError
 from gpt_trader.coinbase.orders import OrderNotPlaced, OrderOutcomeUnknown, OrderRejected
 from gpt_trader.coinbase.rest import CoinbaseRestClient
 from gpt_trader.errors import UserError
@@ -124,6 +125,9 @@ class KillReport:
     """Client order ids of the orders cancelled."""
     not_cancelled: list[tuple[str, str]]
     """(client order id, why) of open orders the exchange would not cancel."""
+    already_done: list[tuple[str, str]] = field(default_factory=list)
+    """(client order id, status) of orders the store showed open that had filled or ended on the exchange by
+    the cancel: a running session's order that traded while the kill switch listed it. Nothing is left open."""
 
 
 class AccountStopped(UserError):
@@ -512,10 +516,22 @@ async def kill_session(client: CoinbaseRestClient, store: Store, session_id: int
                 report.cancelled.append(client_order_id)
                 if client_order_id in rows:
                     store.update_order(client_order_id, "CANCELLED")
+            elif (status := await _ended_status(client, result.order_id)) is not None:
+                report.already_done.append((client_order_id, status))
             else:
                 report.not_cancelled.append((client_order_id, result.failure_reason))
     log.warning("kill switch: session %d stopped, %d orders cancelled", session_id, len(report.cancelled))
     return report
+
+
+async def _ended_status(client: CoinbaseRestClient, order_id: str) -> str | None:
+    """The exchange's status of an order it would not cancel, if the order has ended (it cannot trade again);
+    None when it has not, or the exchange cannot say (the cancel's failure is then what the report gives)."""
+    try:
+        status = (await client.get_order(order_id)).status
+    except CoinbaseError:
+        return None
+    return None if status in LIVE_STATUSES else status
 
 
 async def kill(store: Store, session_id: int, rest_url: str | None = None) -> KillReport:

@@ -288,6 +288,24 @@ async def test_an_order_in_flight_when_the_kill_switch_strikes_is_cancelled_too(
     assert [row.status for row in store.orders(store.accounts(session_id)[0].id)] == ["CANCELLED"]
 
 
+async def test_an_order_that_filled_before_the_kill_switch_could_cancel_it_is_reported_done_not_failed(
+    sandbox: LiveSandbox, session: tuple[Store, int], database: Path
+) -> None:
+    """The store still shows a running session's market order open (its fill not recorded yet) when the kill
+    switch lists it; by the cancel the exchange has filled it. Nothing was left open: not a failure."""
+    store, session_id = session
+    account = store.accounts(session_id)[0]
+    client_order_id = OrderTag(session_id, account.id, 1).client_order_id
+    async with CoinbaseRestClient(sandbox.url, auth=auth_hook(load_key())) as client:
+        created = await client.market_order(client_order_id, PRODUCT, "BUY", quote_size=Decimal(10))
+        store.record_order(account.id, client_order_id, product_id=PRODUCT, side="BUY", order_type="MARKET",
+                           status="OPEN", quote_size=Decimal(10), exchange_order_id=created.order_id)  # fmt: skip
+        report = await kill_session(client, store, session_id)
+
+    assert report.not_cancelled == [] and report.cancelled == []
+    assert report.already_done == [(client_order_id, "FILLED")]
+
+
 async def test_an_account_started_after_the_kill_switch_places_nothing(
     sandbox: LiveSandbox, session: tuple[Store, int], database: Path
 ) -> None:
