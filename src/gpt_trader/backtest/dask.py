@@ -9,6 +9,10 @@ The numbers are those of the local runner: the same `evaluate_job` on the same i
 of a worker that dies on the workers left (the context lives on each of them), and the runner keeps one result
 per job index, so a lost worker neither loses nor duplicates a result.
 
+A scheduler running Dask's active memory manager (its default; `--cluster local` starts one without) keeps
+one copy of a context between runs, and the other workers fetch it from that one when their next job needs
+it: from a peer, not from this process (docs/optimisation.md says how to start a scheduler without it).
+
 Workers must run this version of GPT-Trader (they import `gpt_trader.backtest.runner` to run a job, and
 compile its kernels once per process, on their first job); a strategy from a user's file travels with its
 job, pickled by value.
@@ -110,9 +114,13 @@ def connect(address: str, workers: int | None = None) -> Iterator[DaskExecutor]:
     except ImportError:
         raise UserError("--cluster needs Dask: pip install 'dask[distributed]'") from None
     if address == "local":
-        # A worker's statistical profiler samples its threads' stacks every 10 ms, for the dashboard's
-        # profile (not served here): that costs a backtest job about a tenth more CPU time (bench/README.md, W3).
-        with dask.config.set({"distributed.worker.profile.enabled": False}):
+        # The scheduler's active memory manager would drop all but one worker's copy of a context once no
+        # task waits for it, so the next run's tasks fetch it again from that worker. A worker's statistical
+        # profiler samples its threads' stacks every 10 ms, for the dashboard's profile (not served here):
+        # that costs a backtest job about a tenth more CPU time (bench/README.md, W3).
+        quiet = {"distributed.scheduler.active-memory-manager.start": False,
+                 "distributed.worker.profile.enabled": False}  # fmt: skip
+        with dask.config.set(quiet):
             cluster = LocalCluster(
                 n_workers=workers or default_workers(), threads_per_worker=1, processes=True, host="127.0.0.1",
                 dashboard_address=None,
