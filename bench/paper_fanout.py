@@ -103,12 +103,13 @@ async def trade(ws_url: str, count: int, seconds: float) -> dict[str, Any]:
     endpoints = feed_endpoints(ws_url, settings)
     grids = await fetch_venue_grids(endpoints, QUICK_PRODUCTS)
     live = LiveFeed(endpoints, QUICK_PRODUCTS, "1m", settings=settings)
-    await live.open()
     broker = PaperBroker(grids, fill_model=BOOK, stale_after=live.venue_seconds(30.0))
+    live.on_clock_measured(lambda: setattr(broker, "stale_after", live.venue_seconds(30.0)))
     engine = Engine(specs(count), granularity="1m", broker=broker, fill_model="book")
     wanted = {product: max(i.lookback for i in engine.instances if i.spec.product_id == product)
               for product in QUICK_PRODUCTS}  # fmt: skip
     engine.warm_up(await live.history(wanted))
+    await live.open()
     cpu_before = cpu_seconds()
     summary = await engine.run(until(live.events(), seconds))
     cpu = cpu_seconds() - cpu_before

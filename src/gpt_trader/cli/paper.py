@@ -271,19 +271,23 @@ async def _trade(plan: PaperPlan, specs: list[InstanceSpec], settings: Any) -> t
     endpoints = feed_endpoints(plan.feed, settings)
     grids = await fetch_venue_grids(endpoints, plan.products)
     live = LiveFeed(endpoints, plan.products, plan.granularity, settings=settings)
-    _compile_stepper()  # before the feed opens: a cold compile must not hold up reading it
-    await live.open()
+    _compile_stepper()
     with open_store(settings.database) as store:
         run_id, session_id, account_ids = start_trading_run(
             store, "paper", specs, _config(plan, endpoints.name), name=f"paper: {', '.join(plan.strategies)}"
         )
         writer = StoreWriter(store)
         try:
-            # A book goes stale after half a minute without an update, in wall time even on a fast sandbox.
+            # A book goes stale after half a minute without an update, in wall time even on a fast sandbox
+            # (once the feed knows how fast the sandbox's clock runs).
             broker = PaperBroker(grids, fill_model=FILL_MODELS[plan.fill_model], stale_after=live.venue_seconds(30.0))
+            live.on_clock_measured(lambda: setattr(broker, "stale_after", live.venue_seconds(30.0)))
             engine = Engine(specs, granularity=plan.granularity, broker=broker, fill_model=plan.fill_model,  # type: ignore[arg-type]
                             writer=writer, session_id=session_id, account_ids=account_ids)
+            # Everything slow comes before the feed opens (the stepper's compile, the history, the first
+            # signals), so that no message read waits for it.
             await _warm_up(engine, live, store)
+            await live.open()
             summary = await _run(engine, live, plan)
         except BaseException as error:
             writer.close()

@@ -12,9 +12,11 @@ watching began (unless `since` is its very start) and every bucket from the one 
 feed lost data (`FeedHealth` gap, disconnected or stale) up to that of the first event after the
 feed was whole again (after the gap itself, or after connected / resynced) are *unseen*: they are
 fetched through the injected `backfill` (product, granularity, start, end) -> Bars and delivered
-with `backfilled=True`, in order, each bucket at most once. Without a backfill, or when it fails,
-unseen buckets are skipped and listed in `unseen(product)`. `source_backfill` makes one of any candle
-source; `market/` knows no venue, and `coinbase/feed.py` provides the REST-backed one.
+with `backfilled=True`, in order, each bucket at most once. So are the buckets between a history
+fetched before the feed opened and the first one the feed watched whole (`known_before`). Without a
+backfill, or when it fails, unseen buckets are skipped and listed in `unseen(product)`. `source_backfill`
+makes one of any candle source; `market/` knows no venue, and `coinbase/feed.py` provides the REST-backed
+one.
 
 A bucket the feed saw whole without a trade is empty, and the backtest's gap policy decides
 (`market/gaps.py`): `keep` reports it in `gap_report(product)`, `fill-flat` delivers a flat
@@ -79,12 +81,16 @@ class _Forming:
     """One product's bucket under construction, and what it has delivered so far."""
 
     __slots__ = (
-        "close", "gaps", "high", "last_close", "low", "open", "open_time", "trades", "unseen", "volume", "whole",
-    )
+        "blind_until", "close", "gaps", "high", "last_close", "low", "open", "open_time", "trades", "unseen",
+        "volume", "whole",
+    )  # fmt: skip
 
-    def __init__(self, open_time: int, whole: bool) -> None:
+    def __init__(self, open_time: int, whole: bool, blind_until: int = 0) -> None:
         self.open_time = open_time
         self.whole = whole
+        self.blind_until = blind_until
+        """When the bucket is not whole, the buckets before this one are unseen with it (known bars ended
+        before the feed began watching)."""
         self.trades = 0
         self.open = self.high = self.low = self.close = self.volume = 0.0
         self.last_close: float | None = None
@@ -143,6 +149,7 @@ class BarAggregator:
         self._followed = tuple(products)
         self._started = False
         self._whole_since = since
+        self._known_before: dict[str, int] = {}
         self._down = False
         self._resuming = False
         self._closed_until = -1
@@ -175,6 +182,16 @@ class BarAggregator:
         segments += self._close_by_clock(now)
         return await self._deliver(segments) if segments else []
 
+    def known_before(self, product_id: str, start: float) -> None:
+        """The bars of `product_id` before the bucket of `start` are known (a history fetched before the feed
+        opened): the buckets from there until the feed watches one whole are unseen, and backfilled; a trade
+        before it is late. Call it before the first event."""
+        if self._started:
+            raise RuntimeError("known_before() comes before the first event")
+        self._known_before[product_id] = self._bucket(start)
+        if product_id not in self._followed:
+            self._followed += (product_id,)
+
     def gap_report(self, product_id: str) -> GapReport:
         """The empty buckets of `product_id` so far (under `keep`, or also delivered flat under `fill-flat`)."""
         forming = self._products.get(product_id)
@@ -202,7 +219,12 @@ class BarAggregator:
             self._started = True
             first = self._bucket(since)
             for product_id in self._followed:
-                self._products.setdefault(product_id, _Forming(first, since <= first))
+                known = self._known_before.get(product_id, first)
+                if known < first:
+                    forming = _Forming(known, False, blind_until=first)
+                else:
+                    forming = _Forming(known, since <= known)
+                self._products.setdefault(product_id, forming)
         return since
 
     def _add_trade(self, trade: Trade, now: float) -> list[_Segment]:
@@ -255,18 +277,20 @@ class BarAggregator:
         if start >= limit:
             return []
         seconds = self.granularity.seconds
+        end = start + seconds
         if not forming.whole:
-            segments = [_Segment(product_id, start, start + seconds, seen=False)]
+            end = max(end, min(forming.blind_until, limit))
+            segments = [_Segment(product_id, start, end, seen=False)]
         elif forming.trades:
             bar = BarClosed(
                 product_id, seconds, start, forming.open, forming.high, forming.low, forming.close, forming.volume
             )
-            segments = [_Segment(product_id, start, start + seconds, bar)]
+            segments = [_Segment(product_id, start, end, bar)]
         else:
-            segments = [_Segment(product_id, start, start + seconds)]
-        if start + seconds < limit:
+            segments = [_Segment(product_id, start, end)]
+        if end < limit:
             # No trade arrived for the buckets in between: empty, or unknown while the feed is down.
-            segments.append(_Segment(product_id, start + seconds, limit, seen=not self._down))
+            segments.append(_Segment(product_id, end, limit, seen=not self._down))
         since = self._whole_since
         forming.restart(limit, not self._down and since is not None and since <= limit)
         return segments

@@ -26,9 +26,15 @@ caller's side; an engine that falls `backlog` messages behind gets a `gap` in th
 
 `open()` proves the feed before anything trades: every product must show its book (a level-2 snapshot
 or a quote) within `ready_timeout` seconds. The events read meanwhile are kept and come first out of
-`events()`, so nothing is lost. It also measures how fast the venue's clock runs against the wall clock
-(1 on Coinbase; a sandbox's replay speed), because the grace period for late trades is wall time: a
-sandbox at 600x delivers a trade a fifth of a wall second late, two market minutes by its own clock.
+`events()`, so nothing is lost. Over the first `CLOCK_SAMPLE_SECONDS` of messages the feed measures how fast
+the venue's clock runs against the wall clock (1 on Coinbase; a sandbox's replay speed), because the grace
+period for late trades is wall time: a sandbox at 600x delivers a trade a fifth of a wall second late, two
+market minutes by its own clock. Until then bars wait as if the clock ran very fast (late rather than lossy),
+and `on_clock_measured` callbacks hear when it is known.
+
+`history()` before `open()` fetches the bars up to the bucket forming on the venue's clock (REST `/time`) and
+tells the bar aggregator so: the buckets that close between then and the feed's first whole one come
+backfilled, in order. The engine can then warm up before the feed opens, and no message waits for it.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import asyncio
 import difflib
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -68,7 +74,7 @@ FEED_HELP = "coinbase, sandbox (the coinbase_ws_url setting, default ws://127.0.
 
 
 _UNMEASURED_SPEED = 10_000.0
-"""Until `open()` has measured the venue clock, bars wait as if it ran this fast: late rather than lossy."""
+"""Until the venue clock is measured, bars wait, and books keep, as if it ran this fast: late rather than lossy."""
 
 
 class FeedProductError(UserError):
@@ -177,8 +183,11 @@ class LiveFeed:
         self.reader = FeedThread(self.feed.client, backlog=backlog)
         self.grace = grace
         """Wall seconds a bar waits for late trades after its end."""
-        self.clock_speed = 1.0
-        """Venue seconds per wall second, as `open()` measured it."""
+        self.clock_speed: float | None = None
+        """Venue seconds per wall second, measured over the first `CLOCK_SAMPLE_SECONDS` of messages."""
+        self._clock_sample: tuple[float, float] | None = None
+        """The wall and venue time of the first message with a venue time, until the speed is measured."""
+        self._on_clock_measured: list[Callable[[], None]] = []
         self.candles = open_source("coinbase", settings.model_copy(update={"coinbase_rest_url": endpoints.rest_url}))
         """The venue's REST candles: the backfill after a gap, and the history before the first bar."""
         self.bars = BarAggregator(
@@ -205,19 +214,10 @@ class LiveFeed:
         stream = self._stream = self._counted(self._market())
         waiting = set(self.products)
         refusals: list[str] = []
-        started = time.monotonic()
-        deadline = started + self.ready_timeout
-        first: tuple[float, float] | None = None
-        while True:
-            now = time.monotonic()
-            venue = self.feed.translator.market_time
-            if first is None and venue is not None:
-                first = (now, venue)
-            sampled = first is not None and now - first[0] >= CLOCK_SAMPLE_SECONDS
-            if (not waiting and sampled) or now >= deadline:
-                break
+        deadline = time.monotonic() + self.ready_timeout
+        while waiting:
             try:
-                event = await asyncio.wait_for(anext(stream), max(deadline - now, 0.001))
+                event = await asyncio.wait_for(anext(stream), max(deadline - time.monotonic(), 0.001))
             except TimeoutError:
                 break
             self._early.append((event, self.reader.stamp))
@@ -230,10 +230,31 @@ class LiveFeed:
         if waiting:
             await self.close()
             raise FeedProductError(self._not_carried(sorted(waiting), refusals))
+
+    def on_clock_measured(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once the venue clock's speed is measured (at once if it is): what depends on it
+        (a book's staleness in venue seconds) can follow."""
+        if self.clock_speed is not None:
+            callback()
+        else:
+            self._on_clock_measured.append(callback)
+
+    def _measure_clock(self) -> None:
         venue = self.feed.translator.market_time
-        if first is not None and venue is not None and time.monotonic() > first[0]:
-            self.clock_speed = max(1.0, (venue - first[1]) / (time.monotonic() - first[0]))
+        if venue is None:
+            return
+        now = time.monotonic()
+        if self._clock_sample is None:
+            self._clock_sample = (now, venue)
+            return
+        wall_start, venue_start = self._clock_sample
+        if now - wall_start < CLOCK_SAMPLE_SECONDS:
+            return
+        self.clock_speed = max(1.0, (venue - venue_start) / (now - wall_start))
         self.bars.grace = self.grace * self.clock_speed
+        for callback in self._on_clock_measured:
+            callback()
+        self._on_clock_measured.clear()
 
     def _not_carried(self, missing: list[str], refusals: list[str]) -> str:
         named = [product for product in missing if any(product in refusal for refusal in refusals)]
@@ -271,6 +292,8 @@ class LiveFeed:
 
     async def _counted(self, stream: AsyncIterator[MarketEvent]) -> AsyncIterator[MarketEvent]:
         async for event in stream:
+            if self.clock_speed is None:
+                self._measure_clock()
             self.events_seen += 1
             if isinstance(event, FeedHealth):
                 self.health_counts[event.kind.value] = self.health_counts.get(event.kind.value, 0) + 1
@@ -282,21 +305,35 @@ class LiveFeed:
 
     def venue_seconds(self, wall_seconds: float) -> float:
         """`wall_seconds` on the venue's clock: what a deadline in wall time (a book's staleness) becomes there."""
-        return wall_seconds * self.clock_speed
+        return wall_seconds * (_UNMEASURED_SPEED if self.clock_speed is None else self.clock_speed)
 
     async def history(self, bars_wanted: dict[str, int]) -> dict[str, Bars]:
-        """Up to `bars_wanted[product]` closed bars of each product from the venue's REST candles, ending
-        just before the first bar the feed delivers (or will: the bucket forming now), so a strategy sees
-        a full window from its first live bar. Fetched in a worker thread."""
+        """Up to `bars_wanted[product]` closed bars of each product from the venue's REST candles, so that a
+        strategy sees a full window from its first live bar. Before `open()`: up to the bucket forming on the
+        venue's clock, the bars after them backfilled once the feed runs (see the module); after: up to the
+        first bar the feed delivers (or will: the bucket forming now). Fetched in worker threads."""
         size = self.bars.granularity
-        history: dict[str, Bars] = {}
+        opened = self._stream is not None
+        now = None if opened else await self._venue_time()
+        wanted: dict[str, tuple[int, int]] = {}
         for product_id, count in bars_wanted.items():
-            end = self.first_bar.get(product_id, self.bars.open_bucket(product_id))
-            if end is None or count <= 0:
-                continue
-            bars = await asyncio.to_thread(self.candles.fetch, product_id, size, end - count * size.seconds, end)
-            history[product_id] = bars
+            end = now // size.seconds * size.seconds if now is not None else self.first_bar.get(
+                product_id, self.bars.open_bucket(product_id))  # fmt: skip
+            if end is not None and count > 0:
+                wanted[product_id] = (end - count * size.seconds, end)
+        fetched = await asyncio.gather(*(asyncio.to_thread(self.candles.fetch, product_id, size, start, end)
+                                         for product_id, (start, end) in wanted.items()))  # fmt: skip
+        history = dict(zip(wanted, fetched, strict=True))
+        if not opened:
+            for product_id, (_, end) in wanted.items():
+                bars = history[product_id]
+                # Bars the venue had not finished yet are backfilled too: known only up to the last one it gave.
+                self.bars.known_before(product_id, int(bars.time[-1]) + size.seconds if len(bars) else end)
         return history
+
+    async def _venue_time(self) -> int:
+        async with CoinbaseRestClient(self.endpoints.rest_url) as client:
+            return (await client.server_time()).epoch_seconds
 
     async def resync(self, product_ids: Sequence[str] | None = None) -> None:
         """Ask the venue for fresh level-2 snapshots of `product_ids` (every product by default): a `resynced`

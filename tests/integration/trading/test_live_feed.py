@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import numpy as np
 import pytest
 
 from gpt_trader.coinbase import constants
@@ -54,12 +55,14 @@ def _live(running: RunningSandbox, products: tuple[str, ...], **options: float) 
 
 async def test_every_product_on_one_connection_gives_quotes_books_trades_and_bars(sandbox: RunningSandbox) -> None:
     live = _live(sandbox, PRODUCTS)
+    measured: list[float | None] = []
+    live.on_clock_measured(lambda: measured.append(live.clock_speed))
     await live.open()
     events: list[MarketEvent] = []
     async with asyncio.timeout(30):
         async for event in live.events():
             events.append(event)
-            if {e.product_id for e in events if isinstance(e, BarClosed)} == set(PRODUCTS):
+            if {e.product_id for e in events if isinstance(e, BarClosed)} == set(PRODUCTS) and measured:
                 break
     await live.close()
     kinds = {(type(e), e.product_id) for e in events if isinstance(e, Quote | BookUpdate | Trade)}
@@ -70,9 +73,34 @@ async def test_every_product_on_one_connection_gives_quotes_books_trades_and_bar
     assert stats["connections"] == 1 and stats["events"] >= len(events)
     # The sandbox is asked for 60x; a loaded machine replays slower, never faster, and never at wall speed.
     assert 1.5 < stats["clock_speed"] <= 60.0 * 1.5, "the feed measures the sandbox's replay speed"
-    assert live.bars.grace == pytest.approx(5.0 * live.clock_speed)
+    assert live.bars.grace == pytest.approx(5.0 * stats["clock_speed"]) and measured == [stats["clock_speed"]]
     assert stats["bars_closed"] >= sum(isinstance(e, BarClosed) for e in events) >= len(PRODUCTS)
     assert stats["health_events"] == {"connected": 1}
+
+
+async def test_a_history_fetched_before_the_feed_opens_is_followed_by_every_bar_once(
+    start_sandbox: StartSandbox,
+) -> None:
+    """The history ends at the bucket forming on the venue's clock; the sandbox's market runs on while the
+    caller warms up (here two wall seconds, two market minutes at 60x): those bars come backfilled, then the
+    feed's own, with no bucket missing or repeated."""
+    running = start_sandbox(speed=60.0)
+    live = _live(running, ("BTC-USD",))
+    history = (await live.history({"BTC-USD": 10}))["BTC-USD"]
+    assert len(history) == 10 and set(np.diff(history.time)) == {60}
+    await asyncio.sleep(2.0)
+    await live.open()
+    closed: list[BarClosed] = []
+    async with asyncio.timeout(60):
+        async for event in live.events():
+            if isinstance(event, BarClosed):
+                closed.append(event)
+            if len(closed) >= 5 and not closed[-1].backfilled:
+                break
+    await live.close()
+    starts = [int(t) for t in history.time] + [bar.start for bar in closed]
+    assert np.all(np.diff(starts) == 60), "every minute once, in order, from the history on"
+    assert closed[0].backfilled and live.statistics()["unseen_bars"] == {"BTC-USD": 0}
 
 
 async def test_a_product_the_feed_does_not_carry_is_refused_before_trading(sandbox: RunningSandbox) -> None:

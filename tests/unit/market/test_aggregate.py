@@ -269,6 +269,41 @@ async def test_the_bucket_in_which_watching_began_is_not_built_from_its_partial_
     assert [(gap.start, gap.end) for gap in aggregator.unseen("BTC-USD")] == [(T0, T0 + 60)]
 
 
+async def test_bars_after_a_history_known_before_watching_began_are_backfilled_each_once_in_order() -> None:
+    """A history fetched before the feed opened ends at minute 2; the feed starts watching in minute 5:
+    minutes 2 to 5 (the partial one included) come backfilled, then the feed's own bars."""
+    everything = minute_trades(range(9))
+    venue = RecordedBackfill(reference_bars(everything))
+    clock = Clock(T0 + 5 * 60 + 20)
+    aggregator = BarAggregator(MINUTE, backfill=venue, clock=clock)
+    aggregator.known_before("BTC-USD", T0 + 120)
+    delivered = await run(aggregator, clock, [t for t in everything if t.time >= clock.now])
+    clock.now = T0 + 9 * 60 + aggregator.grace
+    delivered += await aggregator.on_clock()
+
+    assert [bar.start for bar in delivered] == [T0 + 60 * m for m in range(2, 9)], "every minute exactly once"
+    assert [bar.start for bar in delivered if bar.backfilled] == [T0 + 60 * m for m in range(2, 6)]
+    assert venue.calls == [("BTC-USD", T0 + 120, T0 + 300), ("BTC-USD", T0 + 300, T0 + 360)]
+    assert same_bars(as_bars(delivered), reference_bars(everything).slice(T0 + 120, T0 + 9 * 60))
+
+
+async def test_a_history_that_reaches_past_the_start_of_watching_makes_earlier_trades_late() -> None:
+    clock = Clock(T0 + 30)
+    aggregator = BarAggregator(MINUTE, clock=clock)
+    aggregator.known_before("BTC-USD", T0 + 60)
+    delivered = await run(aggregator, clock, [trade(T0 + 31, 5.0), trade(T0 + 61, 6.0), trade(T0 + 121, 7.0)])
+    assert [bar.start for bar in delivered] == [T0 + 60] and aggregator.late_trades == 1
+    assert aggregator.unseen("BTC-USD") == ()
+
+
+async def test_known_before_after_the_first_event_is_refused() -> None:
+    clock = Clock(T0)
+    aggregator = BarAggregator(MINUTE, clock=clock)
+    await run(aggregator, clock, [trade(T0 + 1, 5.0)])
+    with pytest.raises(RuntimeError, match="before the first event"):
+        aggregator.known_before("BTC-USD", T0)
+
+
 async def test_health_before_the_first_data_event_neither_starts_the_clock_nor_loses_anything() -> None:
     """A venue clock shows wall time until the venue's first message (a sandbox replays the past)."""
     clock = Clock(T0 + 10**8)
