@@ -123,7 +123,9 @@ def connect(address: str, workers: int | None = None) -> Iterator[DaskExecutor]:
         with dask.config.set(quiet):
             cluster = LocalCluster(
                 n_workers=workers or default_workers(), threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None,
+                # The scheduler serves HTTP (health, metrics) even without a dashboard: on loopback, on a free
+                # port, so that two local clusters at once do not contend for Dask's 8787.
+                dashboard_address="127.0.0.1:0",
             )
         try:
             with Client(cluster) as client:
