@@ -38,7 +38,7 @@ import difflib
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -179,7 +179,7 @@ class LiveFeed:
         """Wall seconds a bar waits for late trades after its end."""
         self.clock_speed = 1.0
         """Venue seconds per wall second, as `open()` measured it."""
-        self.candles = open_source("coinbase", settings.model_copy(update={"coinbase_rest_url": endpoints.rest_url}))
+        self.candles = open_source("coinbase", replace(settings, coinbase_rest_url=endpoints.rest_url))
         """The venue's REST candles: the backfill after a gap, and the history before the first bar."""
         self.bars = BarAggregator(
             granularity,
