@@ -7,6 +7,10 @@ The config file is the first that exists of: the path in `GPT_TRADER_CONFIG`, `.
     cache_ttl_seconds = 600
     coinbase_key_file = "~/cdp_api_key.json"
 
+Environment variables are matched ignoring case (`GPT_TRADER_CACHE_TTL_SECONDS=600`). Settings are a plain
+frozen dataclass, read and checked here without a settings framework: every command reads them, the quick
+screen included, and they are nine values.
+
 Coinbase credentials come from the environment (`COINBASE_API_KEY` / `COINBASE_API_SECRET`, or
 `GPT_TRADER_COINBASE_KEY_NAME` / `GPT_TRADER_COINBASE_PRIVATE_KEY`), a `.env` file in the working
 directory, or a CDP key JSON file (`coinbase_key_file`). They are never printed: see `Credentials`.
@@ -17,18 +21,10 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from dotenv import dotenv_values
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
 
 from gpt_trader.errors import ConfigError
 from gpt_trader.log import register_secret
@@ -56,13 +52,12 @@ def config_file() -> Path | None:
     return None
 
 
-class Settings(BaseSettings):
-    """Every setting GPT-Trader reads. Build with `load_settings(**flags)`."""
+@dataclass(frozen=True)
+class Settings:
+    """Every setting GPT-Trader reads. Build with `load_settings(**flags)`, which checks every value."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
-
-    data_dir: Path = Field(default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share"))
-    cache_dir: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache"))
+    data_dir: Path = field(default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share"))
+    cache_dir: Path = field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache"))
     database_url: str | None = None
     cache_ttl_seconds: int = 3600
     coinbase_rest_url: str | None = None
@@ -71,67 +66,101 @@ class Settings(BaseSettings):
     workers: int | None = None
     log_level: str = "WARNING"
 
-    @field_validator("data_dir", "cache_dir", "coinbase_key_file", mode="after")
-    @classmethod
-    def _expand(cls, value: Path | None) -> Path | None:
-        return value.expanduser() if value is not None else None
-
-    @field_validator("cache_ttl_seconds")
-    @classmethod
-    def _non_negative(cls, value: int) -> int:
-        if value < 0:
-            raise ValueError("cache_ttl_seconds must be 0 or more")
-        return value
-
-    @field_validator("log_level")
-    @classmethod
-    def _known_level(cls, value: str) -> str:
-        level = value.strip().upper()
-        if level not in LOG_LEVELS:
-            raise ValueError(f"log_level must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
-        return level
-
     @property
     def database(self) -> str:
         """The SQLAlchemy URL in force: the configured one, or a SQLite file in the data directory."""
         return self.database_url or f"sqlite:///{self.data_dir / 'gpt-trader.db'}"
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        path = config_file()
-        if path is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
-        return tuple(sources)
-
 
 def load_settings(**flags: Any) -> Settings:
     """Settings from defaults, file and environment, with `flags` (None means "not given") on top."""
-    given = {key: value for key, value in flags.items() if value is not None}
-    try:
-        return Settings(**given)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"config file {config_file()} is not valid TOML ({error}); fix or remove it") from None
-    except ValidationError as error:
-        problems = "; ".join(_describe(problem) for problem in error.errors())
-        where = config_file()
+    where = config_file()
+    given: dict[str, Any] = _read_toml(where) if where else {}
+    environment = {name.lower(): value for name, value in os.environ.items()}
+    for name in _PARSERS:
+        value = environment.get(f"{ENV_PREFIX}{name}".lower())
+        if value is not None:
+            given[name] = value
+    given.update((name, value) for name, value in flags.items() if value is not None)
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, value in given.items():
+        parse = _PARSERS.get(name)
+        if parse is None:
+            problems.append(f"{name}: is not a setting GPT-Trader knows")
+            continue
+        try:
+            values[name] = parse(value)
+        except (TypeError, ValueError) as error:
+            problems.append(f"{name}: {error}")
+    if problems:
         sources = f"{where}, " if where else ""
-        raise ConfigError(f"invalid settings: {problems} (check {sources}GPT_TRADER_* variables and flags)") from None
+        raise ConfigError(f"invalid settings: {'; '.join(problems)} (check {sources}GPT_TRADER_* variables and flags)")
+    return Settings(**values)
 
 
-def _describe(problem: Any) -> str:
-    name = ".".join(str(part) for part in problem.get("loc", ())) or "settings"
-    message = str(problem.get("msg", "invalid")).removeprefix("Value error, ")
-    if problem.get("type") == "extra_forbidden":
-        message = "is not a setting GPT-Trader knows"
-    return f"{name}: {message}"
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML ({error}); fix or remove it") from None
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"should be text, not {value!r}")
+    return value
+
+
+def _path(value: Any) -> Path:
+    if not isinstance(value, str | os.PathLike):
+        raise TypeError(f"should be a path, not {value!r}")
+    return Path(value).expanduser()
+
+
+def _whole_number(value: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"should be a whole number, not {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"should be a whole number, not {value!r}")
+
+
+def _cache_ttl(value: Any) -> int:
+    seconds = _whole_number(value)
+    if seconds < 0:
+        raise ValueError("cache_ttl_seconds must be 0 or more")
+    return seconds
+
+
+def _log_level(value: Any) -> str:
+    level = _text(value).strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"log_level must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
+    return level
+
+
+# How each setting's value is read from the file, the environment (always text) or a flag: one per field of
+# `Settings` (a unit test checks).
+_PARSERS: Mapping[str, Callable[[Any], Any]] = {
+    "data_dir": _path,
+    "cache_dir": _path,
+    "database_url": _text,
+    "cache_ttl_seconds": _cache_ttl,
+    "coinbase_rest_url": _text,
+    "coinbase_ws_url": _text,
+    "coinbase_key_file": _path,
+    "workers": _whole_number,
+    "log_level": _log_level,
+}
 
 
 @dataclass(frozen=True, repr=False)
@@ -164,6 +193,8 @@ def load_credentials(settings: Settings | None = None, env_file: Path | None = N
 
     Returns None when none is configured (public endpoints need no key).
     """
+    from dotenv import dotenv_values  # only credentials read `.env`; most commands need none
+
     settings = settings or load_settings()
     dotenv = {k: v for k, v in dotenv_values(env_file or Path.cwd() / ".env").items() if v is not None}
     for source in (os.environ, dotenv):

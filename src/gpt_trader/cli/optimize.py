@@ -172,7 +172,7 @@ def open_executor(cluster: str | None, workers: int | None) -> Any:
 
 def verdict_lines(result: SweepResult, by: str, top: int = 3) -> list[str]:
     """A sweep's best rows judged: the deflated Sharpe from every trial run, and a verdict."""
-    from gpt_trader.backtest.optimize import judge_sweep
+    from gpt_trader.backtest.judging import judge_sweep
 
     if not result.backtests:
         return []

@@ -19,7 +19,8 @@ def console(stderr: bool = False) -> Console:
     """A Rich console: tables go to stdout, progress and notes to stderr."""
     from rich.console import Console
 
-    shown = Console(stderr=stderr, highlight=False)
+    # No emoji codes: a name such as `:memory:` prints as written, and Rich's emoji table stays unloaded.
+    shown = Console(stderr=stderr, highlight=False, emoji=False)
     if not shown.is_terminal and "COLUMNS" not in os.environ:
         # Piped output goes to programs and pagers: one line per row reads better than wrapping at 80.
         shown.width = 160

@@ -19,8 +19,10 @@ def code_version() -> str:
     Untracked files do not count as edits. Never fails: without git, the package version alone.
     """
     version = package_version()
+    if not _is_own_checkout():
+        return version
     commit = _git("rev-parse", "--short", "HEAD")
-    if commit is None or not _is_own_checkout():
+    if commit is None:
         return version
     dirty = _git("status", "--porcelain", "--untracked-files=no")
     return f"{version}@{commit}{'+dirty' if dirty else ''}"
@@ -35,9 +37,11 @@ def package_version() -> str:
 
 def _is_own_checkout() -> bool:
     # An installed copy may sit inside some other repository (a virtualenv in a project folder):
-    # only a checkout of this project, with the package at src/gpt_trader, has a meaningful commit.
-    top = _git("rev-parse", "--show-toplevel")
-    return top is not None and (Path(top) / "src" / "gpt_trader").resolve() == _PACKAGE_DIR
+    # only a checkout of this project, with the package at src/gpt_trader, has a meaningful commit. Its
+    # top folder holds `.git` (a folder, or a file in a worktree); reading that asks git nothing, so an
+    # installed copy records a run without starting git at all.
+    source = _PACKAGE_DIR.parent
+    return source.name == "src" and (source.parent / ".git").exists()
 
 
 def _git(*arguments: str) -> str | None:

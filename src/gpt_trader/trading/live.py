@@ -44,7 +44,7 @@ import difflib
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -188,7 +188,7 @@ class LiveFeed:
         self._clock_sample: tuple[float, float] | None = None
         """The wall and venue time of the first message with a venue time, until the speed is measured."""
         self._on_clock_measured: list[Callable[[], None]] = []
-        self.candles = open_source("coinbase", settings.model_copy(update={"coinbase_rest_url": endpoints.rest_url}))
+        self.candles = open_source("coinbase", replace(settings, coinbase_rest_url=endpoints.rest_url))
         """The venue's REST candles: the backfill after a gap, and the history before the first bar."""
         self.bars = BarAggregator(
             granularity,

@@ -81,3 +81,12 @@ def test_outside_any_repository_it_is_the_package_version(
     monkeypatch.setattr(version, "_PACKAGE_DIR", lonely)
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
     assert version.code_version() == version.package_version()
+
+
+def test_an_installed_copy_asks_git_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every recorded run reads the code version: outside a checkout it costs no process."""
+    installed = tmp_path / "site-packages" / "gpt_trader"
+    installed.mkdir(parents=True)
+    monkeypatch.setattr(version, "_PACKAGE_DIR", installed)
+    monkeypatch.setattr(version, "_git", lambda *arguments: pytest.fail(f"ran git {' '.join(arguments)}"))
+    assert version.code_version() == version.package_version()

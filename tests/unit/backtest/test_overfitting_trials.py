@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gpt_trader.backtest.api import sweep
-from gpt_trader.backtest.optimize import judge_sweep
+from gpt_trader.backtest.judging import judge_sweep
 from gpt_trader.backtest.overfitting import deflated_sharpe, return_moments
 from tests.support.synthetic_bars import off_grid_bars
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
 
 import pytest
 
-from gpt_trader.config import Credentials, load_credentials, load_settings, mask, read_key_file
+from gpt_trader import config
+from gpt_trader.config import Credentials, Settings, load_credentials, load_settings, mask, read_key_file
 from gpt_trader.errors import ConfigError
 from gpt_trader.log import SecretMaskFilter
 
@@ -54,6 +56,34 @@ def test_bad_values_and_unknown_keys_are_config_errors(isolated_dirs: Path) -> N
     (isolated_dirs / "gpt-trader.toml").write_text("cache_ttl = 5\n")
     with pytest.raises(ConfigError, match="cache_ttl"):
         load_settings()
+
+
+def test_wrong_types_say_which_setting_and_where(isolated_dirs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (isolated_dirs / "gpt-trader.toml").write_text('database_url = 5\nworkers = 2.0\n')
+    monkeypatch.setenv("GPT_TRADER_CACHE_TTL_SECONDS", "soon")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert "database_url: should be text, not 5" in message
+    assert "cache_ttl_seconds: should be a whole number, not 'soon'" in message
+    assert f"(check {isolated_dirs / 'gpt-trader.toml'}, GPT_TRADER_* variables and flags)" in message
+    (isolated_dirs / "gpt-trader.toml").write_text("workers = 2.0\n")
+    monkeypatch.delenv("GPT_TRADER_CACHE_TTL_SECONDS")
+    assert load_settings().workers == 2  # a whole float is a whole number, as TOML may write it
+
+
+def test_environment_names_ignore_case_and_paths_expand_the_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("gpt_trader_data_dir", "~/trader-data")
+    monkeypatch.setenv("GPT_TRADER_WORKERS", " 4 ")
+    settings = load_settings()
+    assert settings.data_dir == Path.home() / "trader-data"
+    assert settings.workers == 4
+    with pytest.raises(AttributeError):
+        settings.workers = 5  # type: ignore[misc]  # settings are frozen
+
+
+def test_every_setting_has_a_reader() -> None:
+    assert set(config._PARSERS) == {setting.name for setting in dataclasses.fields(Settings)}
 
 
 def test_a_config_file_that_is_not_toml_is_a_config_error(isolated_dirs: Path) -> None:
