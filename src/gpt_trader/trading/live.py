@@ -186,7 +186,7 @@ class LiveFeed:
         self.clock_speed: float | None = None
         """Venue seconds per wall second, measured over the first `CLOCK_SAMPLE_SECONDS` of messages."""
         self._clock_sample: tuple[float, float] | None = None
-        """The wall and venue time of the first message with a venue time, until the speed is measured."""
+        """When the first message with a venue time was read (`time.perf_counter()`), and that venue time."""
         self._on_clock_measured: list[Callable[[], None]] = []
         self.candles = open_source("coinbase", replace(settings, coinbase_rest_url=endpoints.rest_url))
         """The venue's REST candles: the backfill after a gap, and the history before the first bar."""
@@ -240,10 +240,12 @@ class LiveFeed:
             self._on_clock_measured.append(callback)
 
     def _measure_clock(self) -> None:
-        venue = self.feed.translator.market_time
-        if venue is None:
+        # On the moments the messages were read, not taken: a caller that stalls (a session's first rotation)
+        # takes a backlog in a rush, which would make the venue's clock look slow.
+        venue, read = self.feed.translator.market_time, self.reader.stamp
+        if venue is None or read is None:
             return
-        now = time.monotonic()
+        now = read[0]
         if self._clock_sample is None:
             self._clock_sample = (now, venue)
             return

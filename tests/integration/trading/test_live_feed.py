@@ -78,6 +78,20 @@ async def test_every_product_on_one_connection_gives_quotes_books_trades_and_bar
     assert stats["health_events"] == {"connected": 1}
 
 
+async def test_the_clock_speed_is_measured_on_the_reads_even_when_the_caller_stalls(sandbox: RunningSandbox) -> None:
+    """A caller busy for two seconds after `open()` (a session's first rotation) takes the messages read
+    meanwhile in a rush: the speed still comes from when they were read, not from when they were taken."""
+    live = _live(sandbox, PRODUCTS)
+    await live.open()
+    await asyncio.sleep(2.0)
+    async with asyncio.timeout(30):
+        async for _ in live.events():
+            if live.clock_speed is not None:
+                break
+    await live.close()
+    assert live.clock_speed is not None and 1.5 < live.clock_speed <= 60.0 * 1.5
+
+
 async def test_a_history_fetched_before_the_feed_opens_is_followed_by_every_bar_once(
     start_sandbox: StartSandbox,
 ) -> None:
