@@ -69,7 +69,7 @@ DEFAULT_SANDBOX_WS_URL = "ws://127.0.0.1:8765/ws"
 DEFAULT_READY_TIMEOUT = 15.0
 """Seconds every product has to show its book after connecting."""
 CLOCK_SAMPLE_SECONDS = 1.0
-"""Wall seconds of messages over which `open()` measures the venue clock's speed."""
+"""Wall seconds of messages over which the feed measures the venue clock's speed."""
 FEED_HELP = "coinbase, sandbox (the coinbase_ws_url setting, default ws://127.0.0.1:8765/ws) or ws://HOST:PORT/ws"
 
 
@@ -316,13 +316,13 @@ class LiveFeed:
         first bar the feed delivers (or will: the bucket forming now). Fetched in worker threads."""
         size = self.bars.granularity
         opened = self._stream is not None
-        now = None if opened else await self._venue_time()
-        wanted: dict[str, tuple[int, int]] = {}
-        for product_id, count in bars_wanted.items():
-            end = now // size.seconds * size.seconds if now is not None else self.first_bar.get(
-                product_id, self.bars.open_bucket(product_id))  # fmt: skip
-            if end is not None and count > 0:
-                wanted[product_id] = (end - count * size.seconds, end)
+        if opened:
+            ends = {product_id: self.first_bar.get(product_id, self.bars.open_bucket(product_id))
+                    for product_id in bars_wanted}  # fmt: skip
+        else:
+            ends = dict.fromkeys(bars_wanted, await self._venue_time() // size.seconds * size.seconds)
+        wanted = {product_id: (end - count * size.seconds, end) for product_id, count in bars_wanted.items()
+                  if (end := ends[product_id]) is not None and count > 0}  # fmt: skip
         fetched = await asyncio.gather(*(asyncio.to_thread(self.candles.fetch, product_id, size, start, end)
                                          for product_id, (start, end) in wanted.items()))  # fmt: skip
         history = dict(zip(wanted, fetched, strict=True))
