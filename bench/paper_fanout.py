@@ -43,7 +43,7 @@ from gpt_trader.trading.broker import PaperBroker
 from gpt_trader.trading.engine import Engine, EngineSummary
 from gpt_trader.trading.fills import BOOK
 from gpt_trader.trading.instance import InstanceSpec
-from gpt_trader.trading.live import LiveFeed, feed_endpoints, fetch_venue_grids
+from gpt_trader.trading.live import LiveFeed, feed_endpoints, fetch_venue_grids, freeze_warm_up
 
 
 def start_sandbox(speed: float, state_dir: str) -> tuple[subprocess.Popen[str], str]:
@@ -109,6 +109,7 @@ async def trade(ws_url: str, count: int, seconds: float) -> dict[str, Any]:
     wanted = {product: max(i.lookback for i in engine.instances if i.spec.product_id == product)
               for product in QUICK_PRODUCTS}  # fmt: skip
     engine.warm_up(await live.history(wanted))
+    freeze_warm_up()
     await live.open()
     cpu_before = cpu_seconds()
     summary = await engine.run(until(live.events(), seconds))

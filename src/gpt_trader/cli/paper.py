@@ -265,7 +265,7 @@ async def _trade(plan: PaperPlan, specs: list[InstanceSpec], settings: Any) -> t
     from gpt_trader.trading.broker import PaperBroker
     from gpt_trader.trading.engine import Engine
     from gpt_trader.trading.fills import FILL_MODELS
-    from gpt_trader.trading.live import LiveFeed, feed_endpoints, fetch_venue_grids
+    from gpt_trader.trading.live import LiveFeed, feed_endpoints, fetch_venue_grids, freeze_warm_up
     from gpt_trader.trading.run import finish_trading_run, start_trading_run
 
     endpoints = feed_endpoints(plan.feed, settings)
@@ -287,6 +287,7 @@ async def _trade(plan: PaperPlan, specs: list[InstanceSpec], settings: Any) -> t
             # Everything slow comes before the feed opens (the stepper's compile, the history, the first
             # signals), so that no message read waits for it.
             await _warm_up(engine, live, store)
+            freeze_warm_up()
             await live.open()
             summary = await _run(engine, live, plan)
         except BaseException as error:

@@ -138,6 +138,9 @@ class CoinbaseWebSocket:
         self._last_problem = ""
         self._trades = RecentKeys()
         self._announce_resync = False
+        self._receiving_since: float | None = None
+        """Loop time at which the receive under way began waiting (None: none is); see `_watch`."""
+        self._watchdog: asyncio.Task[None] | None = None
         self._new_connection_state()
 
     @property
@@ -150,6 +153,7 @@ class CoinbaseWebSocket:
         self._delivered = False
         self._awaiting_snapshot = set(self._level2_products)
         self._resync_wanted: set[str] = set()
+        self._went_stale = False
 
     async def __aenter__(self) -> CoinbaseWebSocket:
         await self._open()
@@ -162,6 +166,7 @@ class CoinbaseWebSocket:
 
     async def close(self) -> None:
         self._closed = True
+        self._stop_watchdog()
         connection, self._connection = self._connection, None
         if connection is not None:
             await connection.close()
@@ -214,6 +219,7 @@ class CoinbaseWebSocket:
             self.connections += 1
             self._new_connection_state()
             self._connection = connection
+            self._watchdog = asyncio.create_task(self._watch(connection))
             self._health(HealthKind.CONNECTED, self.url)
             try:
                 for channel, products in self.subscriptions.items():
@@ -222,17 +228,18 @@ class CoinbaseWebSocket:
                 await self._drop(f"closed while subscribing ({error})")
 
     async def _receive(self, connection: ClientConnection) -> None:
+        self._receiving_since = asyncio.get_running_loop().time()
         try:
-            async with asyncio.timeout(self.stale_after):
-                raw = await connection.recv(decode=False)
-        except TimeoutError:
-            self._health(HealthKind.STALE, f"nothing received for {self.stale_after:g} s; reconnecting")
-            await self._drop("stale")
-            return
+            raw = await connection.recv(decode=False)
         except ConnectionClosed as error:
-            if not self._closed:
+            if self._went_stale:
+                self._health(HealthKind.STALE, f"nothing received for {self.stale_after:g} s; reconnecting")
+                await self._drop("stale")
+            elif not self._closed:
                 await self._drop(f"connection closed ({error})")
             return
+        finally:
+            self._receiving_since = None
         self._accept(raw)
         if self._resync_wanted:
             try:
@@ -240,7 +247,30 @@ class CoinbaseWebSocket:
             except ConnectionClosed as error:
                 await self._drop(f"closed while resyncing ({error})")
 
+    async def _watch(self, connection: ClientConnection) -> None:
+        """Abort `connection` once a receive has waited `stale_after` seconds; the receive then reports it stale.
+
+        One task per connection instead of a deadline around every receive, which cost more than reading
+        a small message; only time spent waiting in a receive counts, as a consumer that takes its time
+        between messages is not a silent venue.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            since = self._receiving_since
+            waited = 0.0 if since is None else loop.time() - since
+            if waited >= self.stale_after:
+                self._went_stale = True
+                connection.transport.abort()
+                return
+            await asyncio.sleep(self.stale_after - waited)
+
+    def _stop_watchdog(self) -> None:
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.cancel()
+
     async def _drop(self, reason: str) -> None:
+        self._stop_watchdog()
         connection, self._connection = self._connection, None
         if not self._delivered:
             self._failures += 1

@@ -166,16 +166,20 @@ class PaperBroker:
             return []
         if isinstance(event, BookUpdate):
             book.apply_update(event)
+        elif isinstance(event, Quote):
+            book.apply_quote(event)
+        elif not isinstance(event, Trade):
+            return []
+        if not self._waiting[book.product_id]:
+            return []  # the book is kept; only waiting orders react to the market
+        if isinstance(event, BookUpdate):
             self._shorten_queues(book, None if event.snapshot else event)
             return self._react(book, event.time, None)
         if isinstance(event, Quote):
-            book.apply_quote(event)
             if not book.has_depth:
                 self._shorten_queues(book, event)
             return self._react(book, event.time, None)
-        if isinstance(event, Trade):
-            return self._react(book, event.time, event)
-        return []
+        return self._react(book, event.time, event)
 
     def _receive(self, request: OrderRequest, now: float) -> Order:
         order = Order(f"paper-{next(self._ids)}", request, now)

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import gc
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -155,6 +156,15 @@ def unlisted(unknown: list[str], listed: list[str]) -> str:
     guesses = [guess for product_id in unknown for guess in difflib.get_close_matches(product_id, listed, n=1)]
     hint = f" (did you mean {', '.join(guesses)}?)" if guesses else ""
     return f"unknown product {', '.join(unknown)}{hint}: the venue does not list it"
+
+
+def freeze_warm_up() -> None:
+    """Call once the warm-up is done, before the feed opens. What it made (history, accounts, compiled code,
+    the engine) lives as long as the run: kept out of the cyclic collector's reach, a full collection
+    during the feed scans only what trading made since, instead of pausing the engine for a tenth of a
+    second with every message waiting."""
+    gc.collect()
+    gc.freeze()
 
 
 class LiveFeed:

@@ -48,6 +48,9 @@ class PriceLadder(Generic[Item]):
     def at(self, price: Decimal) -> list[Item]:
         return self._at.get(price, [])
 
+    def __bool__(self) -> bool:
+        return bool(self._prices)
+
     def from_highest(self, down_to: Decimal | None, *, inclusive: bool = True) -> list[Item]:
         """Items priced at or above `down_to` (above, when not `inclusive`), the highest price first."""
         if down_to is None:
@@ -98,3 +101,7 @@ class Waiting:
 
     def stops(self, side: Side) -> PriceLadder[Order]:
         return self.buy_stops if side is Side.BUY else self.sell_stops
+
+    def __bool__(self) -> bool:
+        """Whether any order waits: the market's moves concern the broker only then."""
+        return bool(self.buys or self.sells or self.buy_stops or self.sell_stops)

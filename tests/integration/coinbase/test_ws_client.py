@@ -180,6 +180,31 @@ async def test_a_stalled_connection_is_replaced_within_the_deadline() -> None:
     assert server.peers[0].connection.close_code is not None, "the stalled connection was closed"
 
 
+async def test_a_consumer_that_takes_its_time_between_messages_is_not_a_stale_feed() -> None:
+    """Only waiting in a receive counts towards `stale_after`: messages already sent, read late, are not silence."""
+
+    async def script(peer: Peer) -> None:
+        await peer.wait_subscribed(CHANNELS)
+        for price in ("1.00", "2.00", "3.00"):
+            await peer.send("ticker", [ticker_event("BTC-USD", price)])
+        await peer.stall(30)
+
+    stale_after = 0.3
+    seen: list[FeedEvent] = []
+    async with ScriptServer([script]) as server, CoinbaseWebSocket(
+        server.url, MARKET, stale_after=stale_after, reconnect=FAST
+    ) as feed:
+        async with asyncio.timeout(10):
+            async for event in feed:
+                seen.append(event)
+                if isinstance(event, TickerMessage):
+                    if is_ticker("3.00")(event):
+                        break
+                    await asyncio.sleep(stale_after * 2)
+    assert [event.kind.value for event in seen if isinstance(event, FeedHealth)] == ["connected"]
+    assert feed.connections == 1
+
+
 async def test_duplicate_and_late_messages_never_reach_downstream() -> None:
     async def script(peer: Peer) -> None:
         await peer.wait_subscribed(CHANNELS)

@@ -5,6 +5,7 @@ anything trades, and a gap's bars backfilled over the sandbox's REST."""
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import httpx
 import numpy as np
@@ -22,6 +23,7 @@ from gpt_trader.trading.live import (
     LiveFeed,
     feed_endpoints,
     fetch_venue_grids,
+    freeze_warm_up,
     unlisted,
 )
 from tests.integration.sandbox.conftest import PRODUCTS, RunningSandbox, StartSandbox
@@ -173,3 +175,14 @@ def test_a_product_missing_from_a_long_list_is_unknown_with_the_closest_listed_i
     assert said == "unknown product BTC-USDT (did you mean BTC-USD?): the venue does not list it"
     assert unlisted(["ZZZ"], listed) == "unknown product ZZZ: the venue does not list it"
     assert unlisted(["SOL-USD"], ["BTC-USD"]) == "the feed does not carry SOL-USD (it lists BTC-USD)"
+
+
+def test_what_the_warm_up_made_is_frozen_out_of_the_collectors_reach() -> None:
+    history = [[float(i)] for i in range(1000)]  # lists: objects the cyclic collector tracks
+    frozen = gc.get_freeze_count()
+    try:
+        freeze_warm_up()
+        assert gc.get_freeze_count() >= frozen + len(history)
+        assert not any(item is history for item in gc.get_objects(generation=2))
+    finally:
+        gc.unfreeze()

@@ -35,3 +35,4 @@ def test_the_ladder_finds_what_a_plain_scan_finds(
     assert ladder.from_lowest(probe, inclusive=inclusive) == low
     assert sorted(ladder) == sorted(number for number, _ in items)
     assert ladder.from_highest(None) == ladder.from_lowest(None) == []
+    assert bool(ladder) == bool(items)
