@@ -203,10 +203,13 @@ def plan_take(
         if base_size is not None:
             size = min(size, remaining)
         else:
-            affordable = grid.affordable_size(money, price, rate)
-            if affordable <= 0:
-                break
-            size = min(size, affordable)
+            # A whole level the money pays for is taken without solving for the size the money affords.
+            cost = grid.buy_cost(size, price, rate)
+            if cost > money:
+                size = min(size, grid.affordable_size(money, price, rate))
+                if size <= 0:
+                    break
+                cost = grid.buy_cost(size, price, rate)
         if size <= 0:
             continue
         taken.append((price, size))
@@ -215,5 +218,5 @@ def plan_take(
             if remaining <= 0:
                 break
         else:
-            money -= grid.buy_cost(size, price, rate)
+            money -= cost
     return taken

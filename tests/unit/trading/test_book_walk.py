@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from gpt_trader.market.events import FeedHealth, HealthKind, Side
 from gpt_trader.trading.broker import PaperBroker
 from gpt_trader.trading.fees import Liquidity
-from gpt_trader.trading.fills import BOOK, TOUCH, FillModel
+from gpt_trader.trading.fills import BOOK, TOUCH, FillModel, plan_take
 from gpt_trader.trading.orders import Fill, OrderRequest, OrderStatus, RejectReason
-from tests.unit.trading.conftest import GRID, GRIDS, PRODUCT, quote, snapshot, update
+from tests.unit.trading.conftest import COARSE, GRID, GRIDS, PRODUCT, quote, snapshot, update
 
 D = Decimal
 BIDS = (("99.00", "2"), ("98.50", "1"), ("98.00", "4"))
@@ -95,6 +95,35 @@ def test_a_market_buy_sized_in_quote_spends_at_most_its_budget_across_levels() -
     # 100.60 and 101.10 with fees for the first two levels; the remaining 48.30 buys what it can at 101.
     assert taken(order.fills)[:2] == [(D(100), D(1)), (D("100.5"), D(1))]
     assert order.fills[2].price == 101 and order.fills[2].size == GRID.affordable_size(D("48.30"), D(101), D("0.006"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sizes=st.lists(st.decimals(min_value="0", max_value="50", places=3), min_size=1, max_size=8),
+    budget=st.decimals(min_value="0", max_value="5000", places=2),
+    coarse=st.booleans(),
+)
+def test_a_budget_walk_takes_whole_levels_while_they_fit_then_what_the_rest_affords(
+    sizes: list[Decimal], budget: Decimal, coarse: bool
+) -> None:
+    grid, rate = (COARSE if coarse else GRID), D("0.006")
+    levels = [(D(100) + D("0.5") * step, size) for step, size in enumerate(sizes)]
+    plan = plan_take(levels, Side.BUY, grid, rate, budget=budget)
+    assert sum((grid.buy_cost(size, price, rate) for price, size in plan), D(0)) <= budget
+    money, taken_in_order = budget, iter(plan)
+    for price, available in levels:
+        whole = grid.floor_size(available)
+        if whole <= 0:
+            continue  # a level too small for one increment is passed over
+        took = next(taken_in_order, None)
+        if took is None:
+            assert grid.affordable_size(money, price, rate) <= 0, "money that buys more is left unspent"
+            break
+        assert took[0] == price and 0 < took[1] <= whole and grid.floor_size(took[1]) == took[1]
+        money -= grid.buy_cost(took[1], price, rate)
+        if took[1] < whole:
+            assert grid.buy_cost(whole, price, rate) > money + grid.buy_cost(took[1], price, rate)
+            break  # only the last level taken may be taken in part
 
 
 def test_a_stale_book_gets_no_fill() -> None:
