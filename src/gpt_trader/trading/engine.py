@@ -7,20 +7,22 @@
     `StoreWriter`); or a quote's stops, take-profits and pending next-open entries the same way
 
 Scheduling. A product's running instances form groups that share one signal per bar: the instances of one
-strategy with the same parameters (so 100 instances of five configurations cost five evaluations a bar),
-or, replaying a signal tape, all of them. Each group takes its product's closed bars and quotes in feed
-order, so every instance sees the events of its product in the order they came and decides exactly as
-a serial engine would; groups go at their own pace. The worker steps the groups with work round-robin,
-one bounded step each (one signal evaluation and the compiled rule step, or one run of bookings), and
-every quote that can be decided goes first: a quote waits only for its own instances' earlier messages,
-the quotes ahead of it and the one step under way (a slow strategy's evaluation included), and a closed
-bar with many trades is booked in runs with the quotes read meanwhile between them. A group decides a
-closed bar once every group has decided the product's earlier messages, so snapshots and the observer see
-all its instances right after the bar. The reader does a bounded amount of work per message and yields
-to the worker after any message while quotes wait (else every `yield_every` messages); the worker yields
-back after each `slice_seconds` of work. One step still runs on the event loop's thread: a strategy that
-takes seconds on one bar holds the engine's reader that long, though not the live feed's socket, which is
-read in a thread of its own (`market/feed_thread.py`).
+strategy with the same parameters (so 100 instances of five configurations cost five evaluations a bar), or,
+replaying a signal tape, all of them. Each group takes its product's closed bars and quotes in feed order,
+so every instance sees the events of its product in the order they came and decides exactly as a serial
+engine would; groups go at their own pace. The worker steps the groups with work round-robin, one bounded
+step each (one signal evaluation and the compiled rule step, or one run of bookings), and every quote that
+can be decided goes first: a quote waits only for its own instances' earlier messages, the quotes ahead of
+it and the one step under way (a slow strategy's evaluation included), and a closed bar with many trades is
+booked in runs with the quotes read meanwhile between them. A group keeps its turn until its fills are
+booked: when the bars of several products close together, one product's bookings end before the next one's
+begin, and its quotes wait for its own bookings, not for everyone's. A group decides a closed bar once every
+group has decided the product's earlier messages, so snapshots and the observer see all its instances right
+after the bar. The reader does a bounded amount of work per message and yields to the worker after any
+message while quotes wait (else every `yield_every` messages); the worker yields back after each
+`slice_seconds` of work. One step still runs on the event loop's thread: a strategy that takes seconds on
+one bar holds the engine's reader that long, though not the live feed's socket, which is read in a thread of
+its own (`market/feed_thread.py`).
 
 Latency is measured per message from the moment it was read (by a live feed's reader thread, see
 `market/arrival.py`; else when the engine's reader takes it; at the earliest when `run` began) to the end
@@ -564,13 +566,13 @@ class Engine:
         for group in groups:
             self._queue(group)
 
-    def _queue(self, group: _Group) -> None:
-        """Give the group a turn if it has work it may do now."""
+    def _queue(self, group: _Group, booking: bool = False) -> None:
+        """Give the group a turn if it has work it may do now; one `booking` its fills keeps its turn."""
         if group.queued or group.parked or group.retired:
             return
         product = group.product
         if group.fills:
-            self._heavy.append(group)
+            (self._heavy.appendleft if booking else self._heavy.append)(group)
         elif group.cursor < product.next_seq:
             quote = product.log[group.cursor - product.first_seq].kind == "quote"
             (self._quick if quote else self._heavy).append(group)
@@ -597,7 +599,7 @@ class Engine:
                 if group.retired:
                     continue
                 self._step(group)
-                self._queue(group)
+                self._queue(group, booking=True)
                 if wall_clock.perf_counter() - slice_start > self.slice_seconds:
                     break
             await asyncio.sleep(0)

@@ -60,6 +60,27 @@ def test_quotes_read_after_a_bar_with_many_fills_do_not_wait_for_its_bookings(tm
     assert_all_decided(summary, script)
 
 
+def test_bars_of_two_products_with_many_fills_are_booked_one_product_after_the_other(tmp_path: Path) -> None:
+    """Taking turns run by run would finish both bars together, each as late as the later: one product's bar
+    is booked to its end first, so its quotes wait for its own bookings only."""
+    path = strategies(tmp_path)
+    specs = [spec(f"{path}:AlwaysLong", product_id, f"{product_id}-{n}")
+             for product_id in ("BTC-USD", "ETH-USD") for n in range(40)]  # fmt: skip
+    fills_when_decided: dict[str, int] = {}
+    engine: Engine
+
+    def observe(product_id: str, index: int) -> None:
+        fills_when_decided[product_id] = engine.booker.fills
+
+    engine = engine_of(specs, observe)
+    quotes = [quote("BTC-USD", START + 1), quote("ETH-USD", START + 1)]
+    script = Script([quotes, [bar("BTC-USD", 0), bar("ETH-USD", 0)]])
+    summary = asyncio.run(engine.run(script.stream()))
+    assert summary.fills == 80, "every instance entered at its bar's close"
+    assert fills_when_decided == {"BTC-USD": 40, "ETH-USD": 80}, "BTC's bar was decided before ETH's bookings began"
+    assert_all_decided(summary, script)
+
+
 def test_a_slow_strategy_never_holds_up_a_quote_of_another_instance(tmp_path: Path) -> None:
     path = strategies(tmp_path)
     engine = engine_of([spec(f"{path}:Slow", "BTC-USD", "slow"), spec(f"{path}:AlwaysLong", "BTC-USD", "fast"),
