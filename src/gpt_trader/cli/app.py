@@ -7,6 +7,7 @@ paths start quickly.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from collections.abc import Iterator, Mapping
@@ -180,3 +181,9 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.secho("interrupted", fg="yellow", err=True)
         sys.exit(130)
+    finally:
+        # Python's shutdown runs full garbage collections over every object left: 130,000 after a quick
+        # backtest, most of them Numba's (its compiler, readied by the first kernel call), a quarter of a
+        # second. They skip frozen objects; the process's memory goes back to the system all the same,
+        # and whatever holds a file or a database open closes it before the command returns.
+        gc.freeze()
