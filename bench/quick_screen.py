@@ -8,7 +8,8 @@ Times whole processes, as a user waits for them: `gpt-trader backtest --quick --
 in the database included) once its candles are cached and its kernels compiled (one untimed run first), and
 `python -c "import numpy, pandas, numba"`, the floor any NumPy/pandas/Numba program pays. A third process adds
 to that floor one call of a one-line kernel from Numba's on-disk cache: Numba readies its compiler the first
-time any jitted function runs, cached or not, so no program that runs a kernel starts faster. All run in the
+time any jitted function runs, cached or not, and the objects it leaves make Python's shutdown slower too
+(the quick screen pays the first and not the second: it freezes them before it exits). All run in the
 same interpreter with a fresh data and cache folder, alternating so that machine load affects them alike.
 Warm includes Python's bytecode: every process writes and reads it in a fresh folder (`PYTHONPYCACHEPREFIX`),
 as an installed package has it compiled, whatever `PYTHONDONTWRITEBYTECODE` says here. Without that, a

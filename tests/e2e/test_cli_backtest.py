@@ -241,6 +241,8 @@ NOT_ON_THE_QUICK_PATH = (
     "pandas",
     # Fifty milliseconds, with the asyncio it imports, for nine settings: `config` reads them itself.
     "pydantic_settings",
+    # A tenth of a second, for Typer to convert option values that need no converting (`cli.app.PlainOption`).
+    "pydantic",
     # Once the database exists, recording goes through sqlite3 (`store.sqlite_runs`); the SQLAlchemy store
     # (and Alembic's migrations, which the first run uses to create the database) serves other commands.
     "sqlalchemy",

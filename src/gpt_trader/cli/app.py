@@ -7,15 +7,17 @@ paths start quickly.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import typer
-from typer.core import TyperArgument, TyperGroup
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from gpt_trader import __version__
 from gpt_trader.errors import UserError
@@ -72,7 +74,7 @@ def load_command(name: str) -> Any:
     if isinstance(target, typer.Typer):
         holder.add_typer(target, name=name, help=lazy.help)
     else:
-        holder.command(name, help=lazy.help, epilog=lazy.epilog)(target)
+        holder.command(name, cls=PlainCommand, help=lazy.help, epilog=lazy.epilog)(target)
     command = typer.main.get_group(holder).commands[name]
     _readable_help(command)
     return command
@@ -102,6 +104,9 @@ class LazyGroup(TyperGroup):
 
     def list_commands(self, ctx: Any) -> list[str]:
         return list(COMMANDS)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return _plain(super().get_help_option(ctx))
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         """The command list of `gpt-trader --help`, from the one-line helps above (no command is imported)."""
@@ -144,9 +149,46 @@ def root(
     configure_logging(load_settings().log_level)
 
 
+_UNCONVERTED = (str, int, float)
+
+
+def _processed_as_given(param: Any, ctx: Any, value: Any) -> tuple[bool, Any]:
+    """(True, the processed value) where Typer's conversion would leave `value` unchanged, else (False, None).
+
+    Typer converts and checks every parameter's value with a Pydantic `TypeAdapter`, built as the command
+    parses its line, for the options left at their defaults too; importing Pydantic to build the first costs
+    a tenth of a second at every start. An optional value that is absent, or already of the one type its
+    parameter declares and within its bounds, comes out of that conversion as it went in, so it skips it;
+    any other value is Typer's to convert, and to reject with its own message.
+    """
+    if param.required:
+        return False, None
+    if value is None:
+        value = () if param.multiple or param.nargs == -1 else None
+    else:
+        declared = getattr(param, "type_descriptor", None)
+        if declared is None or param.multiple or param.nargs != 1 or type(value) not in _UNCONVERTED:
+            return False, None
+        rules = declared.parameter_info
+        if type(value) is not declared.annotation or rules.parser is not None:
+            return False, None
+        if (rules.min is not None and not value >= rules.min) or (rules.max is not None and not value <= rules.max):
+            return False, None
+    return True, value if param.callback is None else param.callback(ctx, param, value)
+
+
+class PlainOption(TyperOption):
+    """An option whose value skips Typer's conversion where it would not change it."""
+
+    def process_value(self, ctx: Any, value: Any) -> Any:
+        done, processed = _processed_as_given(self, ctx, value)
+        return processed if done else super().process_value(ctx, value)
+
+
 class ReadableArgument(TyperArgument):
     """A positional argument shown as its name, as Click shows it: `PRODUCTS...` (required) or `[FILE.py]...`
-    in the usage line, `PRODUCTS...` in the Arguments list, without Typer's `{PRODUCTS}` and `<list[str]>`."""
+    in the usage line, `PRODUCTS...` in the Arguments list, without Typer's `{PRODUCTS}` and `<list[str]>`;
+    its value skips Typer's conversion where that would not change it."""
 
     def _rich_display_name(self) -> str:
         return self.display_name_raw + ("..." if self.nargs != 1 else "")
@@ -158,20 +200,72 @@ class ReadableArgument(TyperArgument):
     def display_type_rich(self, ctx: Any) -> str | None:
         return None  # the name says what to give; the help says the rest
 
+    def process_value(self, ctx: Any, value: Any) -> Any:
+        done, processed = _processed_as_given(self, ctx, value)
+        return processed if done else super().process_value(ctx, value)
+
 
 def _readable_help(command: Any) -> None:
     """Show each value as its name (`--cache-dir CACHE_DIR`, `PRODUCTS...`) where none is given, not `<path>`."""
     for param in command.params:
         if param.metavar is None and not getattr(param, "is_flag", False) and param.name:
             param.metavar = param.name.upper()
-        if type(param) is TyperArgument:
-            param.__class__ = ReadableArgument  # Typer builds the parameters; this only changes how they are shown
+    _plain_parameters(command)
     for sub in getattr(command, "commands", {}).values():
         _readable_help(sub)
 
 
+class PlainCommand(TyperCommand):
+    """A command whose help option, which Click makes as it parses, is a `PlainOption` too."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return _plain(super().get_help_option(ctx))
+
+
+def _plain_parameters(command: Any) -> None:
+    for param in command.params:
+        _plain(param)
+
+
+def _plain(param: Any) -> Any:
+    """Typer builds the parameters; these classes change how arguments are shown and which values it converts."""
+    if type(param) is TyperArgument:
+        param.__class__ = ReadableArgument
+    elif type(param) is TyperOption:
+        param.__class__ = PlainOption
+    return param
+
+
+_own_process = False
+"""Whether `main` runs the command: the process is then the command's, and ends with it."""
+
+
+@contextmanager
+def imports_kept() -> Iterator[None]:
+    """Imports inside are kept out of the garbage collector's work, when the process is the command's own.
+
+    Modules live as long as the process, yet the collector walks their objects as they are made and again at
+    each full collection (NumPy's, Numba's and pyarrow's: a quick backtest's collections took 80 ms, 20 ms
+    without them). Here it waits while they are imported, then freezes them, so that no collection walks them
+    again. Run by another program (a test's `CliRunner`), nothing changes, as that program's garbage of the
+    moment would be frozen with them.
+    """
+    if not _own_process or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
 def main() -> None:
+    global _own_process
+    _own_process = True
     command = typer.main.get_command(app)
+    _plain_parameters(command)  # not `_readable_help`, which would list, and so import, every command
     try:
         command(prog_name="gpt-trader")
     except UserError as error:
@@ -180,3 +274,9 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.secho("interrupted", fg="yellow", err=True)
         sys.exit(130)
+    finally:
+        # Python's shutdown runs full garbage collections over every object left: 130,000 after a quick
+        # backtest, most of them Numba's (its compiler, readied by the first kernel call), a quarter of a
+        # second. They skip frozen objects; the process's memory goes back to the system all the same,
+        # and whatever holds a file or a database open closes it before the command returns.
+        gc.freeze()

@@ -116,10 +116,13 @@ def backtest(
     Prints what was tested (data and costs), a summary per strategy beside buy-and-hold, then the best
     combinations, and records the run in the database.
     """
-    from gpt_trader.backtest.api import DataSpec
-    from gpt_trader.backtest.metrics import METRIC_NAMES
-    from gpt_trader.backtest.settings import SimulationSettings
-    from gpt_trader.cli.export import check_writable
+    from gpt_trader.cli.app import imports_kept
+
+    with imports_kept():
+        from gpt_trader.backtest.api import DataSpec
+        from gpt_trader.backtest.metrics import METRIC_NAMES
+        from gpt_trader.backtest.settings import SimulationSettings
+        from gpt_trader.cli.export import check_writable
 
     if days is not None and days <= 0:
         raise UserError(f"--days {days:g}: give a number of days above 0, e.g. --days 30")
