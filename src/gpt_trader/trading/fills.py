@@ -30,28 +30,36 @@ from gpt_trader.trading.money import ZERO, ProductIncrements
 class BookSide:
     """Size by price for one side, prices kept sorted so the best is last, and the size taken per level."""
 
-    __slots__ = ("_keys", "_sign", "consumed", "sizes")
+    __slots__ = ("_keys", "_sign", "consumed", "sizes", "untaken")
 
     def __init__(self, best_is_highest: bool) -> None:
         self._sign = 1 if best_is_highest else -1
         self.sizes: dict[Decimal, Decimal] = {}
         self._keys: list[Decimal] = []
         self.consumed: dict[Decimal, Decimal] = {}
+        self.untaken = ZERO
+        """The displayed size no paper order took, over every level: once orders took it all, the next ones
+        at the same book need not walk its levels to find nothing."""
 
     def set(self, price: Decimal, size: Decimal) -> None:
         """The level now displays `size` (zero removes it); what was taken there is available again."""
-        self.consumed.pop(price, None)
+        taken = self.consumed.pop(price, ZERO)
         if size > 0:
-            if price not in self.sizes:
+            shown = self.sizes.get(price)
+            if shown is None:
                 insort(self._keys, self._sign * price)
+                shown = ZERO
             self.sizes[price] = size
-        elif self.sizes.pop(price, None) is not None:
+            self.untaken += size - shown + taken
+        elif (shown := self.sizes.pop(price, None)) is not None:
             del self._keys[bisect_left(self._keys, self._sign * price)]
+            self.untaken -= shown - taken
 
     def replace(self, levels: Iterable[BookLevel]) -> None:
         self.sizes = {level.price: level.size for level in levels if level.size > 0}
         self._keys = sorted(self._sign * price for price in self.sizes)
         self.consumed = {}
+        self.untaken = sum(self.sizes.values(), ZERO)
 
     def best(self) -> Decimal | None:
         return self._sign * self._keys[-1] if self._keys else None
@@ -72,6 +80,7 @@ class BookSide:
 
     def consume(self, price: Decimal, size: Decimal) -> None:
         self.consumed[price] = self.consumed.get(price, ZERO) + size
+        self.untaken -= size
 
 
 class DepthBook:
@@ -166,6 +175,8 @@ class FillModel:
     depth: int | None
 
     def liquidity(self, side: BookSide) -> Iterator[tuple[Decimal, Decimal]]:
+        if side.untaken <= 0:
+            return  # every level shown was taken: nothing to walk for
         for count, level in enumerate(side.levels()):
             if self.depth is not None and count >= self.depth:
                 return

@@ -7,10 +7,11 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpt_trader.market.events import FeedHealth, HealthKind, Side
+from gpt_trader.market.events import BookLevel, FeedHealth, HealthKind, Side
 from gpt_trader.trading.broker import PaperBroker
 from gpt_trader.trading.fees import Liquidity
-from gpt_trader.trading.fills import BOOK, TOUCH, FillModel, plan_take
+from gpt_trader.trading.fills import BOOK, TOUCH, BookSide, FillModel, plan_take
+from gpt_trader.trading.money import ZERO
 from gpt_trader.trading.orders import Fill, OrderRequest, OrderStatus, RejectReason
 from tests.unit.trading.conftest import COARSE, GRID, GRIDS, PRODUCT, quote, snapshot, update
 
@@ -124,6 +125,38 @@ def test_a_budget_walk_takes_whole_levels_while_they_fit_then_what_the_rest_affo
         if took[1] < whole:
             assert grid.buy_cost(whole, price, rate) > money + grid.buy_cost(took[1], price, rate)
             break  # only the last level taken may be taken in part
+
+
+level_prices = st.integers(min_value=1, max_value=6).map(Decimal)
+level_sizes = st.integers(min_value=0, max_value=5).map(Decimal)
+book_steps = st.one_of(
+    st.tuples(st.just("set"), level_prices, level_sizes),
+    st.tuples(st.just("take"), level_prices, st.integers(min_value=1, max_value=3).map(Decimal)),
+    st.tuples(st.just("replace"), st.lists(st.tuples(level_prices, level_sizes), max_size=4), st.just(ZERO)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=st.lists(book_steps, max_size=30), best_is_highest=st.booleans())
+def test_the_untaken_size_of_a_side_is_what_its_levels_still_offer(
+    steps: list[tuple[str, object, Decimal]], best_is_highest: bool
+) -> None:
+    side = BookSide(best_is_highest)
+    for kind, what, size in steps:
+        if kind == "set":
+            assert isinstance(what, Decimal)
+            side.set(what, size)
+        elif kind == "take":
+            assert isinstance(what, Decimal)
+            take = min(size, side.available(what))
+            if take > 0:
+                side.consume(what, take)
+        else:
+            assert isinstance(what, list)
+            side.replace(BookLevel(price, shown) for price, shown in what)
+        assert side.untaken == sum((available for _, available in side.levels()), ZERO)
+    walked = list(BOOK.liquidity(side))
+    assert walked == ([] if side.untaken == 0 else list(side.levels())), "a side with nothing left is not walked"
 
 
 def test_a_stale_book_gets_no_fill() -> None:
