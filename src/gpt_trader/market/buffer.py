@@ -61,7 +61,13 @@ class BarBuffer:
     @property
     def last_start(self) -> int | None:
         """Open time of the newest bar, None while empty."""
-        return int(self._time[self._length - 1]) if self._length else None
+        return self.start_before()
+
+    def start_before(self, end: int | None = None) -> int | None:
+        """Open time of the newest bar as the buffer stood when it held `end` bars (default: now), None when it
+        held none: `view(1, end=end)`'s time, without building the view."""
+        count = self._length if end is None else min(end, self._length)
+        return int(self._time[count - 1]) if count > 0 else None
 
     def append(self, bar: BarClosed) -> None:
         """Add the next closed bar; it must be of this product and granularity and newer than the last."""

@@ -832,9 +832,8 @@ class Engine:
     def _save(self, instance: Instance, product: _Product, now: float) -> None:
         """The position state of `instance`, with the last bar its rule state has taken in."""
         group = self._group_of.get(instance.row)
-        taken = product.buffer.view(1, end=group.through if group is not None else None).time
-        last = float(taken[-1]) if len(taken) else None
-        self.booker.position_state(instance, self.position(instance), last, now)
+        last = product.buffer.start_before(group.through if group is not None else None)
+        self.booker.position_state(instance, self.position(instance), None if last is None else float(last), now)
 
     # Bookkeeping.
 

@@ -102,3 +102,14 @@ def test_an_old_duplicate_or_foreign_bar_is_refused_with_its_reason() -> None:
     with pytest.raises(ValueError, match="cannot join"):
         buffer.append(BarClosed("BTC-USD", 300, T0 + 300, 1.0, 1.0, 1.0, 1.0, 1.0))
     assert len(buffer) == 1 and buffer.last_start == T0
+
+
+def test_the_newest_start_as_the_buffer_stood_is_the_view_s_last_time() -> None:
+    buffer = BarBuffer("BTC-USD", MINUTE)
+    assert buffer.start_before() is None and buffer.start_before(3) is None
+    for n in range(4):
+        buffer.append(BarClosed("BTC-USD", 60, T0 + 60 * n, 1.0, 1.0, 1.0, 1.0, 1.0))
+    for end in (None, 0, 1, 2, 4, 9):
+        times = buffer.view(1, end=end).time
+        assert buffer.start_before(end) == (int(times[-1]) if len(times) else None), end
+    assert buffer.start_before(2) == T0 + 60 and buffer.start_before() == buffer.last_start == T0 + 180
