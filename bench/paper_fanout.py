@@ -8,7 +8,7 @@ the synthetic market at `--speed`), then paper-trades `--instances` instances in
 account, the `book` fill model, 1-minute bars from the feed's trades. Targets (issue 10): at least 1,000
 messages a second, p99 message-to-decision latency under 10 ms, no message dropped by the engine (every
 event the feed delivered was read by the engine), RSS under 1 GB (this process, the sandbox apart).
-At the default `--speed 200` the five products send about 1,200 messages a second, the target's rate with
+At the default `--speed 200` the five products send 1,100–1,200 messages a second, the target's rate with
 a margin; `--speed 600` sends nearly three times that.
 
 Figures: messages per second; latency (from the feed's reader thread reading a message to the end of the
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instances", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=30.0, help="wall seconds of trading")
     parser.add_argument("--speed", type=float, default=200.0,
-                        help="the sandbox's replay speed (200: about 1,200 messages a second)")
+                        help="the sandbox's replay speed (200: 1,100-1,200 messages a second)")
     parser.add_argument("--json", type=Path, help="write the figures here as JSON")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="paper-fanout-") as state_dir:
