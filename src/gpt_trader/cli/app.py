@@ -159,7 +159,8 @@ def _processed_as_given(param: Any, ctx: Any, value: Any) -> tuple[bool, Any]:
     parses its line, for the options left at their defaults too; importing Pydantic to build the first costs
     a tenth of a second at every start. An optional value that is absent, or already of the one type its
     parameter declares and within its bounds, comes out of that conversion as it went in, so it skips it;
-    any other value is Typer's to convert, and to reject with its own message.
+    any other value is Typer's to convert, and to reject with its own message. A parameter's callback
+    (the root's `--version`, given no value) runs on the value as Typer would run it.
     """
     if param.required:
         return False, None

@@ -529,7 +529,8 @@ async def _ended_status(client: CoinbaseRestClient, order_id: str) -> str | None
     None when it has not, or the exchange cannot say (the cancel's failure is then what the report gives)."""
     try:
         status = (await client.get_order(order_id)).status
-    except CoinbaseError:
+    except CoinbaseError as error:
+        log.debug("kill switch: order %s could not be looked up after a refused cancel: %s", order_id, error)
         return None
     return None if status in LIVE_STATUSES else status
 

@@ -38,7 +38,7 @@ PARAMETERS = [
     (command, param)
     for command in _commands(ROOT)
     for param in command.params
-    if isinstance(param, PlainOption | ReadableArgument) and param.callback is None
+    if isinstance(param, PlainOption | ReadableArgument)
 ]
 
 
