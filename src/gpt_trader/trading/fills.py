@@ -18,7 +18,7 @@ the price, and `PaperBroker.fill_at` books it.
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -30,7 +30,7 @@ from gpt_trader.trading.money import ZERO, ProductIncrements
 class BookSide:
     """Size by price for one side, prices kept sorted so the best is last, and the size taken per level."""
 
-    __slots__ = ("_keys", "_sign", "consumed", "sizes", "untaken")
+    __slots__ = ("_keys", "_sign", "consumed", "sizes", "taken_through", "untaken")
 
     def __init__(self, best_is_highest: bool) -> None:
         self._sign = 1 if best_is_highest else -1
@@ -40,10 +40,15 @@ class BookSide:
         self.untaken = ZERO
         """The displayed size no paper order took, over every level: once orders took it all, the next ones
         at the same book need not walk its levels to find nothing."""
+        self.taken_through = 0
+        """How many levels from the best paper orders took in full (at least): a walk for size starts after
+        them, so the orders of one bar do not each walk past what the ones before them took."""
 
     def set(self, price: Decimal, size: Decimal) -> None:
         """The level now displays `size` (zero removes it); what was taken there is available again."""
         taken = self.consumed.pop(price, ZERO)
+        if self.taken_through:
+            self._reopen(price, size)
         if size > 0:
             shown = self.sizes.get(price)
             if shown is None:
@@ -60,6 +65,19 @@ class BookSide:
         self._keys = sorted(self._sign * price for price in self.sizes)
         self.consumed = {}
         self.untaken = sum(self.sizes.values(), ZERO)
+        self.taken_through = 0
+
+    def _reopen(self, price: Decimal, size: Decimal) -> None:
+        """Keep `taken_through` true as the level at `price` comes to show `size`: a level shown again is
+        no longer taken, one that goes no longer counts among the taken."""
+        keys, key = self._keys, self._sign * price
+        if key < keys[len(keys) - self.taken_through]:
+            return  # beyond the levels taken in full: they stay as they are
+        better = len(keys) - bisect_right(keys, key)
+        if size > 0:
+            self.taken_through = min(self.taken_through, better)
+        elif price in self.sizes:
+            self.taken_through -= 1
 
     def best(self) -> Decimal | None:
         return self._sign * self._keys[-1] if self._keys else None
@@ -78,9 +96,23 @@ class BookSide:
             price = self._sign * key
             yield price, self.available(price)
 
+    def untaken_levels(self) -> Iterator[tuple[Decimal, Decimal]]:
+        """`levels()` from the first level not taken in full: every level a walk for size can fill from."""
+        keys, sign = self._keys, self._sign
+        for index in range(len(keys) - 1 - self.taken_through, -1, -1):
+            price = sign * keys[index]
+            yield price, self.available(price)
+
     def consume(self, price: Decimal, size: Decimal) -> None:
-        self.consumed[price] = self.consumed.get(price, ZERO) + size
+        consumed = self.consumed
+        consumed[price] = consumed.get(price, ZERO) + size
         self.untaken -= size
+        keys, sizes, sign = self._keys, self.sizes, self._sign
+        while self.taken_through < len(keys):
+            level = sign * keys[len(keys) - 1 - self.taken_through]
+            if sizes[level] > consumed.get(level, ZERO):
+                return
+            self.taken_through += 1
 
 
 class DepthBook:
@@ -177,6 +209,9 @@ class FillModel:
     def liquidity(self, side: BookSide) -> Iterator[tuple[Decimal, Decimal]]:
         if side.untaken <= 0:
             return  # every level shown was taken: nothing to walk for
+        if self.depth is None:
+            yield from side.untaken_levels()
+            return
         for count, level in enumerate(side.levels()):
             if self.depth is not None and count >= self.depth:
                 return

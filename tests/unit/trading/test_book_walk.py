@@ -155,8 +155,12 @@ def test_the_untaken_size_of_a_side_is_what_its_levels_still_offer(
             assert isinstance(what, list)
             side.replace(BookLevel(price, shown) for price, shown in what)
         assert side.untaken == sum((available for _, available in side.levels()), ZERO)
+        levels = list(side.levels())
+        assert all(available <= 0 for _, available in levels[: side.taken_through]), "an untaken level is skipped"
     walked = list(BOOK.liquidity(side))
-    assert walked == ([] if side.untaken == 0 else list(side.levels())), "a side with nothing left is not walked"
+    untaken = [level for level in side.levels() if level[1] > 0]
+    assert [level for level in walked if level[1] > 0] == untaken, "a walk meets every level with size left"
+    assert walked == ([] if side.untaken == 0 else list(side.levels())[side.taken_through :])
 
 
 def test_a_stale_book_gets_no_fill() -> None:
@@ -268,3 +272,22 @@ def test_a_market_order_worth_less_than_the_minimum_at_the_touch_is_refused() ->
     order = paper.submit(OrderRequest.market("a", PRODUCT, Side.BUY, base_size=D("0.005")), 0.0)
     assert order.rejection is not None and order.rejection.reason is RejectReason.INVALID_SIZE
     assert "worth 0.5" in order.rejection.message and "between 1 and" in order.rejection.message and not order.fills
+
+
+def test_a_walk_starts_after_the_levels_earlier_orders_took_in_full() -> None:
+    side = BookSide(best_is_highest=False)
+    for price in ("100", "101", "102"):
+        side.set(D(price), D(1))
+    side.consume(D(100), D(1))
+    side.consume(D(101), D("0.5"))
+    assert side.taken_through == 1
+    assert list(BOOK.liquidity(side)) == [(D(101), D("0.5")), (D(102), D(1))]
+    assert list(TOUCH.liquidity(side)) == [(D(100), D(0))], "the touch stays the touch, taken or not"
+    side.consume(D(101), D("0.5"))
+    assert side.taken_through == 2
+    side.set(D(101), D(2))  # shown again: available again
+    assert side.taken_through == 1
+    assert list(BOOK.liquidity(side)) == [(D(101), D(2)), (D(102), D(1))]
+    side.set(D(100), D(0))  # a taken level goes
+    assert side.taken_through == 0
+    assert list(BOOK.liquidity(side)) == [(D(101), D(2)), (D(102), D(1))]
