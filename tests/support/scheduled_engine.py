@@ -40,6 +40,16 @@ class AlwaysLong(Strategy):
         return np.ones(len(bars), dtype=np.int8)
 
 
+class Flat(Strategy):
+    name = "flat"
+
+    def lookback(self, params):
+        return 2
+
+    def signals(self, bars, params, cache=None):
+        return np.zeros(len(bars), dtype=np.int8)
+
+
 class Broken(Strategy):
     name = "broken"
 

@@ -14,9 +14,11 @@ engine would; groups go at their own pace. The worker steps the groups with work
 step each (one signal evaluation and the compiled rule step, or one run of bookings), and every quote that
 can be decided goes first: a quote waits only for its own instances' earlier messages, the quotes ahead of
 it and the one step under way (a slow strategy's evaluation included), and a closed bar with many trades is
-booked in runs with the quotes read meanwhile between them. A group keeps its turn until its fills are
-booked: when the bars of several products close together, one product's bookings end before the next one's
-begin, and its quotes wait for its own bookings, not for everyone's. A group decides a closed bar once every
+booked in runs with the quotes read meanwhile between them. Every evaluation goes before the next run of
+bookings, and a group keeps its turn until its fills are booked: when the bars of several products close
+together, a product whose instances trade nothing on its bar is decided without waiting for the others'
+fills, one product's bookings end before the next one's begin, and its quotes wait for its own bookings,
+not for everyone's. A group decides a closed bar once every
 group has decided the product's earlier messages, so snapshots and the observer see all its instances right
 after the bar. The reader does a bounded amount of work per message and yields to the worker after any
 message while quotes wait (else every `yield_every` messages); the worker yields back after each
@@ -339,8 +341,10 @@ class Engine:
         self._group_of: dict[int, _Group] = {}
         self._quick: deque[_Group] = deque()
         """Groups whose next step is deciding on a quote (a compiled step on a price), in the order they came."""
-        self._heavy: deque[_Group] = deque()
-        """Groups whose next step evaluates a strategy on a closed bar or books a run of fills, taking turns."""
+        self._deciding: deque[_Group] = deque()
+        """Groups whose next step evaluates a strategy on a closed bar, taking turns."""
+        self._booking: deque[_Group] = deque()
+        """Groups whose next step books a run of fills: the one booking keeps its turn to the end of them."""
         self._ended = False
         self.decided = dict.fromkeys(self._products, 0)
         """Per product, the closed bars and quotes read so far that every instance trading it has decided on."""
@@ -388,7 +392,7 @@ class Engine:
             async for event in events:
                 self._read(event)
                 read += 1
-                if self._quick or (read % self.yield_every == 0 and self._heavy):
+                if self._quick or (read % self.yield_every == 0 and (self._deciding or self._booking)):
                     self._wake.set()
                     await asyncio.sleep(0)
                 if stop is not None and stop.is_set():
@@ -468,7 +472,7 @@ class Engine:
     async def drained(self) -> None:
         """Return once every event handed to the engine so far has been decided on (await it from the feed's
         side of `run`, between two events: then instances may be added or retired)."""
-        while self._quick or self._heavy:
+        while self._quick or self._deciding or self._booking:
             self._wake.set()
             await asyncio.sleep(0)
 
@@ -572,10 +576,10 @@ class Engine:
             return
         product = group.product
         if group.fills:
-            (self._heavy.appendleft if booking else self._heavy.append)(group)
+            (self._booking.appendleft if booking else self._booking.append)(group)
         elif group.cursor < product.next_seq:
             quote = product.log[group.cursor - product.first_seq].kind == "quote"
-            (self._quick if quote else self._heavy).append(group)
+            (self._quick if quote else self._deciding).append(group)
         else:
             return
         group.queued = True
@@ -583,41 +587,43 @@ class Engine:
     # The worker: decisions.
 
     async def _worker(self) -> None:
-        quick, heavy = self._quick, self._heavy
+        quick, deciding, booking = self._quick, self._deciding, self._booking
         while True:
-            if not (quick or heavy):
+            if not (quick or deciding or booking):
                 if self._ended:
                     return
                 self._wake.clear()
                 await self._wake.wait()
                 continue
             slice_start = wall_clock.perf_counter()
-            while quick or heavy:
-                # Every quote that can be decided goes before the next strategy evaluation or run of bookings.
-                group = (quick or heavy).popleft()
+            while quick or deciding or booking:
+                # Every quote that can be decided goes before the next strategy evaluation, and every
+                # evaluation before the next run of bookings.
+                group = (quick or deciding or booking).popleft()
                 group.queued = False
                 if group.retired:
                     continue
-                self._step(group)
-                self._queue(group, booking=True)
+                self._queue(group, booking=self._step(group))
                 if wall_clock.perf_counter() - slice_start > self.slice_seconds:
                     break
             await asyncio.sleep(0)
 
-    def _step(self, group: _Group) -> None:
-        """One bounded piece of the group's work: decide on its next bar or quote, or book a run of fills."""
+    def _step(self, group: _Group) -> bool:
+        """One bounded piece of the group's work: decide on its next bar or quote, or book a run of fills
+        (a quote's at once). True if it booked some."""
         product = group.product
         if not group.fills:
             work = product.log[group.cursor - product.first_seq]
             if work.kind == "bar":
                 if group.cursor != product.first_seq:
                     group.parked = True  # until the product's earlier messages are decided by every group
-                    return
-                if not self._on_bar(group, work):
-                    return
+                    return False
+                if not self._on_bar(group, work) or group.fills:
+                    return False  # its fills wait for the evaluations of the bars that closed with this one
             else:
                 self._on_quote(group, work)
-        if group.fills:
+        booked = bool(group.fills)
+        if booked:
             fills = group.fills
             cut = min(_BOOKINGS_PER_STEP, len(fills))
             while cut < len(fills) and fills[cut][E_ROW] == fills[cut - 1][E_ROW]:
@@ -627,12 +633,13 @@ class Engine:
             if not self._bar_fills:
                 self.booker.flush()
             if group.fills:
-                return
+                return True
         work = product.log[group.cursor - product.first_seq]
         group.cursor += 1
         work.waiting -= 1
         if work.waiting <= 0:
             self._complete(product)
+        return booked
 
     def _on_bar(self, group: _Group, work: _Work) -> bool:
         """The rule step of the group's instances on a closed bar; False if they all failed on it."""

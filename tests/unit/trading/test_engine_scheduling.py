@@ -81,6 +81,29 @@ def test_bars_of_two_products_with_many_fills_are_booked_one_product_after_the_o
     assert_all_decided(summary, script)
 
 
+def test_a_bar_with_nothing_to_book_is_decided_before_the_bookings_of_a_bar_that_closed_with_it(
+    tmp_path: Path,
+) -> None:
+    """When the bars of several products close together, every evaluation goes before the bookings: a product
+    whose instances trade nothing on its bar does not wait for another product's fills."""
+    path = strategies(tmp_path)
+    specs = [*(spec(f"{path}:AlwaysLong", "BTC-USD", f"btc-{n}") for n in range(40)),
+             spec(f"{path}:Flat", "ETH-USD", "eth")]  # fmt: skip
+    fills_when_decided: dict[str, int] = {}
+    engine: Engine
+
+    def observe(product_id: str, index: int) -> None:
+        fills_when_decided[product_id] = engine.booker.fills
+
+    engine = engine_of(specs, observe)
+    quotes = [quote("BTC-USD", START + 1), quote("ETH-USD", START + 1)]
+    script = Script([quotes, [bar("BTC-USD", 0), bar("ETH-USD", 0)]])
+    summary = asyncio.run(engine.run(script.stream()))
+    assert summary.fills == 40, "every BTC instance entered at its bar's close"
+    assert fills_when_decided == {"ETH-USD": 0, "BTC-USD": 40}, "ETH's bar was decided before BTC's bookings began"
+    assert_all_decided(summary, script)
+
+
 def test_a_slow_strategy_never_holds_up_a_quote_of_another_instance(tmp_path: Path) -> None:
     path = strategies(tmp_path)
     engine = engine_of([spec(f"{path}:Slow", "BTC-USD", "slow"), spec(f"{path}:AlwaysLong", "BTC-USD", "fast"),
