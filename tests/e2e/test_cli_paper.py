@@ -71,8 +71,14 @@ def test_parallel_mode_trades_three_strategies_stores_fills_and_prints_the_summa
         assert entries_and_exits <= filled_orders <= entries_and_exits + sum(row["closed_trades"] for row in rows)
         quoted = db.execute("select count(*) from fills where bid is null or ask is null").fetchone()[0]
         assert quoted == 0, "every fill carries the quote it met"
-        open_positions = db.execute("select count(*) from position_states where cast(units as real) != 0").fetchone()[0]
-        assert open_positions == 0, "--on-stop close flattens every position"
+        open_positions = db.execute("select account_id, product_id, units from position_states "
+                                    "where cast(units as real) != 0").fetchall()  # fmt: skip
+        last_orders = db.execute("select account_id, product_id, side, base_size, status, reject_reason, config "
+                                 "from orders order by id desc limit 12").fetchall()  # fmt: skip
+        assert not open_positions, (
+            "--on-stop close flattens every position; open: "
+            f"{[tuple(row) for row in open_positions]}, the last orders: {[tuple(row) for row in last_orders]}"
+        )
     for row in rows:
         assert row["error"] is None
 
