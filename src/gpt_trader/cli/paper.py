@@ -8,6 +8,7 @@ Orders never leave the process: the paper broker fills them against the feed's b
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     from gpt_trader.trading.engine import Engine, EngineSummary
     from gpt_trader.trading.instance import InstanceSpec
     from gpt_trader.trading.live import LiveFeed
+    from gpt_trader.trading.orders import Order
+
+log = logging.getLogger(__name__)
 
 MODES = ("single", "parallel")
 FILL_MODELS = ("touch", "book")
@@ -341,9 +345,25 @@ async def _run(engine: Engine, live: LiveFeed, plan: PaperPlan) -> EngineSummary
         stop.set()
         await display
     if plan.on_stop == "close":
-        engine.flatten()
+        left = unclosed(engine.flatten())
+        if left:
+            log.warning("--on-stop close left %d position(s) open, their state stored: %s", len(left), "; ".join(left))
         summary = engine.summary(summary.seconds)
     return summary
+
+
+def unclosed(orders: list[Order]) -> list[str]:
+    """For each stop order that did not close its whole position: the account, what is left and why."""
+    from gpt_trader.trading.orders import OrderStatus
+
+    left = []
+    for order in orders:
+        if order.status is OrderStatus.FILLED:
+            continue
+        request = order.request
+        why = order.rejection.message if order.rejection is not None else order.cancel_message or order.status.value
+        left.append(f"{request.account_id} on {request.product_id}, {order.remaining_size} left ({why})")
+    return left
 
 
 async def _until(events: AsyncIterator[MarketEvent], stop: asyncio.Event) -> AsyncIterator[MarketEvent]:
