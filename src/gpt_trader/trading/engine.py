@@ -18,13 +18,12 @@ booked in runs with the quotes read meanwhile between them. Every evaluation goe
 bookings, and a group keeps its turn until its fills are booked: when the bars of several products close
 together, a product whose instances trade nothing on its bar is decided without waiting for the others'
 fills, one product's bookings end before the next one's begin, and its quotes wait for its own bookings,
-not for everyone's. A group decides a closed bar once every
-group has decided the product's earlier messages, so snapshots and the observer see all its instances right
-after the bar. The reader does a bounded amount of work per message and yields to the worker after any
-message while quotes wait (else every `yield_every` messages); the worker yields back after each
-`slice_seconds` of work. One step still runs on the event loop's thread: a strategy that takes seconds on
-one bar holds the engine's reader that long, though not the live feed's socket, which is read in a thread of
-its own (`market/feed_thread.py`).
+not for everyone's. A group decides a closed bar once every group has decided the product's earlier
+messages, so snapshots and the observer see all its instances right after the bar. The reader does a
+bounded amount of work per message and yields to the worker after any message while quotes wait (else every
+`yield_every` messages); the worker yields back after each `slice_seconds` of work. One step still runs on
+the event loop's thread: a strategy that takes seconds on one bar holds the engine's reader that long, though
+not the live feed's socket, which is read in a thread of its own (`market/feed_thread.py`).
 
 Latency is measured per message from the moment it was read (by a live feed's reader thread, see
 `market/arrival.py`; else when the engine's reader takes it; at the earliest when `run` began) to the end

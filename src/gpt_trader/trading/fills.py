@@ -89,17 +89,11 @@ class BookSide:
         """What the book shows at `price` that no earlier paper order took."""
         return self.sizes.get(price, ZERO) - self.consumed.get(price, ZERO)
 
-    def levels(self) -> Iterator[tuple[Decimal, Decimal]]:
-        """(price, available size) of each displayed level from the best outwards; a level taken in full
-        still counts as a level (available 0), so the touch stays the touch."""
-        for key in reversed(self._keys):
-            price = self._sign * key
-            yield price, self.available(price)
-
-    def untaken_levels(self) -> Iterator[tuple[Decimal, Decimal]]:
-        """`levels()` from the first level not taken in full: every level a walk for size can fill from."""
+    def levels(self, skip: int = 0) -> Iterator[tuple[Decimal, Decimal]]:
+        """(price, available size) of each displayed level from the best outwards, after the first `skip`; a
+        level taken in full still counts as a level (available 0), so the touch stays the touch."""
         keys, sign = self._keys, self._sign
-        for index in range(len(keys) - 1 - self.taken_through, -1, -1):
+        for index in range(len(keys) - 1 - skip, -1, -1):
             price = sign * keys[index]
             yield price, self.available(price)
 
@@ -210,10 +204,10 @@ class FillModel:
         if side.untaken <= 0:
             return  # every level shown was taken: nothing to walk for
         if self.depth is None:
-            yield from side.untaken_levels()
+            yield from side.levels(skip=side.taken_through)  # the whole book: what earlier orders left of it
             return
         for count, level in enumerate(side.levels()):
-            if self.depth is not None and count >= self.depth:
+            if count >= self.depth:
                 return
             yield level
 

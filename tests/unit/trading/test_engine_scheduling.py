@@ -10,6 +10,7 @@ from pathlib import Path
 from gpt_trader.market.buffer import BarBuffer
 from gpt_trader.market.events import BarClosed, MarketEvent, Quote
 from gpt_trader.trading.engine import Engine, EngineSummary
+from gpt_trader.trading.instance import InstanceSpec
 from tests.support.scheduled_engine import START, bar, engine_of, module_of, quote, spec, strategies
 
 
@@ -60,12 +61,9 @@ def test_quotes_read_after_a_bar_with_many_fills_do_not_wait_for_its_bookings(tm
     assert_all_decided(summary, script)
 
 
-def test_bars_of_two_products_with_many_fills_are_booked_one_product_after_the_other(tmp_path: Path) -> None:
-    """Taking turns run by run would finish both bars together, each as late as the later: one product's bar
-    is booked to its end first, so its quotes wait for its own bookings only."""
-    path = strategies(tmp_path)
-    specs = [spec(f"{path}:AlwaysLong", product_id, f"{product_id}-{n}")
-             for product_id in ("BTC-USD", "ETH-USD") for n in range(40)]  # fmt: skip
+def bars_closing_together(specs: list[InstanceSpec]) -> tuple[EngineSummary, dict[str, int]]:
+    """The engine's run on a quote of each product, then the first bars of BTC and ETH in one burst; with
+    the fills booked so far as each product's bar was decided."""
     fills_when_decided: dict[str, int] = {}
     engine: Engine
 
@@ -76,9 +74,19 @@ def test_bars_of_two_products_with_many_fills_are_booked_one_product_after_the_o
     quotes = [quote("BTC-USD", START + 1), quote("ETH-USD", START + 1)]
     script = Script([quotes, [bar("BTC-USD", 0), bar("ETH-USD", 0)]])
     summary = asyncio.run(engine.run(script.stream()))
+    assert_all_decided(summary, script)
+    return summary, fills_when_decided
+
+
+def test_bars_of_two_products_with_many_fills_are_booked_one_product_after_the_other(tmp_path: Path) -> None:
+    """Taking turns run by run would finish both bars together, each as late as the later: one product's bar
+    is booked to its end first, so its quotes wait for its own bookings only."""
+    path = strategies(tmp_path)
+    specs = [spec(f"{path}:AlwaysLong", product_id, f"{product_id}-{n}")
+             for product_id in ("BTC-USD", "ETH-USD") for n in range(40)]  # fmt: skip
+    summary, fills_when_decided = bars_closing_together(specs)
     assert summary.fills == 80, "every instance entered at its bar's close"
     assert fills_when_decided == {"BTC-USD": 40, "ETH-USD": 80}, "BTC's bar was decided before ETH's bookings began"
-    assert_all_decided(summary, script)
 
 
 def test_a_bar_with_nothing_to_book_is_decided_before_the_bookings_of_a_bar_that_closed_with_it(
@@ -89,19 +97,9 @@ def test_a_bar_with_nothing_to_book_is_decided_before_the_bookings_of_a_bar_that
     path = strategies(tmp_path)
     specs = [*(spec(f"{path}:AlwaysLong", "BTC-USD", f"btc-{n}") for n in range(40)),
              spec(f"{path}:Flat", "ETH-USD", "eth")]  # fmt: skip
-    fills_when_decided: dict[str, int] = {}
-    engine: Engine
-
-    def observe(product_id: str, index: int) -> None:
-        fills_when_decided[product_id] = engine.booker.fills
-
-    engine = engine_of(specs, observe)
-    quotes = [quote("BTC-USD", START + 1), quote("ETH-USD", START + 1)]
-    script = Script([quotes, [bar("BTC-USD", 0), bar("ETH-USD", 0)]])
-    summary = asyncio.run(engine.run(script.stream()))
+    summary, fills_when_decided = bars_closing_together(specs)
     assert summary.fills == 40, "every BTC instance entered at its bar's close"
     assert fills_when_decided == {"ETH-USD": 0, "BTC-USD": 40}, "ETH's bar was decided before BTC's bookings began"
-    assert_all_decided(summary, script)
 
 
 def test_a_slow_strategy_never_holds_up_a_quote_of_another_instance(tmp_path: Path) -> None:
