@@ -83,6 +83,25 @@ def test_parallel_mode_trades_three_strategies_stores_fills_and_prints_the_summa
         assert row["error"] is None
 
 
+def test_on_stop_close_at_the_touch_sells_what_the_touch_could_not_take_as_the_book_shows_it_again(
+    sandbox: Running, isolated_dirs: Path
+) -> None:
+    # Six accounts a product and one level each to sell into at the stop: most wait for the touch to be shown again.
+    done = gpt_trader(*PARALLEL, "--duration", "20", "--feed", sandbox.ws_url, "--fill-model", "touch",
+                      "--accounts-per-strategy", "2")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with database(isolated_dirs) as db:
+        open_positions = db.execute("select account_id, product_id, units from position_states "
+                                    "where cast(units as real) != 0").fetchall()  # fmt: skip
+        assert not open_positions, (done.stderr, [tuple(row) for row in open_positions])
+        stops = db.execute("select account_id, status from orders where json_extract(config, '$.reason') = 'stop' "
+                           "order by id").fetchall()  # fmt: skip
+    last = {row["account_id"]: row["status"] for row in stops}
+    assert set(last.values()) <= {"FILLED"}, stops
+    if "wait for the book" in done.stderr:
+        assert len(stops) > len(last), "some position took more than one stop order"
+
+
 def test_sigterm_stops_gracefully_and_stores_the_final_state(sandbox: Running, isolated_dirs: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "gpt_trader", *PARALLEL, "--feed", sandbox.ws_url, "--on-stop", "keep"],

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 MODES = ("single", "parallel")
 FILL_MODELS = ("touch", "book")
 ON_STOP = ("close", "keep")
+CLOSE_OUT_SECONDS = 10.0
+"""How long `--on-stop close` follows the feed for the positions the book could not take at once."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,9 @@ def paper(
         str, typer.Option(metavar="MODEL", help="touch: fill at the best bid/ask; book: walk the level-2 book.")
     ] = "book",
     on_stop: Annotated[
-        str, typer.Option(metavar="ACTION", help="At the stop, close: flatten at the market; keep: leave positions.")
+        str,
+        typer.Option(metavar="ACTION", help=f"At the stop, close: flatten at the market (following the feed for up "
+                     f"to {CLOSE_OUT_SECONDS:g} s for what the book cannot take at once); keep: leave positions."),
     ] = "close",
     fill: Annotated[
         str, typer.Option(metavar="RULE", help="next_open (at the next bar's first quote) or close.")
@@ -332,11 +336,18 @@ async def _run(engine: Engine, live: LiveFeed, plan: PaperPlan) -> EngineSummary
     timer = loop.call_later(plan.duration, stop.set) if plan.duration is not None else None
     started = time.monotonic()
     display = asyncio.create_task(_show(engine, live, stop, started, plan.duration))
-    events = _until(live.events(), stop)
+    reading = _Reading(live.events())
+    events = reading.until(stop)
     if plan.bars is not None:
         events = _bar_quota(events, plan.products, plan.bars, stop)
     try:
         summary = await engine.run(events, stop)
+        if plan.on_stop == "close":
+            left = unclosed(await _close_out(engine, reading))
+            if left:
+                log.warning("--on-stop close left %d position(s) open, their state stored: %s", len(left),
+                            "; ".join(left))  # fmt: skip
+            summary = engine.summary(summary.seconds)
     finally:
         for number in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(number)
@@ -344,12 +355,28 @@ async def _run(engine: Engine, live: LiveFeed, plan: PaperPlan) -> EngineSummary
             timer.cancel()
         stop.set()
         await display
-    if plan.on_stop == "close":
-        left = unclosed(engine.flatten())
-        if left:
-            log.warning("--on-stop close left %d position(s) open, their state stored: %s", len(left), "; ".join(left))
-        summary = engine.summary(summary.seconds)
+        reading.close()
     return summary
+
+
+async def _close_out(engine: Engine, reading: _Reading) -> list[Order]:
+    """Close every position, following the feed for up to `CLOSE_OUT_SECONDS` for those the book cannot take
+    at once (another Ctrl-C leaves them open); the orders of the positions left open."""
+    from gpt_trader.trading.close_out import close_out
+
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, done.set)
+    timer = loop.call_later(CLOSE_OUT_SECONDS, done.set)
+    def waiting(count: int) -> None:
+        typer.echo(f"{count} position(s) wait for the book to take what it could not at once; following the feed "
+                   f"for up to {CLOSE_OUT_SECONDS:g} s (Ctrl-C again leaves them open)", err=True)  # fmt: skip
+
+    try:
+        return await close_out(engine, reading.until(done), on_wait=waiting)
+    finally:
+        timer.cancel()
 
 
 def unclosed(orders: list[Order]) -> list[str]:
@@ -366,23 +393,38 @@ def unclosed(orders: list[Order]) -> list[str]:
     return left
 
 
-async def _until(events: AsyncIterator[MarketEvent], stop: asyncio.Event) -> AsyncIterator[MarketEvent]:
-    """`events` until `stop` is set, even while the feed is silent."""
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        while not stop.is_set():
-            following = asyncio.ensure_future(anext(events))
-            await asyncio.wait({following, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if not following.done():
-                following.cancel()
-                return
-            try:
-                event = following.result()
-            except StopAsyncIteration:
-                return
-            yield event
-    finally:
-        stopping.cancel()
+class _Reading:
+    """The feed's events, read in turns: `until(stop)` yields them until `stop` is set, even while the feed is
+    silent, and leaves a read under way to the next turn (the close-out after the stop reads on)."""
+
+    def __init__(self, events: AsyncIterator[MarketEvent]) -> None:
+        self._events = events
+        self._next: asyncio.Future[MarketEvent] | None = None
+
+    async def until(self, stop: asyncio.Event) -> AsyncIterator[MarketEvent]:
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                following = self._next
+                if following is None:
+                    following = self._next = asyncio.ensure_future(anext(self._events))
+                await asyncio.wait((following, stopping), return_when=asyncio.FIRST_COMPLETED)
+                if not following.done():
+                    return
+                self._next = None
+                try:
+                    event = following.result()
+                except StopAsyncIteration:
+                    return
+                yield event
+        finally:
+            stopping.cancel()
+
+    def close(self) -> None:
+        """Stop the read under way, if any."""
+        if self._next is not None:
+            self._next.cancel()
+            self._next = None
 
 
 async def _bar_quota(

@@ -137,6 +137,14 @@ class PaperBroker:
                          rate, budget=budget)  # fmt: skip
         return sum((size for _, size in plan), ZERO)
 
+    def takes(self, product_id: str, side: Side, now: float) -> bool:
+        """Whether a market order of `side` would meet size now: the book is sound and shows some that no
+        paper order took within the fill model's reach."""
+        book = self.books[product_id]
+        if book.problem(now, self.stale_after) is not None:
+            return False
+        return any(size > 0 for _, size in self.fill_model.liquidity(book.taken_by(side)))
+
     def cancel(self, order_id: str) -> Order:
         order = self.orders.get(order_id)
         if order is None:

@@ -46,7 +46,7 @@ from __future__ import annotations
 import asyncio
 import time as wall_clock
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Literal, TypeAlias
@@ -403,32 +403,54 @@ class Engine:
         self._finish()
         return self.summary(wall_clock.perf_counter() - started)
 
-    def flatten(self, reason: str = "stop") -> list[Order]:
-        """Close every open position now: a market order each, through the broker, the ledger and the store
-        like any other, at the book (with the bar fill model, at the last mark). A position the book cannot
-        take (stale, gapped) stays open with its rule state; its refused order says why. Returns the orders."""
+    def flatten(self, reason: str = "stop", instances: Iterable[Instance] | None = None) -> list[Order]:
+        """Close every open position now (or those of `instances`): a market order each, through the broker,
+        the ledger and the store like any other, at the book (with the bar fill model, at the last mark). A
+        position the book cannot take in full (too thin, stale, gapped) stays open with its rule state; its
+        order says why (`trading/close_out.py` tries again on later books). Returns the orders."""
         now = self.market_time
         orders: list[Order] = []
-        for product in self._products.values():
-            product_id = product.buffer.product_id
-            quote = product.quote
-            if self._bar_fills and not product.mark > 0.0:
-                continue  # no price to close at: the positions and their last snapshots stand
-            for instance in product.members:
-                units = instance.account.units(product_id)
-                if not units:
-                    continue
-                side = Side.SELL if units > 0 else Side.BUY
-                order = self.booker.execute(instance, side, 0.0, False, product.mark, reason, now, quote)
-                if order is not None:
-                    orders.append(order)
-                if instance.account.units(product_id):
-                    continue
-                self._follow_ledger(instance, False, None)
-                self._save(instance, product, now)
-                self.booker.snapshot(instance, self._mark(product_id), now)
+        for instance in self.holding() if instances is None else instances:
+            product_id = instance.spec.product_id
+            product = self._products[product_id]
+            if not instance.account.units(product_id) or (self._bar_fills and not product.mark > 0.0):
+                continue  # nothing held, or no price to close at: the position and its last snapshot stand
+            order = self.booker.execute(instance, self.closing_side(instance), 0.0, False, product.mark, reason, now,
+                                        product.quote)  # fmt: skip
+            if order is not None:
+                orders.append(order)
+            if instance.account.units(product_id):
+                continue
+            self._follow_ledger(instance, False, None)
+            self._save(instance, product, now)
+            self.booker.snapshot(instance, self._mark(product_id), now)
         self.booker.flush()
         return orders
+
+    def holding(self) -> list[Instance]:
+        """The instances trading now (not retired) whose accounts hold units of their product."""
+        return [instance for product in self._products.values() for instance in product.members
+                if instance.account.units(product.buffer.product_id)]  # fmt: skip
+
+    @staticmethod
+    def closing_side(instance: Instance) -> Side:
+        """The side of the order that closes the instance's position."""
+        return Side.SELL if instance.account.units(instance.spec.product_id) > 0 else Side.BUY
+
+    def follow(self, event: MarketEvent) -> None:
+        """Take in `event` as the market and decide nothing on it: the broker's book, the quotes, the feed's
+        health and the market time (after `run`, while the orders of `flatten` wait for a book to take them)."""
+        if isinstance(event, BarClosed):
+            return
+        if isinstance(event, FeedHealth):
+            self._health(event)
+            return
+        self.market_time = max(self.market_time, event.time)
+        if not self._bar_fills:
+            # The engine places market orders only, which fill on arrival, so no event fills one of them.
+            self.broker.on_event(event)
+        if isinstance(event, Quote) and (product := self._products.get(event.product_id)) is not None:
+            product.quote = event
 
     def add_instance(self, spec: InstanceSpec, account_id: int | None = None, history: Bars | None = None) -> Instance:
         """Trade `spec` from the next bar on (a rotation starting a candidate mid-run), recorded under store
@@ -526,28 +548,23 @@ class Engine:
                 product.buffer.append(event)
                 self._enqueue(product, _Work(event, "bar", 0.0, len(product.buffer) - 1, 0, quote=product.quote))
             return
-        if isinstance(event, FeedHealth):
-            self.feed_health[event.connection] = event
-            writer = self.booker.writer
-            if writer is not None:
-                writer.record_feed_event(
-                    event.kind, {"detail": event.detail}, session_id=self.session_id, connection=event.connection,
-                    time=market_time(event.time),
-                )  # fmt: skip
-            if not self._bar_fills:
-                self.broker.on_event(event)
-            return
-        self.market_time = max(self.market_time, event.time)
-        if not self._bar_fills:
-            # The engine places market orders only, which fill on arrival, so no event fills one of them.
-            self.broker.on_event(event)
-        if isinstance(event, Quote):
+        self.follow(event)
+        if isinstance(event, Quote) and not self._bar_fills:
             product = self._products.get(event.product_id)
-            if product is not None:
-                product.quote = event
-                if not self._bar_fills and product.groups:
-                    mid = float((event.bid + event.ask) / 2)
-                    self._enqueue(product, _Work(event, "quote", 0.0, len(product.buffer), 0, mid, quote=event))
+            if product is not None and product.groups:
+                mid = float((event.bid + event.ask) / 2)
+                self._enqueue(product, _Work(event, "quote", 0.0, len(product.buffer), 0, mid, quote=event))
+
+    def _health(self, event: FeedHealth) -> None:
+        self.feed_health[event.connection] = event
+        writer = self.booker.writer
+        if writer is not None:
+            writer.record_feed_event(
+                event.kind, {"detail": event.detail}, session_id=self.session_id, connection=event.connection,
+                time=market_time(event.time),
+            )  # fmt: skip
+        if not self._bar_fills:
+            self.broker.on_event(event)
 
     def _enqueue(self, product: _Product, work: _Work) -> None:
         """`work` joins the product's log and each of its groups takes a turn for it."""

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from gpt_trader.backtest.settings import SimulationSettings
-from gpt_trader.market.bars import Bars
 from gpt_trader.market.events import BarClosed, MarketEvent, Side
 from gpt_trader.market.feed import FeedHealth, HealthKind
 from gpt_trader.market.replay import CandleReplay
@@ -25,34 +24,14 @@ from gpt_trader.trading.instance import Instance, InstanceSpec
 from gpt_trader.trading.orders import OrderStatus
 from gpt_trader.trading.rules import levels, rules_from_params
 from gpt_trader.trading.run import finish_trading_run, start_trading_run
+from tests.support.always_long import ALWAYS_LONG, walk
 from tests.support.rule_replay import make_bars
-from tests.support.synthetic_bars import tick_walk_bars
 
-ALWAYS_LONG = """\
-import numpy as np
-from gpt_trader.strategies import Strategy
-
-
-class AlwaysLong(Strategy):
-    name = "always_long"
-
-    def lookback(self, params):
-        return 1
-
-    def signals(self, bars, params, cache=None):
-        return np.ones(len(bars), dtype=np.int8)
-"""
 ACTIVE = {"momentum": {"lookback": 3, "threshold": 0.0005}, "breakout": {"window": 5},
           "mean_reversion": {"window": 8, "num_std": 1.0}}  # fmt: skip
 NO_STOPS = SimulationSettings(fill="close", fee_rate=0.001)
 STOPS = SimulationSettings(fill="close", fee_rate=0.001, stop_loss=0.002, take_profit=0.003, trailing_stop=0.002,
                            allow_short=False)  # fmt: skip
-
-
-def walk(count: int = 500) -> Bars:
-    """Minutes of BTC-USD at about $20,000 that move up to 0.3 % a bar, through the stop levels of `STOPS`."""
-    steps = (-6000, -2000, -200, -100, 0, 0, 100, 200, 2000, 6000)
-    return tick_walk_bars(count, seed=11, start_ticks=2_000_000, steps=steps, product_id="BTC-USD")
 
 
 def specs(settings: SimulationSettings, capital: Decimal = Decimal(5000)) -> list[InstanceSpec]:
