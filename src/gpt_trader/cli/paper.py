@@ -336,7 +336,7 @@ async def _run(engine: Engine, live: LiveFeed, plan: PaperPlan) -> EngineSummary
     timer = loop.call_later(plan.duration, stop.set) if plan.duration is not None else None
     started = time.monotonic()
     display = asyncio.create_task(_show(engine, live, stop, started, plan.duration))
-    reading = _Reading(live.events())
+    reading = Reading(live.events())
     events = reading.until(stop)
     if plan.bars is not None:
         events = _bar_quota(events, plan.products, plan.bars, stop)
@@ -359,7 +359,7 @@ async def _run(engine: Engine, live: LiveFeed, plan: PaperPlan) -> EngineSummary
     return summary
 
 
-async def _close_out(engine: Engine, reading: _Reading) -> list[Order]:
+async def _close_out(engine: Engine, reading: Reading) -> list[Order]:
     """Close every position, following the feed for up to `CLOSE_OUT_SECONDS` for those the book cannot take
     at once (another Ctrl-C leaves them open); the orders of the positions left open."""
     from gpt_trader.trading.close_out import close_out
@@ -369,6 +369,7 @@ async def _close_out(engine: Engine, reading: _Reading) -> list[Order]:
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, done.set)
     timer = loop.call_later(CLOSE_OUT_SECONDS, done.set)
+
     def waiting(count: int) -> None:
         typer.echo(f"{count} position(s) wait for the book to take what it could not at once; following the feed "
                    f"for up to {CLOSE_OUT_SECONDS:g} s (Ctrl-C again leaves them open)", err=True)  # fmt: skip
@@ -393,7 +394,7 @@ def unclosed(orders: list[Order]) -> list[str]:
     return left
 
 
-class _Reading:
+class Reading:
     """The feed's events, read in turns: `until(stop)` yields them until `stop` is set, even while the feed is
     silent, and leaves a read under way to the next turn (the close-out after the stop reads on)."""
 

@@ -44,19 +44,19 @@ async def close_out(
     return [last[key] for key in map(_held, engine.holding()) if key in last]
 
 
-Position: TypeAlias = tuple[str, str]
-"""An account and the product it holds."""
+Held: TypeAlias = tuple[str, str]
+"""A position by its account and product."""
 
 
-def _position(order: Order) -> Position:
+def _position(order: Order) -> Held:
     return order.request.account_id, order.request.product_id
 
 
-def _held(instance: Instance) -> Position:
+def _held(instance: Instance) -> Held:
     return instance.account.account_id, instance.spec.product_id
 
 
-def _waiting(engine: Engine, last: dict[Position, Order]) -> list[Instance]:
+def _waiting(engine: Engine, last: dict[Held, Order]) -> list[Instance]:
     """The positions left open whose last order a later book may fill: it was cut short by the book, or
     refused because the book was not sound."""
     waiting = []

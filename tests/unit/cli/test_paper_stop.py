@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
-from gpt_trader.cli.paper import _Reading, unclosed
+from gpt_trader.cli.paper import Reading, unclosed
 from gpt_trader.market.events import Side
 from gpt_trader.trading.orders import Order, OrderRequest, OrderStatus, RejectReason
 
@@ -37,7 +37,7 @@ def test_the_read_under_way_at_the_stop_goes_on_in_the_next_turn() -> None:
             await silent.wait()  # the feed is silent when the stop comes
             yield "after it"
 
-        reading = _Reading(feed())
+        reading = Reading(feed())
         stop, close_out_ends = asyncio.Event(), asyncio.Event()
         first = []
         async for event in reading.until(stop):
