@@ -4,11 +4,14 @@ It starts the sandbox exchange in this process (a server thread on a free loopba
 synthetic market of `--seed`), runs the quick backtest on that same synthetic market, then paper-trades the
 backtest's three best strategies (by average Sharpe) in parallel on the sandbox's WebSocket feed, every
 product of the quick screen on one connection, and ends with the summary table and where the runs are
-stored. The sandbox keeps its state in a temporary folder, gone when the demo ends.
+stored. The sandbox keeps its state in a temporary folder, gone when the demo ends. When the machine cannot
+replay the market as fast as `--speed` asks, the sandbox's notes of it are kept out of the live output and
+the last one is said once at the end.
 """
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,7 +54,11 @@ def demo(
     best = result.summary().sort_values("avg_sharpe", ascending=False).index[:TOP_STRATEGIES]
     strategies = ",".join(str(name) for name in best)
 
-    with tempfile.TemporaryDirectory(prefix="gpt-trader-demo-") as state, _sandbox(Path(state), source, speed) as ws:
+    with (
+        tempfile.TemporaryDirectory(prefix="gpt-trader-demo-") as state,
+        _pace_noted(),
+        _sandbox(Path(state), source, speed) as ws,
+    ):
         typer.echo(
             f"\nPaper trading the top {len(best)} ({strategies.replace(',', ', ')}) in parallel on {QUICK} for "
             f"{duration:g} s, on the sandbox exchange at {ws} replaying the same market at {speed:g}x "
@@ -83,3 +90,24 @@ def _sandbox(state_dir: Path, source: str, speed: float) -> Iterator[str]:
         yield server.ws_url
     finally:
         server.stop()
+
+
+@contextmanager
+def _pace_noted() -> Iterator[None]:
+    """Hold back the sandbox's notes that its market runs slower than asked (every ten seconds, amid the
+    demo's tables), and say the last one once at the end."""
+    from gpt_trader.sandbox.market import pace_log
+
+    held: list[str] = []
+
+    def hold(record: logging.LogRecord) -> bool:
+        held.append(record.getMessage())
+        return False
+
+    pace_log.addFilter(hold)
+    try:
+        yield
+    finally:
+        pace_log.removeFilter(hold)
+        if held:
+            typer.echo(f"Sandbox: {held[-1]}.")

@@ -47,6 +47,8 @@ from gpt_trader.sandbox.tape import (
 from gpt_trader.sandbox.ticks import TickGrid
 
 log = logging.getLogger(__name__)
+pace_log = logging.getLogger(f"{__name__}.pace")
+"""Where the market says, every `REPORT_EVERY` seconds, that it runs slower than asked."""
 
 SPEED_SAMPLES = 6
 """Once-a-second (wall time, market time) samples the effective speed is measured over."""
@@ -211,7 +213,7 @@ class MarketReplay:
                 )
                 if self.slowed and sampled - reported >= REPORT_EVERY:
                     reported = sampled
-                    log.warning("%s", self.slowdown())
+                    pace_log.warning("%s", self.slowdown())
             await asyncio.sleep(0 if self.behind else interval)
 
     @property
