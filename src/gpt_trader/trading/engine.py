@@ -56,7 +56,7 @@ import numpy as np
 from gpt_trader.market import arrival
 from gpt_trader.market.bars import Bars
 from gpt_trader.market.buffer import BarBuffer
-from gpt_trader.market.events import BarClosed, FeedHealth, MarketEvent, Quote, Side
+from gpt_trader.market.events import BarClosed, BookUpdate, FeedHealth, MarketEvent, Quote, Side, Trade
 from gpt_trader.market.granularity import Granularity
 from gpt_trader.store.schema import AccountStatus
 from gpt_trader.store.writer import StoreWriter
@@ -440,17 +440,8 @@ class Engine:
     def follow(self, event: MarketEvent) -> None:
         """Take in `event` as the market and decide nothing on it: the broker's book, the quotes, the feed's
         health and the market time (after `run`, while the orders of `flatten` wait for a book to take them)."""
-        if isinstance(event, BarClosed):
-            return
-        if isinstance(event, FeedHealth):
-            self._health(event)
-            return
-        self.market_time = max(self.market_time, event.time)
-        if not self._bar_fills:
-            # The engine places market orders only, which fill on arrival, so no event fills one of them.
-            self.broker.on_event(event)
-        if isinstance(event, Quote) and (product := self._products.get(event.product_id)) is not None:
-            product.quote = event
+        if not isinstance(event, BarClosed):
+            self._take_market(event)
 
     def add_instance(self, spec: InstanceSpec, account_id: int | None = None, history: Bars | None = None) -> Instance:
         """Trade `spec` from the next bar on (a rotation starting a candidate mid-run), recorded under store
@@ -548,12 +539,28 @@ class Engine:
                 product.buffer.append(event)
                 self._enqueue(product, _Work(event, "bar", 0.0, len(product.buffer) - 1, 0, quote=product.quote))
             return
-        self.follow(event)
-        if isinstance(event, Quote) and not self._bar_fills:
-            product = self._products.get(event.product_id)
-            if product is not None and product.groups:
-                mid = float((event.bid + event.ask) / 2)
-                self._enqueue(product, _Work(event, "quote", 0.0, len(product.buffer), 0, mid, quote=event))
+        product = self._take_market(event)
+        if product is not None and product.groups and not self._bar_fills:
+            assert isinstance(event, Quote)
+            mid = float((event.bid + event.ask) / 2)
+            self._enqueue(product, _Work(event, "quote", 0.0, len(product.buffer), 0, mid, quote=event))
+
+    def _take_market(self, event: Trade | Quote | BookUpdate | FeedHealth) -> _Product | None:
+        """The market side of reading any event but a closed bar: the feed's health, the market time, the
+        broker's book, the product's quote. Returns the product a quote is for (None for other events)."""
+        if isinstance(event, FeedHealth):
+            self._health(event)
+            return None
+        self.market_time = max(self.market_time, event.time)
+        if not self._bar_fills:
+            # The engine places market orders only, which fill on arrival, so no event fills one of them.
+            self.broker.on_event(event)
+        if not isinstance(event, Quote):
+            return None
+        product = self._products.get(event.product_id)
+        if product is not None:
+            product.quote = event
+        return product
 
     def _health(self, event: FeedHealth) -> None:
         self.feed_health[event.connection] = event

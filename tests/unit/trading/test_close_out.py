@@ -75,6 +75,7 @@ def test_what_the_bids_could_not_take_goes_when_the_book_shows_them_again(tmp_pa
         later = [
             asks_move,  # a sound book whose bids are all taken: no order
             book(engine, [(price, "0")]),  # the level goes: nothing to sell into
+            # A quote of a product with a level-2 book moves no level: still no order.
             Quote("BTC-USD", engine.market_time + 2, Decimal(price), Decimal("30000"), Decimal(0), Decimal(10)),
             book(engine, [(price, str(held))]),  # and comes back, showing enough for the rest
         ]
